@@ -1,0 +1,49 @@
+"""The conversation core's entry point: one message in, one reply out. No Bot Framework in here."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from dialogs import glossary, help, history, language, mark, next_tasks, phase_info, register, status, theme_info
+from dialogs.context import Ctx, Services
+from dialogs.turn import Reply, TurnInput
+from dialogs.understanding import Understanding
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Ctx, Understanding], Awaitable[Reply]]
+
+HANDLERS: dict[str, Handler] = {
+    "register": register.handle,
+    "status": status.handle,
+    "next": next_tasks.handle,
+    "phase_info": phase_info.handle,
+    "theme_info": theme_info.handle,
+    "define": glossary.define,
+    "compare_terms": glossary.compare,
+    "mark_done": mark.mark_done,
+    "reopen": mark.reopen,
+    "history": history.handle,
+    "help": help.handle,
+    "set_language": language.handle,
+    "unknown": help.unknown,
+}
+
+
+class Assistant:
+    def __init__(self, services: Services):
+        self.services = services
+
+    async def _context(self, turn: TurnInput) -> Ctx:
+        preferred = await self.services.store.language(turn.user.id) if turn.user.id else None
+        locale = (turn.locale or "da").lower()
+        return Ctx(self.services, turn, preferred or ("da" if locale.startswith("da") else "en"))
+
+    async def on_message(self, turn: TurnInput) -> Reply:
+        ctx = await self._context(turn)
+        understanding = self.services.understander.understand(turn.text)
+        log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
+        return await HANDLERS[understanding.intent](ctx, understanding)
+
+    async def on_added(self, turn: TurnInput) -> Reply:
+        return await help.greet(await self._context(turn))

@@ -1,0 +1,89 @@
+"""Everything a dialog needs for one turn: content, words, store, who and where, and the answer language."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.lists import format_list
+
+from content import Content, Municipality
+from content.catalogs import Catalogs
+from dialogs.store import Store
+from dialogs.turn import TurnInput
+from dialogs.understanding import Understander
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
+
+@dataclass
+class Services:
+    """Built once at start-up and shared by every turn."""
+
+    content: Content
+    catalogs: Catalogs
+    store: Store
+    understander: Understander
+
+
+@dataclass
+class Ctx:
+    services: Services
+    turn: TurnInput
+    lang: str
+    _code: str | None = field(default=None, init=False)
+    _looked_up: bool = field(default=False, init=False)
+
+    @property
+    def content(self) -> Content:
+        return self.services.content
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    def t(self, msgid: str, **values: object) -> str:
+        return self.services.catalogs.text(self.lang, msgid, **values)
+
+    def date(self, value) -> str:
+        return self.services.catalogs.date(self.lang, value)
+
+    def when(self, iso: str) -> str:
+        """A stored UTC timestamp in Danish local time: "27. nov. 2026 kl. 10.15" / "27 Nov 2026, 10:15"."""
+        moment = datetime.fromisoformat(iso).astimezone(COPENHAGEN)
+        if self.lang == "da":
+            return format_datetime(moment, "d. MMM y 'kl.' HH.mm", locale="da_DK")
+        return format_datetime(moment, "d MMM y, HH:mm", locale="en_GB")
+
+    def either(self, items: list[str]) -> str:
+        """«a», «b» eller «c» / «a», «b» or «c»."""
+        return format_list([f"«{i}»" for i in items], style="or", locale=self.lang)
+
+    def all_of(self, items: list[str]) -> str:
+        return format_list(items, locale=self.lang)
+
+    async def municipality_code(self) -> str | None:
+        """The conversation's own registration; in a personal chat, the tenant's only municipality."""
+        if not self._looked_up:
+            self._looked_up = True
+            conv = self.turn.conversation
+            registration = await self.store.registration(conv.scope)
+            if registration:
+                self._code = registration.code
+            elif conv.kind == "personal" and conv.tenant_id:
+                codes = await self.store.codes_for_tenant(conv.tenant_id)
+                self._code = codes[0] if len(codes) == 1 else None
+        return self._code
+
+    def municipality_name(self, code: str) -> str:
+        return official_name(self.content.municipality(code))
+
+
+def official_name(m: Municipality) -> str:
+    """"Københavns Kommune", "Bornholms Regionskommune", else "<navn> Kommune"."""
+    for alias in m.aliases:
+        if alias.endswith("Kommune") or alias.endswith("Regionskommune"):
+            if alias.split()[0].rstrip("s") == m.name.rstrip("s"):
+                return alias
+    return f"{m.name} Kommune"

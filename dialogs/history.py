@@ -1,0 +1,37 @@
+""""historik" / "hvem markerede Udpeg projektleder?": the municipality's audit trail, newest first."""
+from __future__ import annotations
+
+from dialogs.context import Ctx
+from dialogs.markdown import bullets, esc
+from dialogs.need import municipality_or_reply
+from dialogs.store import AuditEvent
+from dialogs.task_ref import task_or_reply
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+def _line(ctx: Ctx, event: AuditEvent) -> str:
+    who = esc(event.by.name or "?")
+    if event.action == "register":
+        return ctx.t("history.register", when=ctx.when(event.at), who=who)
+    task = ctx.content.task(event.task_id or "")
+    title = task.title.get(ctx.lang) if task else event.task_id
+    return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=who, task=title)
+
+
+async def handle(ctx: Ctx, u: Understanding) -> Reply:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    task = None
+    if "task" in u.slots:
+        task, reply = await task_or_reply(ctx, u)
+        if reply:
+            return reply
+    events = await ctx.store.audit(code, task.id if task else None, limit=15)
+    if not events:
+        key = "history.none.task" if task else "history.none"
+        return Reply(ctx.t(key, task=task.title.get(ctx.lang) if task else ""))
+    header = ctx.t("history.header.task", task=task.title.get(ctx.lang)) if task else ctx.t(
+        "history.header", name=ctx.municipality_name(code))
+    return Reply(header + "\n\n" + bullets([_line(ctx, e) for e in events]))

@@ -1,0 +1,44 @@
+""""marker Udpeg projektleder som udført" / "done 3" / "fortryd 3": record who did what, when, where."""
+from __future__ import annotations
+
+from dialogs.context import Ctx
+from dialogs.markdown import esc
+from dialogs.need import municipality_or_reply
+from dialogs.progress import phase_progress
+from dialogs.task_ref import task_or_reply
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+async def mark_done(ctx: Ctx, u: Understanding) -> Reply:
+    return await _set(ctx, u, done=True)
+
+
+async def reopen(ctx: Ctx, u: Understanding) -> Reply:
+    return await _set(ctx, u, done=False)
+
+
+async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    task, reply = await task_or_reply(ctx, u)
+    if reply:
+        return reply
+    turn = ctx.turn
+    change = await ctx.store.set_task(code, task.id, done, turn.user, turn.now.isoformat(), turn.conversation.id)
+    title = task.title.get(ctx.lang)
+    if not change.changed:
+        if done:
+            current = change.current
+            return Reply(ctx.t("mark.already", task=title, who=esc(current.by.name or "?"), when=ctx.when(current.at)))
+        return Reply(ctx.t("reopen.not_done", task=title))
+    state = await ctx.store.municipality(code)
+    progress = phase_progress(ctx.content, state)[task.phase - 1]
+    phase = ctx.content.phase(task.phase).name.get(ctx.lang)
+    key = "mark.done" if done else "reopen.done"
+    text = ctx.t(key, task=title, who=esc(turn.user.name or "?"))
+    text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, done=progress.done, total=progress.total)
+    if done and progress.complete:
+        text += "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase)
+    return Reply(text)

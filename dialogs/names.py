@@ -1,0 +1,74 @@
+"""Find one thing by a name a person typed: exact key, Danish inflection, typo, or a unique part.
+
+One index serves municipalities, phases, themes, glossary terms and tasks, so they all tolerate the
+same things ("Århus"/"Aarhus", "Høje Taastrup", "udrulningsforløbet", "projektleeder") and all refuse
+to guess between two close candidates.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from dialogs.text import key
+
+# Definite/plural endings tried when the bare form is not known: "forløbet", "faseovergangene", "bølger".
+_SUFFIXES = ("erne", "ene", "en", "et", "er", "e", "s", "n")
+_TYPO_SCORE = 85  # fuzz.ratio on keys; one or two wrong letters in a word of 8+ stays above it
+_CLOSE = 4  # two candidates this close on score are a tie: ask, don't guess
+_MIN_PART = 4  # a part shorter than this ("it") matches too much to mean anything
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """`id` when exactly one thing was meant; otherwise `candidates` (a tie, or the closest guesses)."""
+
+    id: str | None = None
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.id is None and len(self.candidates) > 1
+
+
+class NameIndex:
+    def __init__(self, names: Mapping[str, Iterable[str]]):
+        self._id_of: dict[str, str] = {}
+        for item_id, item_names in names.items():
+            for name in item_names:
+                k = key(name)
+                if k:
+                    # First writer wins: content validation already refuses a name shared by two items.
+                    self._id_of.setdefault(k, item_id)
+        self._keys = list(self._id_of)
+
+    def lookup(self, query: str) -> Lookup:
+        k = key(query)
+        if not k:
+            return Lookup()
+        for candidate in (k, *(k[: -len(s)] for s in _SUFFIXES if k.endswith(s) and len(k) - len(s) >= 3)):
+            if candidate in self._id_of:
+                return Lookup(self._id_of[candidate])
+        scored = self._best_per_id(k, fuzz.ratio)
+        if scored and scored[0][1] >= _TYPO_SCORE:
+            ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
+            return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]))
+        if len(k) >= _MIN_PART:
+            parts = list(dict.fromkeys(self._id_of[n] for n in self._keys if k in n))
+            if len(parts) == 1:
+                return Lookup(parts[0])
+            if parts:
+                return Lookup(None, tuple(parts[:8]))
+        return Lookup(None, tuple(self.suggest(query)))
+
+    def suggest(self, query: str, n: int = 3) -> list[str]:
+        k = key(query)
+        return [i for i, _ in self._best_per_id(k, fuzz.WRatio)[:n]] if k else []
+
+    def _best_per_id(self, k: str, scorer) -> list[tuple[str, float]]:
+        best: dict[str, float] = {}
+        for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20):
+            item_id = self._id_of[name]
+            best[item_id] = max(best.get(item_id, 0.0), score)
+        return sorted(best.items(), key=lambda kv: -kv[1])

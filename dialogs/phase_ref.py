@@ -1,0 +1,18 @@
+"""Which phase a message means: the named one, else a default, else a question."""
+from __future__ import annotations
+
+from dialogs.context import Ctx
+from dialogs.markdown import esc
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+def phase_or_reply(ctx: Ctx, u: Understanding, default: int | None) -> tuple[int | None, Reply | None]:
+    if "phase" in u.unresolved:
+        names = [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases]
+        return None, Reply(ctx.t("phase.unknown", text=esc(str(u.slots["phase"])), options=ctx.either(names)))
+    number = u.slots.get("phase") or default
+    if number is None:
+        names = [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases]
+        return None, Reply(ctx.t("phase.which", options=ctx.either(names)))
+    return int(number), None

@@ -1,0 +1,51 @@
+"""Counts and the current phase, computed from content and one municipality's stored state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from content import Content, Task
+from dialogs.store import MunicipalityState
+
+
+@dataclass(frozen=True)
+class PhaseProgress:
+    number: int
+    done: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.total
+
+
+def is_done(state: MunicipalityState, task_id: str) -> bool:
+    task = state.tasks.get(task_id)
+    return bool(task and task.done)
+
+
+def phase_progress(content: Content, state: MunicipalityState) -> list[PhaseProgress]:
+    out = []
+    for phase in content.phases:
+        tasks = content.tasks_in(phase.number)
+        out.append(PhaseProgress(phase.number, sum(is_done(state, t.id) for t in tasks), len(tasks)))
+    return out
+
+
+def current_phase(content: Content, state: MunicipalityState) -> int:
+    """The phase the gate recorded; before any gate, the first phase with open tasks (the model's order)."""
+    if state.phase:
+        return state.phase
+    for p in phase_progress(content, state):
+        if not p.complete:
+            return p.number
+    return len(content.phases)
+
+
+def open_tasks_by_theme(content: Content, state: MunicipalityState, phase: int) -> list[tuple[str, list[Task]]]:
+    """Open tasks of a phase, grouped by theme in the model's theme order."""
+    groups = []
+    for theme in content.themes:
+        tasks = [t for t in content.tasks_in(phase) if t.theme == theme.id and not is_done(state, t.id)]
+        if tasks:
+            groups.append((theme.id, tasks))
+    return groups

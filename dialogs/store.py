@@ -1,0 +1,80 @@
+"""What the conversation core needs from storage. `bot.store.TinyStore` implements it on disk."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person in Teams: AAD object id when Teams sends one (stable), else the channel's user id."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TaskState:
+    done: bool
+    by: Actor
+    at: str  # ISO 8601 UTC
+    conversation: str
+
+
+@dataclass(frozen=True)
+class MunicipalityState:
+    code: str
+    tenant_id: str | None = None
+    phase: int | None = None  # set by the phase gate; None = derived from progress
+    milestones: dict[str, date] = field(default_factory=dict)
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registration:
+    scope: str  # "team:<id>" or "conversation:<id>": who shares this binding
+    code: str
+    tenant_id: str | None
+    by: Actor
+    at: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    code: str
+    action: str  # "register" | "done" | "reopen"
+    task_id: str | None
+    by: Actor
+    at: str
+    conversation: str
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """Result of a check-and-set: `changed` False means the task already was in that state (see `current`)."""
+
+    changed: bool
+    current: TaskState | None
+
+
+class Store(Protocol):
+    async def registration(self, scope: str) -> Registration | None: ...
+
+    async def register(self, registration: Registration, conversation: str) -> None: ...
+
+    async def codes_for_tenant(self, tenant_id: str) -> list[str]: ...
+
+    async def municipality(self, code: str) -> MunicipalityState: ...
+
+    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str) -> TaskChange: ...
+
+    async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]: ...
+
+    async def language(self, user_id: str) -> str | None: ...
+
+    async def set_language(self, user_id: str, language: str) -> None: ...
+
+    async def last_list(self, conversation: str) -> list[str]: ...
+
+    async def set_last_list(self, conversation: str, task_ids: list[str]) -> None: ...

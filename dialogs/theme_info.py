@@ -1,0 +1,21 @@
+""""hvad handler temaet Gevinster og værdier om?": the theme's purpose and its tasks by phase."""
+from __future__ import annotations
+
+from dialogs.context import Ctx
+from dialogs.markdown import bullets, esc
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+async def handle(ctx: Ctx, u: Understanding) -> Reply:
+    if "theme" in u.unresolved or not u.slots.get("theme"):
+        names = [t.name.get(ctx.lang) for t in ctx.content.themes]
+        return Reply(ctx.t("theme.unknown", text=esc(str(u.slots.get("theme", ""))), options=ctx.either(names)))
+    theme = ctx.content.theme(u.slots["theme"])
+    lines = [f"**{ctx.t('theme.header', theme=theme.name.get(ctx.lang))}**", theme.purpose.get(ctx.lang)]
+    for phase in ctx.content.phases:
+        tasks = [t for t in ctx.content.tasks_in(phase.number) if t.theme == theme.id]
+        if tasks:
+            heading = ctx.t("theme.phase", number=phase.number, phase=phase.name.get(ctx.lang))
+            lines.append(f"{heading}\n" + bullets([t.title.get(ctx.lang) for t in tasks]))
+    return Reply("\n\n".join(lines))

@@ -1,0 +1,31 @@
+"""What the core receives for one turn and what it answers. No Bot Framework types here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialogs.store import Actor
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str  # without a thread's ";messageid=…" suffix: a thread is part of its channel's conversation
+    scope: str  # who shares a registration: "team:<team id>" in a team, else "conversation:<id>"
+    kind: str  # "personal" | "groupChat" | "channel"
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    text: str
+    user: Actor
+    conversation: Conversation
+    now: datetime  # UTC, injected so tests and commands can choose the time
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Markdown text as Teams renders it. Cards arrive later as an optional field built from the same data."""
+
+    text: str

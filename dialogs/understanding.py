@@ -1,0 +1,173 @@
+"""Utterance -> intent + slots. Templates (hassil) find the shape; name indexes resolve the slots.
+
+Pipeline: clean and fold the text; try every template of both languages (people mix them: "what's next
+in Forberedelse?"); resolve each candidate's wildcard slots against content; keep the candidate that
+resolved best and matched most literal text. If nothing matches, correct misspelt template words
+("betyer" -> "betyder") and try once more; then accept a bare name ("go-live?", "fase 2").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hassil import Intents, recognize_all
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from content import Content
+from dialogs.names import Lookup, NameIndex
+from dialogs.text import clean, fold, words
+
+# Slots whose wildcard text is looked up in content; the others come from fixed hassil lists.
+_LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task")
+# Words people put around a name that are not part of it ("temaet X", "the X", "X Kommune", "X i modellen").
+_FILLER = re.compile(r"^(?:(?:et|en|den|det|the|a|an|our|vores|temaet|tema|theme|opgaven|opgave|task|fasen|begrebet|"
+                     r"nr|no|nummer|number|kommune)\s+)+")
+_TRAILER = re.compile(r"(?:\s+(?:kommune|kommunes|municipality|i modellen|in the model|for noget|pls|please|tak))+$")
+# Politeness and greetings around a command ("hej, hvad kan du?", "status pls").
+_POLITE_END = re.compile(r"(?:\s+(?:pls|plz|please|venligst|tak))+$")
+_GREETING_START = re.compile(r"^(?:hej|hi|hello|hey|goddag|davs)\s+(?=\S)")
+# A "hvad er X" whose X is not in the model is more likely not a glossary question at all ("hvad er vejret?");
+# these words show the user did ask for a definition.
+_DEFINING = re.compile(r"betyd|defin|mean|begreb|ordet|forstaas|menes")
+# When two templates match equally well, the earlier intent wins. Resolved candidates always beat unresolved.
+_PRIORITY = ("compare_terms", "phase_info", "theme_info", "next", "status", "history", "reopen",
+             "mark_done", "register", "set_language", "help", "define")
+# Among candidates whose slots did not resolve, the one whose reply helps most wins.
+_UNRESOLVED_PRIORITY = ("define", "register", "compare_terms", "history", "reopen", "mark_done", "theme_info",
+                        "phase_info", "next", "status", "set_language", "help")
+
+
+@dataclass(frozen=True)
+class Understanding:
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)  # resolved values; raw text where unresolved
+    unresolved: dict[str, Lookup] = field(default_factory=dict)  # slot -> candidates/suggestions
+    text: str = ""  # the cleaned utterance
+
+
+def _fold_templates(node: Any) -> Any:
+    """Fold every string of a hassil YAML document the same way input is folded."""
+    if isinstance(node, str):
+        return fold(node)
+    if isinstance(node, list):
+        return [_fold_templates(n) for n in node]
+    if isinstance(node, dict):
+        return {k: _fold_templates(v) if k not in ("out", "language") else v for k, v in node.items()}
+    return node
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+class Understander:
+    def __init__(self, content: Content):
+        self._intents = [Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()]
+        self.municipalities = NameIndex({m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases]
+                                         for m in content.municipalities})
+        self.phases = NameIndex({str(p.number): [p.id, p.name.da, p.name.en, f"fase {p.number}", f"phase {p.number}",
+                                                 *p.aliases.all()] for p in content.phases})
+        self.themes = NameIndex({t.id: [t.id, t.name.da, t.name.en, *t.aliases.all()] for t in content.themes})
+        self.terms = NameIndex({t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms})
+        self.tasks = NameIndex({t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks})
+        template_text = " ".join(_strings(content.sentences))
+        self._template_words = sorted({w for w in words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)) if len(w) >= 3})
+        names = [*content.municipalities, *content.phases, *content.themes, *content.terms, *content.tasks]
+        self._content_words = {w for item in names for w in words(str(item.model_dump()))}
+
+    # -- public -----------------------------------------------------------------------------------
+    def understand(self, text: str) -> Understanding:
+        cleaned = clean(text)
+        folded = _GREETING_START.sub("", _POLITE_END.sub("", fold(cleaned)))
+        if not any(ch.isalnum() for ch in folded):
+            return Understanding("unknown", text=cleaned)
+        candidates = self._ranked(folded)
+        corrected = self._correct_typos(folded)
+        if corrected != folded:
+            candidates += self._ranked(corrected)
+        best = max(candidates, key=lambda c: c[0])[1] if candidates else self._bare_name(folded)
+        if best and best.intent == "define" and "term" in best.unresolved and not _DEFINING.search(folded):
+            best = None
+        return replace(best, text=cleaned) if best else Understanding("unknown", text=cleaned)
+
+    # -- matching ---------------------------------------------------------------------------------
+    def _ranked(self, folded: str) -> list[tuple[tuple, Understanding]]:
+        ranked = []
+        for intents in self._intents:
+            for result in recognize_all(folded, intents):
+                raw = {name: str(e.value).strip() for name, e in result.entities.items()}
+                wildcard_chars = sum(len(str(e.text or e.value)) for n, e in result.entities.items() if n in _LOOKUP_SLOTS)
+                understanding = self._resolve(result.intent.name, raw)
+                resolved = not understanding.unresolved
+                order = _PRIORITY if resolved else _UNRESOLVED_PRIORITY
+                rank = (resolved, len(folded) - wildcard_chars, -order.index(understanding.intent))
+                ranked.append((rank, understanding))
+        return ranked
+
+    def _resolve(self, intent: str, raw: dict[str, str]) -> Understanding:
+        slots: dict[str, Any] = {}
+        unresolved: dict[str, Lookup] = {}
+        for name, value in raw.items():
+            if name not in _LOOKUP_SLOTS:
+                slots[name] = value
+                continue
+            # Try the words as typed first: "tema" is a filler in "temaet Viden" but the name in "hvad er et tema".
+            for attempt in dict.fromkeys((value, _TRAILER.sub("", value), _TRAILER.sub("", _FILLER.sub("", value)))):
+                resolved, lookup = self.resolve(name, attempt.strip())
+                if resolved is not None:
+                    break
+            value = attempt.strip()
+            slots[name] = resolved if resolved is not None else value
+            if resolved is None:
+                unresolved[name] = lookup
+        return Understanding(intent, slots, unresolved)
+
+    def resolve(self, slot: str, value: str) -> tuple[Any, Lookup]:
+        """One slot's text -> (content id or list number, lookup). Public: dialogs re-resolve button data."""
+        digits = value.replace(" ", "")
+        if slot == "task" and digits.isdigit() and len(digits) <= 3:
+            return int(digits), Lookup(digits)
+        if slot == "municipality" and digits.isdigit():
+            code = digits.zfill(4)
+            return (code, Lookup(code)) if len(code) == 4 and self.municipalities.lookup(code).id is None and code in self._codes() else (None, Lookup())
+        if slot == "phase" and digits.isdigit():
+            return (int(digits), Lookup(digits)) if 1 <= int(digits) <= 4 else (None, Lookup())
+        index = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
+                 "term": self.terms, "term2": self.terms, "task": self.tasks}[slot]
+        lookup = index.lookup(value)
+        if lookup.id is None:
+            return None, lookup
+        return (int(lookup.id) if slot == "phase" else lookup.id), lookup
+
+    def _codes(self) -> set[str]:
+        return set(self.municipalities._id_of.values())
+
+    def _correct_typos(self, folded: str) -> str:
+        """Replace words that are near a template word ("betyer", "fsae", "dnoe") and not a content name."""
+        out = []
+        for token in folded.split():
+            if len(token) >= 4 and token not in self._content_words and token not in self._template_words:
+                allowed = 1 if len(token) <= 5 else 2  # edits, a swap of two letters counting as one
+                match = process.extractOne(token, self._template_words, scorer=DamerauLevenshtein.distance,
+                                           score_cutoff=allowed)
+                if match:
+                    token = match[0]
+            out.append(token)
+        return " ".join(out)
+
+    def _bare_name(self, folded: str) -> Understanding | None:
+        """A message that is only a name: a term, a phase, a theme or a municipality."""
+        name = _TRAILER.sub("", _FILLER.sub("", folded)).strip()
+        for intent, slot in (("define", "term"), ("phase_info", "phase"), ("theme_info", "theme"), ("register", "municipality")):
+            value, lookup = self.resolve(slot, name)
+            if value is not None:
+                return Understanding(intent, {slot: value})
+        return None

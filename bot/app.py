@@ -1,0 +1,105 @@
+"""The aiohttp application: POST /api/messages through botbuilder's CloudAdapter, GET /healthz."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity
+
+from bot import teams
+from bot.config import Config
+from bot.handler import AssistantBot
+from bot.store import TinyStore
+from content import load_content
+from content.catalogs import Catalogs
+from dialogs.assistant import Assistant
+from dialogs.context import Services
+from dialogs.understanding import Understander
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024  # a Teams activity is a few kB; anything near this is not one
+SERVICES = web.AppKey("services", Services)
+BOT = web.AppKey("bot", AssistantBot)
+ADAPTER = web.AppKey("adapter", CloudAdapter)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build_services(config: Config) -> Services:
+    """Load and validate content, catalogs and the store; any problem stops start-up with file and field."""
+    content = load_content()
+    return Services(content=content, catalogs=Catalogs(), store=TinyStore(config.data_dir),
+                    understander=Understander(content))
+
+
+def _bad_request(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _activity_from(body: object) -> Activity | None:
+    """Only what the bot can act on: an object with a type, and for messages a conversation and serviceUrl."""
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return None
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:  # msrest raises a family of errors for wrong-typed fields
+        return None
+    if activity.type in ("message", "conversationUpdate", "installationUpdate"):
+        if not (activity.conversation and isinstance(activity.conversation.id, str) and activity.conversation.id):
+            return None
+        if not isinstance(activity.service_url, str) or not activity.service_url:
+            return None
+    return activity
+
+
+async def messages(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        return _bad_request(415, "Content-Type must be application/json")
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return _bad_request(400, "body is not valid JSON")
+    activity = _activity_from(body)
+    if activity is None:
+        return _bad_request(400, "body is not a Bot Framework activity")
+    teams.copy_tenant_to_conversation(activity)
+    app = request.app
+    try:
+        response = await app[ADAPTER].process_activity(request.headers.get("Authorization", ""), activity,
+                                                       app[BOT].on_turn)
+    except PermissionError:
+        return _bad_request(401, "unauthorized")
+    if response:
+        return web.json_response(data=response.body, status=response.status)
+    return web.Response(status=201)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """A failed turn (usually the reply could not be delivered) is logged; state was written before."""
+    log.error("turn failed", extra={"activity_id": turn_context.activity.id, "error": type(error).__name__},
+              exc_info=error)
+
+
+def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: Services | None = None) -> web.Application:
+    services = services or build_services(config)
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
+    adapter.on_turn_error = _on_turn_error
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SERVICES] = services
+    app[BOT] = AssistantBot(Assistant(services), clock)
+    app[ADAPTER] = adapter
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,46 @@
+"""Bot Framework's ActivityHandler, kept thin: it translates a turn for the core and sends the reply."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+from botbuilder.schema import ChannelAccount, TextFormatTypes
+
+from bot import teams
+from dialogs.assistant import Assistant
+from dialogs.turn import Reply
+
+log = logging.getLogger(__name__)
+
+
+class AssistantBot(ActivityHandler):
+    def __init__(self, assistant: Assistant, clock: Callable[[], datetime]):
+        self.assistant = assistant
+        self.clock = clock
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if not teams.addressed(activity):
+            return  # a channel message not meant for the bot
+        reply = await self.assistant.on_message(teams.turn_input(activity, self.clock()))
+        await _send(turn_context, reply)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        recipient = turn_context.activity.recipient
+        if recipient and any(m and m.id == recipient.id for m in members_added or []):
+            await self._greet(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._greet(turn_context)
+
+    async def _greet(self, turn_context: TurnContext) -> None:
+        reply = await self.assistant.on_added(teams.turn_input(turn_context.activity, self.clock()))
+        await _send(turn_context, reply)
+
+
+async def _send(turn_context: TurnContext, reply: Reply) -> None:
+    message = MessageFactory.text(reply.text)
+    message.text_format = TextFormatTypes.markdown
+    await turn_context.send_activity(message)

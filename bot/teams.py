@@ -1,0 +1,87 @@
+"""Teams specifics: who and where a turn comes from, whether the bot was addressed, and mention stripping."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from botbuilder.schema import Activity
+
+from dialogs.store import Actor
+from dialogs.turn import Conversation, TurnInput
+
+THREAD_MARK = ";messageid="
+
+
+def channel_data(activity: Activity) -> dict:
+    data = activity.channel_data
+    return data if isinstance(data, dict) else {}
+
+
+def tenant_id(activity: Activity) -> str | None:
+    """Teams puts the tenant in channelData.tenant.id; botbuilder only reads conversation.tenantId."""
+    tenant = channel_data(activity).get("tenant")
+    if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+        return tenant["id"]
+    conversation = activity.conversation
+    return getattr(conversation, "tenant_id", None) if conversation else None
+
+
+def copy_tenant_to_conversation(activity: Activity) -> None:
+    """So botbuilder's replies and proactive sends carry the tenant Teams told us about."""
+    tenant = tenant_id(activity)
+    if tenant and activity.conversation and not activity.conversation.tenant_id:
+        activity.conversation.tenant_id = tenant
+
+
+def conversation(activity: Activity) -> Conversation:
+    conv_id = (activity.conversation.id if activity.conversation else "") or ""
+    base = conv_id.split(THREAD_MARK, 1)[0]
+    kind = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
+    team = channel_data(activity).get("team")
+    team_id = team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
+    if team_id and kind == "personal":
+        kind = "channel"
+    scope = f"team:{team_id}" if team_id else f"conversation:{base}"
+    return Conversation(id=base, scope=scope, kind=kind, tenant_id=tenant_id(activity))
+
+
+def user(activity: Activity) -> Actor:
+    sender = activity.from_property
+    if sender is None:
+        return Actor(id="", name="")
+    return Actor(id=sender.aad_object_id or sender.id or "", name=sender.name or "")
+
+
+def addressed(activity: Activity) -> bool:
+    """In group chats and channels the bot acts only when @mentioned; a personal chat is always addressed."""
+    kind = conversation(activity).kind
+    if kind == "personal":
+        return True
+    return any(_mentions_bot(activity, entity) for entity in activity.entities or [])
+
+
+def _mentions_bot(activity: Activity, entity) -> bool:
+    props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
+    if getattr(entity, "type", None) != "mention":
+        return False
+    mentioned = (props or {}).get("mentioned") or {}
+    recipient = activity.recipient.id if activity.recipient else None
+    return isinstance(mentioned, dict) and recipient is not None and mentioned.get("id") == recipient
+
+
+def text_without_mention(activity: Activity) -> str:
+    text = activity.text if isinstance(activity.text, str) else ""
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        if _mentions_bot(activity, entity) and isinstance(props.get("text"), str):
+            text = text.replace(props["text"], " ")
+    return text.strip()
+
+
+def turn_input(activity: Activity, now: datetime) -> TurnInput:
+    return TurnInput(
+        text=text_without_mention(activity),
+        user=user(activity),
+        conversation=conversation(activity),
+        now=now,
+        locale=activity.locale if isinstance(activity.locale, str) else None,
+    )

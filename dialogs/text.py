@@ -40,3 +40,17 @@ def key(text: str) -> str:
 
 def words(text: str) -> list[str]:
     return [w for w in _NOT_ALNUM.split(fold(text)) if w]
+
+
+def as_typed(original: str, folded_part: str) -> str:
+    """The stretch of `original` that folds to `folded_part`, so replies echo "Atlantis", not "atlantis"."""
+    folded, origin = [], []
+    for index, ch in enumerate(original):
+        for out in fold(ch):
+            folded.append(out)
+            origin.append(index)
+    start = "".join(folded).find(folded_part)
+    if start < 0 or not folded_part:
+        return folded_part
+    end = start + len(folded_part) - 1
+    return original[origin[start]: origin[end] + 1]

@@ -17,7 +17,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from content import Content
 from dialogs.names import Lookup, NameIndex
-from dialogs.text import clean, fold, words
+from dialogs.text import as_typed, clean, fold, words
 
 # Slots whose wildcard text is looked up in content; the others come from fixed hassil lists.
 _LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task")
@@ -96,7 +96,11 @@ class Understander:
         best = max(candidates, key=lambda c: c[0])[1] if candidates else self._bare_name(folded)
         if best and best.intent == "define" and "term" in best.unresolved and not _DEFINING.search(folded):
             best = None
-        return replace(best, text=cleaned) if best else Understanding("unknown", text=cleaned)
+        if best is None:
+            return Understanding("unknown", text=cleaned)
+        # Unresolved slot text is echoed to the user: give it back as typed, not folded.
+        typed = {name: as_typed(cleaned, str(best.slots[name])) for name in best.unresolved}
+        return replace(best, slots={**best.slots, **typed}, text=cleaned)
 
     # -- matching ---------------------------------------------------------------------------------
     def _ranked(self, folded: str) -> list[tuple[tuple, Understanding]]:

@@ -1,0 +1,109 @@
+"""HTTP-level behaviour: health, bad requests, Teams scoping, mentions, and persistence across a restart."""
+from __future__ import annotations
+
+import json
+
+from tests.harness import OTHER_TENANT, Person, channel, group_chat, personal
+
+
+async def test_healthz(server):
+    async with server.session.get(f"{server.url}/healthz") as response:
+        assert response.status == 200
+        assert (await response.json())["status"] == "ok"
+
+
+async def test_malformed_json_is_400_and_changes_nothing(server):
+    assert await server.post(None, raw=b'{"type": "message", "text": ') == 400
+    assert await server.post(None, raw=b"\xff\xfe not utf-8") == 400
+    assert server.connector.sent == []
+    assert not (server.data_dir / "audit.jsonl").exists()
+
+
+async def test_non_json_content_type_is_415(server):
+    assert await server.post(None, raw=b"status", content_type="text/plain") == 415
+
+
+async def test_non_object_and_missing_fields_are_400(server):
+    for body in ([1, 2], "message", 42, None, {}, {"type": 7}, {"type": "message", "text": "status"},
+                 {"type": "message", "text": "status", "conversation": {"id": "x"}}):
+        assert await server.post(body) == 400, body
+    assert server.connector.sent == []
+
+
+async def test_oversized_body_is_413(server):
+    huge = server.message("status", personal())
+    huge["text"] = "x" * 300_000
+    assert await server.post(huge) == 413
+
+
+async def test_unknown_activity_types_are_accepted_silently(server):
+    for kind in ("typing", "messageReaction", "event", "invoke-ish", "endOfConversation"):
+        status = await server.post(server.activity(personal(), type=kind))
+        assert status < 500, kind
+    assert server.connector.sent == []
+
+
+async def test_bad_texts_get_a_polite_reply_and_store_nothing(server):
+    for text in ("", "🙂🙂🙂", "x" * 20_000, "\x07\x1b[31m", "tilmeld Atlantis"):
+        reply = await server.say(text, personal())
+        assert reply, f"no reply for {text[:20]!r}"
+        assert "Traceback" not in reply
+    assert "«Atlantis»" in reply and "Mente du" in reply  # echoed as typed, not as folded
+    assert not (server.data_dir / "audit.jsonl").exists()
+
+
+async def test_wrong_typed_fields_do_not_break_the_turn(server):
+    body = server.message("status", personal())
+    body["text"] = ["not", "a", "string"]
+    body["entities"] = "nope"
+    assert await server.post(body) < 500
+
+
+async def test_channel_message_without_mention_is_ignored(server):
+    assert await server.say("status", channel(), mention=False) == ""
+    assert "tilmeld" in await server.say("status", channel())
+
+
+async def test_mention_is_stripped_before_understanding(server):
+    reply = await server.say("tilmeld Aarhus", group_chat())
+    assert "Aarhus Kommune" in reply
+
+
+async def test_team_registration_is_shared_by_channels_and_threads(server):
+    general = channel(channel_id="19:general@thread.tacv2")
+    planning = channel(channel_id="19:planning@thread.tacv2")
+    assert "Aarhus Kommune" in await server.say("tilmeld Aarhus", general)
+    assert "Aarhus Kommune" in await server.say("status", planning)
+    assert "Aarhus Kommune" in await server.say("status", general.thread())
+    other_team = channel(team="19:team-odense@thread.tacv2", channel_id="19:odense-general@thread.tacv2")
+    assert "tilmeld" in await server.say("status", other_team)
+
+
+async def test_thread_reply_numbers_refer_to_the_channel_list(server):
+    general = channel()
+    await server.say("tilmeld Aarhus", general)
+    await server.say("hvad skal vi nu?", general.thread("111"))
+    reply = await server.say("done 2", general.thread("222"))
+    assert "Udpeg projektleder" in reply
+
+
+async def test_personal_chat_uses_the_tenants_only_municipality(server):
+    await server.say("tilmeld Aarhus", channel())
+    assert "Aarhus Kommune" in await server.say("status", personal(7))
+    assert "tilmeld" in await server.say("status", personal(8, tenant=OTHER_TENANT))
+
+
+async def test_progress_and_audit_survive_a_restart(server):
+    mette = Person("aad-mette", "Mette Hansen")
+    await server.say("tilmeld Aarhus", personal(), mette)
+    await server.say("marker Udpeg projektleder som udført", personal(), mette)
+    await server.say("svar på engelsk", personal(), mette)
+    await server.restart()
+    status = await server.say("status", personal(), mette)
+    assert "1 of 6" in status  # progress and the language preference both survived
+    history = await server.say("history", personal(), mette)
+    assert "Mette Hansen" in history and "«Appoint the project manager» as done" in history
+    audit = [json.loads(line) for line in (server.data_dir / "audit.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in audit] == ["register", "done"]
+    assert audit[1]["by"] == {"id": "aad-mette", "name": "Mette Hansen"}
+    assert audit[1]["at"].startswith("2026-11-27T09:30")

@@ -1,0 +1,175 @@
+"""Real components for end-to-end tests: the bot's aiohttp server on a free port, an in-test Connector
+that records what the bot sends, and Teams-shaped activities."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiohttp import ClientSession, web
+
+from bot.app import make_app
+from bot.config import Config
+
+BOT_ID = "28:bot-app-id"
+TENANT = "6f1c2b7e-0000-4000-8000-000000000001"
+OTHER_TENANT = "6f1c2b7e-0000-4000-8000-000000000002"
+_ids = itertools.count(1)
+
+
+class Clock:
+    def __init__(self, now: datetime = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Connector:
+    """Stands in for the Bot Connector service: records every activity the bot posts."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        body["_path"] = request.path
+        self.sent.append(body)
+        return web.json_response({"id": f"reply-{len(self.sent)}"})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}/"
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    def texts(self) -> list[str]:
+        return [a.get("text", "") for a in self.sent if a.get("type") == "message"]
+
+
+@dataclass
+class Where:
+    """A place in Teams a message can come from."""
+
+    conversation_id: str
+    kind: str = "personal"
+    team_id: str | None = None
+    tenant_id: str = TENANT
+
+    def thread(self, message_id: str = "1700000000000") -> "Where":
+        return Where(f"{self.conversation_id};messageid={message_id}", self.kind, self.team_id, self.tenant_id)
+
+
+@dataclass
+class Person:
+    aad_id: str = "aad-mette"
+    name: str = "Mette Hansen"
+    locale: str = "da-DK"
+
+
+def personal(n: int = 1, tenant: str = TENANT) -> Where:
+    return Where(f"a:personal-{n}", "personal", None, tenant)
+
+
+def channel(team: str = "19:team-aarhus@thread.tacv2", channel_id: str = "19:general@thread.tacv2", tenant: str = TENANT) -> Where:
+    return Where(channel_id, "channel", team, tenant)
+
+
+def group_chat(n: int = 1, tenant: str = TENANT) -> Where:
+    return Where(f"19:group-{n}@thread.v2", "groupChat", None, tenant)
+
+
+@dataclass
+class BotServer:
+    data_dir: Path
+    clock: Clock = field(default_factory=Clock)
+    connector: Connector = field(default_factory=Connector)
+    runner: web.AppRunner | None = None
+    url: str = ""
+    session: ClientSession | None = None
+
+    async def start(self) -> None:
+        if not self.connector.url:
+            await self.connector.start()
+        app = make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        self.session = self.session or ClientSession()
+
+    async def stop_bot(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def restart(self) -> None:
+        await self.stop_bot()
+        await self.start()
+
+    async def close(self) -> None:
+        await self.stop_bot()
+        await self.connector.stop()
+        if self.session:
+            await self.session.close()
+
+    # -- sending ----------------------------------------------------------------------------------
+    def activity(self, where: Where, person: Person | None = None, **fields) -> dict:
+        person = person or Person()
+        activity = {
+            "type": "message",
+            "id": f"act-{next(_ids)}",
+            "timestamp": self.clock().isoformat(),
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": f"29:{person.aad_id}", "name": person.name, "aadObjectId": person.aad_id},
+            "recipient": {"id": BOT_ID, "name": "Implementeringsassistent"},
+            "conversation": {"id": where.conversation_id, "conversationType": where.kind, "tenantId": where.tenant_id},
+            "channelData": {"tenant": {"id": where.tenant_id}},
+            "locale": person.locale,
+        }
+        if where.team_id:
+            activity["channelData"]["team"] = {"id": where.team_id}
+            activity["channelData"]["channel"] = {"id": where.conversation_id.split(";")[0]}
+        activity.update(fields)
+        return activity
+
+    def message(self, text: str, where: Where, person: Person | None = None, mention: bool | None = None) -> dict:
+        """A Teams message; in channels and group chats the bot is @mentioned unless mention=False."""
+        mention = where.kind != "personal" if mention is None else mention
+        if mention:
+            at = "<at>Implementeringsassistent</at>"
+            return self.activity(where, person, text=f"{at} {text}", entities=[
+                {"type": "mention", "text": at, "mentioned": {"id": BOT_ID, "name": "Implementeringsassistent"}}])
+        return self.activity(where, person, text=text)
+
+    async def post(self, body: object, *, raw: bytes | None = None, content_type: str = "application/json") -> int:
+        import json
+
+        data = raw if raw is not None else json.dumps(body).encode()
+        async with self.session.post(f"{self.url}/api/messages", data=data, headers={"Content-Type": content_type}) as r:
+            await r.read()
+            return r.status
+
+    async def say(self, text: str, where: Where, person: Person | None = None, mention: bool | None = None) -> str:
+        """Send one message and return the bot's reply text ('' when it stayed silent)."""
+        before = len(self.connector.sent)
+        status = await self.post(self.message(text, where, person, mention))
+        assert status < 300, f"POST /api/messages answered {status} for {text!r}"
+        new = self.connector.sent[before:]
+        assert len(new) <= 1, f"expected at most one reply, got {len(new)}"
+        return new[0].get("text", "") if new else ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount, TextFormatTypes
@@ -15,10 +15,15 @@ from dialogs.turn import Reply
 log = logging.getLogger(__name__)
 
 
+# Teams announces one installation twice (conversationUpdate and installationUpdate): greet once.
+GREETING_QUIET = timedelta(minutes=2)
+
+
 class AssistantBot(ActivityHandler):
     def __init__(self, assistant: Assistant, clock: Callable[[], datetime]):
         self.assistant = assistant
         self.clock = clock
+        self._greeted: dict[str, datetime] = {}
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -36,7 +41,13 @@ class AssistantBot(ActivityHandler):
         await self._greet(turn_context)
 
     async def _greet(self, turn_context: TurnContext) -> None:
-        reply = await self.assistant.on_added(teams.turn_input(turn_context.activity, self.clock()))
+        turn = teams.turn_input(turn_context.activity, self.clock())
+        last = self._greeted.get(turn.conversation.id)
+        if last and turn.now - last < GREETING_QUIET:
+            return
+        self._greeted = {k: v for k, v in self._greeted.items() if turn.now - v < GREETING_QUIET}
+        self._greeted[turn.conversation.id] = turn.now
+        reply = await self.assistant.on_added(turn)
         await _send(turn_context, reply)
 
 

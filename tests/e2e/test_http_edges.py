@@ -107,3 +107,13 @@ async def test_progress_and_audit_survive_a_restart(server):
     assert [e["action"] for e in audit] == ["register", "done"]
     assert audit[1]["by"] == {"id": "aad-mette", "name": "Mette Hansen"}
     assert audit[1]["at"].startswith("2026-11-27T09:30")
+
+
+async def test_one_installation_greets_once(server):
+    from tests.harness import BOT_ID
+
+    where = channel()
+    await server.post(server.activity(where, type="conversationUpdate", membersAdded=[{"id": BOT_ID}]))
+    await server.post(server.activity(where, type="installationUpdate", action="add"))
+    assert len(server.connector.texts()) == 1
+    assert "tilmeld" in server.connector.texts()[0]

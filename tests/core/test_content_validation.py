@@ -1,0 +1,271 @@
+"""The shipped content loads as IDS.md describes it, and every broken file stops loading with a
+ContentError that names the file and the field (never a traceback).
+
+Each negative test breaks exactly one thing in a copy of content/ and loads the copy.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import traceback
+from pathlib import Path
+
+import pytest
+import yaml
+
+from content import ContentError, load_content
+from content.loader import CONTENT_ROOT
+
+IDS = (CONTENT_ROOT / "IDS.md").read_text(encoding="utf-8")
+CENTRAL_TERMS = ("implementering", "udrulningsforloeb", "udrulning", "idriftsaettelsesdato", "go-live")
+
+
+def _section(title: str) -> list[str]:
+    """The non-empty lines of one '## title' section of IDS.md."""
+    match = re.search(rf"^## {re.escape(title)}.*?$(.*?)(?=^## |\Z)", IDS, re.M | re.S)
+    assert match, f"IDS.md has no section {title!r}"
+    return [line for line in match.group(1).splitlines() if line.strip()]
+
+
+def _ids_tasks() -> list[tuple[str, int, str, str]]:
+    rows = []
+    for line in _section("KLIK tasks"):
+        m = re.match(r"^([a-z0-9-]+)\s+(\d)\s+([a-z-]+)\s+(.+?)\s*$", line)
+        if m:
+            rows.append((m.group(1), int(m.group(2)), m.group(3), m.group(4)))
+    return rows
+
+
+def _ids_themes() -> list[tuple[str, str]]:
+    rows = []
+    for line in _section("Themes"):
+        m = re.match(r"^([a-z-]+)\s{2,}(.+?)\s*$", line)
+        if m:
+            rows.append((m.group(1), m.group(2)))
+    return rows
+
+
+# -- the shipped content ------------------------------------------------------------------------------
+
+
+def test_shipped_content_has_four_phases_in_order(content):
+    assert [(p.number, p.id) for p in content.phases] == [
+        (1, "opstart"), (2, "forberedelse"), (3, "ibrugtagning"), (4, "forankring")]
+
+
+def test_shipped_content_has_the_seven_themes_of_ids_md(content):
+    expected = _ids_themes()
+    assert len(expected) == 7
+    assert [(t.id, t.name.da) for t in content.themes] == expected
+
+
+def test_shipped_content_has_the_34_klik_tasks_with_ids_md_phases(content):
+    expected = _ids_tasks()
+    assert len(expected) == 34
+    assert len(content.tasks) == 34
+    assert [(t.id, t.phase, t.theme, t.title.da) for t in content.tasks] == expected
+    assert [len(content.tasks_in(n)) for n in (1, 2, 3, 4)] == [6, 22, 4, 2]
+    for task in content.tasks:
+        assert task.title.en.strip(), task.id
+
+
+def test_shipped_glossary_has_the_five_central_terms_approved_april_2018(content):
+    central = [t for t in content.terms if t.status is not None]
+    assert [t.id for t in central] == list(CENTRAL_TERMS)
+    for term in central:
+        assert term.status.da == "Godkendt april 2018"
+        assert term.status.en == "Approved April 2018"
+    # Every other concept of IDS.md is there too, without an approval status.
+    lines = _section("Glossary terms")
+    assert [s.strip() for s in lines[0].split(":", 1)[1].split("·")] == list(CENTRAL_TERMS)
+    others = [s.strip() for s in " ".join(lines[1:]).split(":", 1)[1].split("·") if s.strip()]
+    assert len(others) == 17
+    for term_id in others:
+        assert content.term(term_id) is not None, term_id
+        assert content.term(term_id).status is None, term_id
+
+
+def test_shipped_content_has_98_municipalities(content):
+    assert len(content.municipalities) == 98
+    codes = [m.code for m in content.municipalities]
+    assert len(set(codes)) == 98
+    assert all(re.fullmatch(r"\d{4}", c) for c in codes)
+    assert content.municipality("0751").name == "Aarhus"
+    assert content.municipality("0101").name == "København"
+    assert "Århus" in content.municipality("0751").aliases
+
+
+def test_shipped_content_has_both_sentence_languages(content):
+    assert set(content.sentences) == {"da", "en"}
+    assert content.project.exclude_tasks == [] and content.project.add_tasks == []
+
+
+# -- broken copies ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    """A private copy of content/ that a test may break."""
+    copy = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, copy)
+    return copy
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _set_project(root: Path, **fields) -> Path:
+    path = root / "data" / "project.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["project"].update(fields)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _error(root: Path) -> str:
+    with pytest.raises(ContentError) as info:
+        load_content(root)
+    message = str(info.value)
+    # A message for a content editor, not a Python traceback (and no chained pydantic/yaml traceback).
+    assert "Traceback" not in message
+    assert 'File "' not in message
+    printed = "".join(traceback.format_exception(info.value))
+    assert "During handling of the above exception" not in printed
+    assert "direct cause of the following exception" not in printed
+    for line in message.splitlines():
+        assert line.startswith(str(root / "data")), line
+    return message
+
+
+def test_task_missing_english_title(root):
+    path = root / "data" / "tasks.yaml"
+    _replace(path, 'title: {da: "Udpeg projektleder", en: "Appoint the project manager"}',
+             'title: {da: "Udpeg projektleder"}')
+    message = _error(root)
+    assert str(path) in message
+    assert "tasks[1] (id=udpeg-projektleder).title.en" in message
+
+
+def test_task_with_unknown_theme(root):
+    path = root / "data" / "tasks.yaml"
+    text = path.read_text(encoding="utf-8")
+    # The third task (udpeg-gevinstejer) is the first with theme gevinster.
+    path.write_text(text.replace("    theme: gevinster\n", "    theme: gevinst-typo\n", 1), encoding="utf-8")
+    message = _error(root)
+    assert str(path) in message
+    assert "tasks[2] (id=udpeg-gevinstejer).theme" in message
+    assert "gevinst-typo" in message
+
+
+def test_phase_with_misspelt_key_is_rejected(root):
+    path = root / "data" / "phases.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    focus:\n", "    fokus:\n", 1), encoding="utf-8")
+    message = _error(root)
+    assert str(path) in message
+    assert "phases[0] (id=opstart).fokus" in message  # the extra key is named ...
+    assert "Extra inputs are not permitted" in message
+
+
+def test_yaml_syntax_error_names_file_and_line(root):
+    path = root / "data" / "tasks.yaml"
+    broken = 'title: {da: "Udpeg projektleder", en: "Appoint the project manager"]'
+    _replace(path, 'title: {da: "Udpeg projektleder", en: "Appoint the project manager"}', broken)
+    line = next(i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if broken in text)
+    message = _error(root)
+    assert str(path) in message
+    assert f"line {line}" in message
+
+
+def test_two_tasks_sharing_an_alias(root):
+    path = root / "data" / "tasks.yaml"
+    _replace(path, '"gevinstejer", "gevinstejeren"', '"projektejer", "gevinstejeren"')
+    message = _error(root)
+    assert str(path) in message
+    assert "tasks (id=udpeg-gevinstejer).aliases" in message
+    assert "'projektejer' also names task 'udpeg-projektejer'" in message
+
+
+def test_unknown_id_in_exclude_tasks(root):
+    path = _set_project(root, exclude_tasks=["udpeg-projektleder", "no-such-task"])
+    message = _error(root)
+    assert str(path) in message
+    assert "project.exclude_tasks[1]" in message
+    assert "no-such-task" in message
+
+
+LOCAL_TASK = {"id": "lokal-opgave", "phase": 2, "theme": "viden",
+              "title": {"da": "Lokal opgave", "en": "Local task"}}
+
+
+def test_project_exclude_and_add_tasks_change_the_effective_task_list(root):
+    _set_project(root, exclude_tasks=["opsig-aftaler"], add_tasks=[LOCAL_TASK])
+    content = load_content(root)
+    ids = [t.id for t in content.tasks]
+    assert "opsig-aftaler" not in ids
+    assert content.task("opsig-aftaler") is None
+    assert ids.count("lokal-opgave") == 1
+    assert content.task("lokal-opgave").title.en == "Local task"
+    assert "lokal-opgave" in [t.id for t in content.tasks_in(2)]
+    assert len(content.tasks) == 34  # one out, one in
+
+
+def test_add_task_with_unknown_theme_names_project_yaml(root):
+    path = _set_project(root, add_tasks=[{**LOCAL_TASK, "theme": "nope"}])
+    message = _error(root)
+    assert str(path) in message
+    assert "project.add_tasks[0] (id=lokal-opgave).theme" in message
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG content/loader.py: the alias-clash check reports every clash against tasks.yaml "
+    "(paths['tasks']), even when the clashing task comes from project.yaml add_tasks; the editor is "
+    "sent to a file that has no task 'lokal-opgave'"))
+def test_alias_clash_from_an_added_task_names_project_yaml(root):
+    path = _set_project(root, add_tasks=[{**LOCAL_TASK, "aliases": {"da": ["projektejer"]}}])
+    message = _error(root)
+    assert str(path) in message
+    assert "lokal-opgave" in message
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG content/loader.py: ids are checked unique only within tasks.yaml and add_tasks only against "
+    "tasks.yaml, so two add_tasks with the same id load silently: content.tasks holds the id twice "
+    "(36 tasks, phase 2 total counts both) while content.task(id) finds one"))
+def test_two_added_tasks_sharing_an_id_are_rejected(root):
+    second = {**LOCAL_TASK, "title": {"da": "Anden lokal opgave", "en": "Another local task"}}
+    path = _set_project(root, add_tasks=[LOCAL_TASK, second])
+    message = _error(root)
+    assert str(path) in message
+    assert "lokal-opgave" in message
+
+
+def test_municipality_row_with_three_digit_code_names_the_line(root):
+    path = root / "data" / "municipalities.csv"
+    _replace(path, "\n0153,Brøndby,", "\n153,Brøndby,")
+    line = next(i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if text.startswith("153,"))
+    message = _error(root)
+    assert str(path) in message
+    assert f"line {line}:" in message
+    assert "code" in message
+
+
+def test_glossary_related_pointing_at_missing_term(root):
+    path = root / "data" / "glossary.yaml"
+    _replace(path, "related: [udrulning, implementering, forberedelse",
+             "related: [udrulning, no-such-term, forberedelse")
+    message = _error(root)
+    assert str(path) in message
+    assert "terms[1] (id=udrulningsforloeb).related" in message
+    assert "no-such-term" in message
+
+
+def test_missing_file_is_named(root):
+    path = root / "data" / "themes.yaml"
+    path.unlink()
+    message = _error(root)
+    assert str(path) in message and "missing" in message

@@ -46,6 +46,8 @@ class Catalogs:
                     continue
                 if not message.string:
                     raise ContentError(f"{path}: msgid '{message.id}': msgstr is empty")
+                if message.fuzzy:  # gettext would silently drop it and users would see the bare key
+                    raise ContentError(f"{path}: msgid '{message.id}': marked fuzzy (unreviewed); review it and remove the flag")
                 try:
                     _placeholders(message.string)
                 except ValueError as exc:

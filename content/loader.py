@@ -115,8 +115,10 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
 
     all_tasks = [*tasks, *project.add_tasks]
     _check_unique(tasks, lambda t: t.id, paths["tasks"], "tasks")
+    seen_ids = {t.id for t in tasks}
     for i, task in enumerate(project.add_tasks):
-        _require(task.id not in {t.id for t in tasks}, paths["project"], f"project.add_tasks[{i}].id", f"'{task.id}' already exists")
+        _require(task.id not in seen_ids, paths["project"], f"project.add_tasks[{i}].id", f"'{task.id}' already exists")
+        seen_ids.add(task.id)
     for where, group, path in (("tasks", tasks, paths["tasks"]), ("project.add_tasks", project.add_tasks, paths["project"])):
         for i, task in enumerate(group):
             _require(task.theme in theme_ids, path, f"{where}[{i}] (id={task.id}).theme", f"unknown theme '{task.theme}'")
@@ -126,9 +128,11 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
 
     # A name that points at two tasks would let "done <name>" mark the wrong one.
     owner: dict[str, str] = {}
+    added = {t.id for t in project.add_tasks}
     for task in effective:
+        path, where = (paths["project"], "project.add_tasks") if task.id in added else (paths["tasks"], "tasks")
         for name in {task.title.da.lower(), task.title.en.lower(), *(a.lower() for a in task.aliases.all())}:
-            _require(owner.get(name, task.id) == task.id, paths["tasks"], f"tasks (id={task.id}).aliases",
+            _require(owner.get(name, task.id) == task.id, path, f"{where} (id={task.id}).aliases",
                      f"'{name}' also names task '{owner.get(name)}'")
             owner[name] = task.id
 

@@ -22,14 +22,15 @@ _MIN_PART = 4  # a part shorter than this ("it") matches too much to mean anythi
 
 @dataclass(frozen=True)
 class Lookup:
-    """`id` when exactly one thing was meant; otherwise `candidates` (a tie, or the closest guesses)."""
+    """`id` when exactly one thing was meant; otherwise `candidates`: a tie (ask which) or the closest guesses."""
 
     id: str | None = None
     candidates: tuple[str, ...] = ()
+    tie: bool = False  # the candidates match equally well; False means they are only suggestions
 
     @property
     def ambiguous(self) -> bool:
-        return self.id is None and len(self.candidates) > 1
+        return self.id is None and self.tie and len(self.candidates) > 1
 
 
 class NameIndex:
@@ -53,13 +54,13 @@ class NameIndex:
         scored = self._best_per_id(k, fuzz.ratio)
         if scored and scored[0][1] >= _TYPO_SCORE:
             ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
-            return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]))
+            return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
         if len(k) >= _MIN_PART:
             parts = list(dict.fromkeys(self._id_of[n] for n in self._keys if k in n))
             if len(parts) == 1:
                 return Lookup(parts[0])
             if parts:
-                return Lookup(None, tuple(parts[:8]))
+                return Lookup(None, tuple(parts[:8]), tie=True)
         return Lookup(None, tuple(self.suggest(query)))
 
     def suggest(self, query: str, n: int = 3) -> list[str]:

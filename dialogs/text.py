@@ -25,9 +25,10 @@ def fold(text: str) -> str:
 
 def clean(text: str) -> str:
     """What the user said, without Teams mention markup, quotes, control characters and edge punctuation."""
-    text = _MENTION.sub(" ", text or "")
+    text = (text or "")[: MAX_UTTERANCE * 4]  # cut first: the patterns below must never see a 256 kB paste
+    text = _MENTION.sub(" ", text)
     text = _TAGS.sub(" ", text)
-    text = "".join(ch if ch.isprintable() else " " for ch in text[: MAX_UTTERANCE * 4])
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = _NOISE.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
     return _EDGE_PUNCT.sub("", text)[:MAX_UTTERANCE]

@@ -71,17 +71,24 @@ def _strings(node: Any) -> list[str]:
 class Understander:
     def __init__(self, content: Content):
         self._intents = [Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()]
-        self.municipalities = NameIndex({m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases]
-                                         for m in content.municipalities})
-        self.phases = NameIndex({str(p.number): [p.id, p.name.da, p.name.en, f"fase {p.number}", f"phase {p.number}",
-                                                 *p.aliases.all()] for p in content.phases})
-        self.themes = NameIndex({t.id: [t.id, t.name.da, t.name.en, *t.aliases.all()] for t in content.themes})
-        self.terms = NameIndex({t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms})
-        self.tasks = NameIndex({t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks})
+        self._codes = {m.code for m in content.municipalities}
+        names = {
+            "municipality": {m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases]
+                             for m in content.municipalities},
+            "phase": {str(p.number): [p.id, p.name.da, p.name.en, f"fase {p.number}", f"phase {p.number}",
+                                      *p.aliases.all()] for p in content.phases},
+            "theme": {t.id: [t.id, t.name.da, t.name.en, *t.aliases.all()] for t in content.themes},
+            "term": {t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms},
+            "task": {t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks},
+        }
+        self.municipalities, self.phases, self.themes, self.terms, self.tasks = (
+            NameIndex(names[kind]) for kind in ("municipality", "phase", "theme", "term", "task"))
+        self._index = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
+                       "term": self.terms, "term2": self.terms, "task": self.tasks}
+        # Words of names are never "corrected" towards a template word; misspelt template words are.
+        self._content_words = {w for group in names.values() for item in group.values() for n in item for w in words(n)}
         template_text = " ".join(_strings(content.sentences))
         self._template_words = sorted({w for w in words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)) if len(w) >= 3})
-        names = [*content.municipalities, *content.phases, *content.themes, *content.terms, *content.tasks]
-        self._content_words = {w for item in names for w in words(str(item.model_dump()))}
 
     # -- public -----------------------------------------------------------------------------------
     def understand(self, text: str) -> Understanding:
@@ -140,19 +147,14 @@ class Understander:
         if slot == "task" and digits.isdigit() and len(digits) <= 3:
             return int(digits), Lookup(digits)
         if slot == "municipality" and digits.isdigit():
-            code = digits.zfill(4)
-            return (code, Lookup(code)) if len(code) == 4 and self.municipalities.lookup(code).id is None and code in self._codes() else (None, Lookup())
+            code = digits.zfill(4)  # "kommune 751" -> "0751"
+            return (code, Lookup(code)) if code in self._codes else (None, Lookup())
         if slot == "phase" and digits.isdigit():
             return (int(digits), Lookup(digits)) if 1 <= int(digits) <= 4 else (None, Lookup())
-        index = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
-                 "term": self.terms, "term2": self.terms, "task": self.tasks}[slot]
-        lookup = index.lookup(value)
+        lookup = self._index[slot].lookup(value)
         if lookup.id is None:
             return None, lookup
         return (int(lookup.id) if slot == "phase" else lookup.id), lookup
-
-    def _codes(self) -> set[str]:
-        return set(self.municipalities._id_of.values())
 
     def _correct_typos(self, folded: str) -> str:
         """Replace words that are near a template word ("betyer", "fsae", "dnoe") and not a content name."""

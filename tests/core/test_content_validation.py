@@ -220,10 +220,6 @@ def test_add_task_with_unknown_theme_names_project_yaml(root):
     assert "project.add_tasks[0] (id=lokal-opgave).theme" in message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG content/loader.py: the alias-clash check reports every clash against tasks.yaml "
-    "(paths['tasks']), even when the clashing task comes from project.yaml add_tasks; the editor is "
-    "sent to a file that has no task 'lokal-opgave'"))
 def test_alias_clash_from_an_added_task_names_project_yaml(root):
     path = _set_project(root, add_tasks=[{**LOCAL_TASK, "aliases": {"da": ["projektejer"]}}])
     message = _error(root)
@@ -231,10 +227,6 @@ def test_alias_clash_from_an_added_task_names_project_yaml(root):
     assert "lokal-opgave" in message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG content/loader.py: ids are checked unique only within tasks.yaml and add_tasks only against "
-    "tasks.yaml, so two add_tasks with the same id load silently: content.tasks holds the id twice "
-    "(36 tasks, phase 2 total counts both) while content.task(id) finds one"))
 def test_two_added_tasks_sharing_an_id_are_rejected(root):
     second = {**LOCAL_TASK, "title": {"da": "Anden lokal opgave", "en": "Another local task"}}
     path = _set_project(root, add_tasks=[LOCAL_TASK, second])

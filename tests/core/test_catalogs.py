@@ -1,0 +1,219 @@
+"""The Babel catalogs: every message id the dialogs use exists in Danish and English with the placeholders
+the code passes, a broken locale dir stops start-up naming the file and the msgid, and dates are spelt
+the Danish and British way."""
+from __future__ import annotations
+
+import ast
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from content import ContentError
+from content.catalogs import Catalogs, _placeholders
+from content.loader import CONTENT_ROOT
+from dialogs.help import CAPABILITIES
+from dialogs.phase_info import ASPECTS
+
+DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
+AUDIT_ACTIONS = ("register", "done", "reopen")  # dialogs.store.AuditEvent.action
+# f-string message ids in the dialogs -> the values their one placeholder takes.
+DYNAMIC = {
+    "help.example.": CAPABILITIES,
+    "help.what.": CAPABILITIES,
+    "phase.": ASPECTS,
+    "history.": AUDIT_ACTIONS,
+}
+
+
+@dataclass(frozen=True)
+class Use:
+    msgid: str
+    where: str  # file:line
+    values: frozenset[str]  # keyword arguments passed with it
+
+
+def _keys_of(node: ast.AST, scope: ast.AST, where: str) -> list[str]:
+    """The msgids an expression passed to ctx.t(...) can evaluate to."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return _keys_of(node.body, scope, where) + _keys_of(node.orelse, scope, where)
+    if isinstance(node, ast.JoinedStr):
+        parts = node.values
+        assert len(parts) == 2 and isinstance(parts[0], ast.Constant) and isinstance(parts[1], ast.FormattedValue), \
+            f"{where}: unexpected f-string msgid {ast.unparse(node)}"
+        prefix = parts[0].value
+        assert prefix in DYNAMIC, f"{where}: new dynamic msgid {ast.unparse(node)}: add its value set to DYNAMIC"
+        return [prefix + v for v in DYNAMIC[prefix]]
+    if isinstance(node, ast.Name):
+        assigned = [a.value for a in ast.walk(scope) if isinstance(a, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == node.id for t in a.targets)]
+        assert assigned, f"{where}: msgid variable {node.id} is never assigned"
+        return [k for value in assigned for k in _keys_of(value, scope, where)]
+    raise AssertionError(f"{where}: cannot tell which msgid {ast.unparse(node)} is")
+
+
+def _uses() -> list[Use]:
+    uses = []
+    for path in sorted(DIALOGS.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for function in functions:
+            for call in ast.walk(function):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "t"
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "ctx"):
+                    continue
+                where = f"{path.name}:{call.lineno}"
+                assert call.args, f"{where}: ctx.t() without a msgid"
+                assert all(k.arg for k in call.keywords), f"{where}: ctx.t(**...) hides the placeholders"
+                values = frozenset(k.arg for k in call.keywords)
+                uses += [Use(k, where, values) for k in _keys_of(call.args[0], function, where)]
+    # Several nested functions see the same call; keep one of each.
+    return sorted(set(uses), key=lambda u: (u.where, u.msgid))
+
+
+USES = _uses()
+
+
+@pytest.fixture(scope="module")
+def catalogs() -> Catalogs:
+    return Catalogs()
+
+
+def test_catalogs_load_with_the_same_keys_in_both_languages(catalogs):
+    assert len(catalogs.keys()) > 50
+    assert catalogs.text("da", "register.how").startswith("Skriv")
+    assert catalogs.text("en", "register.how").startswith("Type")
+
+
+def test_the_scan_found_the_dialogs_msgids():
+    msgids = {u.msgid for u in USES}
+    # Sanity: the static, conditional, variable and f-string forms are all picked up.
+    assert {"register.done", "register.done.team", "status.row.current", "greet.registered", "history.none.task",
+            "help.example.language", "help.what.register", "phase.criteria", "history.reopen"} <= msgids
+    assert len(msgids) > 60
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_every_msgid_used_in_dialogs_is_translated(catalogs, lang):
+    path = CONTENT_ROOT / "locale" / lang / "LC_MESSAGES" / "messages.po"
+    missing = sorted({f"{u.msgid} ({u.where})" for u in USES if u.msgid not in catalogs.keys()})
+    assert not missing, f"{path}: no msgid for {missing}"
+    for use in USES:
+        text = catalogs.text(lang, use.msgid)
+        assert text and text != use.msgid, use
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_every_placeholder_is_passed_by_the_code(catalogs, lang):
+    for use in USES:
+        needed = _placeholders(catalogs.text(lang, use.msgid))
+        assert needed <= use.values, f"{use.where}: {lang} '{use.msgid}' needs {sorted(needed - use.values)}"
+        if use.values:
+            catalogs.text(lang, use.msgid, **{v: "x" for v in use.values})  # formats without error
+
+
+# -- broken locale dirs -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locale(tmp_path) -> Path:
+    copy = tmp_path / "locale"
+    shutil.copytree(CONTENT_ROOT / "locale", copy)
+    return copy
+
+
+def _po(locale: Path, lang: str) -> Path:
+    return locale / lang / "LC_MESSAGES" / "messages.po"
+
+
+def _drop_entry(path: Path, msgid: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f'msgid "{msgid}"')
+    end = text.index("\nmsgid ", start) + 1
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+
+
+def test_copied_locale_dir_loads(locale):
+    assert Catalogs(locale).keys() == Catalogs().keys()
+
+
+def test_missing_english_msgid_names_file_and_msgid(locale):
+    path = _po(locale, "en")
+    _drop_entry(path, "register.next")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    message = str(info.value)
+    assert str(path) in message
+    assert "register.next" in message
+
+
+def test_missing_danish_msgid_names_the_danish_file(locale):
+    path = _po(locale, "da")
+    _drop_entry(path, "status.hint")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    assert str(path) in str(info.value) and "status.hint" in str(info.value)
+
+
+def test_placeholder_mismatch_names_file_and_msgid(locale):
+    path = _po(locale, "en")
+    text = path.read_text(encoding="utf-8")
+    old = 'msgstr "This conversation is already linked to **{name}**."'
+    assert old in text
+    path.write_text(text.replace(old, old.replace("{name}", "{navn}")), encoding="utf-8")
+    assert "{name}" in Catalogs().text("da", "register.already")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    message = str(info.value)
+    assert str(path) in message
+    assert "register.already" in message
+    assert "placeholder" in message
+
+
+def test_empty_translation_names_file_and_msgid(locale):
+    path = _po(locale, "da")
+    text = path.read_text(encoding="utf-8")
+    old = 'msgid "register.switched"\nmsgstr "Tilknytningen til {previous} er erstattet."'
+    assert old in text
+    path.write_text(text.replace(old, 'msgid "register.switched"\nmsgstr ""'), encoding="utf-8")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    assert str(path) in str(info.value) and "register.switched" in str(info.value)
+
+
+def test_missing_po_file_is_named(locale):
+    path = _po(locale, "en")
+    path.unlink()
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    assert str(path) in str(info.value) and "missing" in str(info.value)
+
+
+def test_fuzzy_entry_is_not_silently_shown_as_its_msgid(locale):
+    path = _po(locale, "en")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('msgid "register.next"', '#, fuzzy\nmsgid "register.next"'), encoding="utf-8")
+    try:
+        catalogs = Catalogs(locale)
+    except ContentError as exc:  # refusing the file is fine too
+        assert str(path) in str(exc) and "register.next" in str(exc)
+        return
+    assert catalogs.text("en", "register.next") != "register.next"
+
+
+# -- dates --------------------------------------------------------------------------------------------
+
+
+def test_dates_in_danish_and_english(catalogs):
+    assert catalogs.date("da", date(2027, 3, 1)) == "1. marts 2027"
+    assert catalogs.date("en", date(2027, 3, 1)) == "1 March 2027"
+    assert catalogs.date("da", date(2026, 11, 27)) == "27. november 2026"
+
+
+def test_no_catalog_entry_is_dead(catalogs):
+    unused = sorted(catalogs.keys() - {u.msgid for u in USES})
+    assert not unused, f"msgids no dialog uses: {unused}"

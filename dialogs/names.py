@@ -6,17 +6,19 @@ to guess between two close candidates.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from dialogs.text import key
+from dialogs.text import key, words
 
 # Definite/plural endings tried when the bare form is not known: "forløbet", "faseovergangene", "bølger".
 _SUFFIXES = ("erne", "ene", "en", "et", "er", "e", "s", "n")
 _TYPO_SCORE = 85  # fuzz.ratio on keys; one or two wrong letters in a word of 8+ stays above it
 _CLOSE = 4  # two candidates this close on score are a tie: ask, don't guess
+_DIGITS = re.compile(r"\d+")
 _MIN_PART = 4  # a part shorter than this ("it") matches too much to mean anything
 
 
@@ -36,12 +38,14 @@ class Lookup:
 class NameIndex:
     def __init__(self, names: Mapping[str, Iterable[str]]):
         self._id_of: dict[str, str] = {}
+        self._word_runs: list[tuple[str, str]] = []  # (" word word ", id) for whole-word containment
         for item_id, item_names in names.items():
             for name in item_names:
                 k = key(name)
                 if k:
                     # First writer wins: content validation already refuses a name shared by two items.
                     self._id_of.setdefault(k, item_id)
+                    self._word_runs.append((f" {' '.join(words(name))} ", item_id))
         self._keys = list(self._id_of)
 
     def lookup(self, query: str) -> Lookup:
@@ -56,11 +60,17 @@ class NameIndex:
             ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
             return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
         if len(k) >= _MIN_PART:
-            parts = list(dict.fromkeys(self._id_of[n] for n in self._keys if k in n))
-            if len(parts) == 1:
-                return Lookup(parts[0])
-            if parts:
+            # Whole words of a name ("projektleder" in "Udpeg projektleder") may pick it; a bare part of a word
+            # ("appoint as" in "appoint a super user") may only make a tie to ask about, never a match.
+            run = f" {' '.join(words(query))} "
+            whole = list(dict.fromkeys(i for name, i in self._word_runs if run in name))
+            if len(whole) == 1:
+                return Lookup(whole[0])
+            parts = whole or list(dict.fromkeys(self._id_of[n] for n in self._keys if k in n))
+            if len(parts) > 1:
                 return Lookup(None, tuple(parts[:8]), tie=True)
+            if parts:
+                return Lookup(None, tuple(parts))
         return Lookup(None, tuple(self.suggest(query)))
 
     def suggest(self, query: str, n: int = 3) -> list[str]:
@@ -68,8 +78,11 @@ class NameIndex:
         return [i for i, _ in self._best_per_id(k, fuzz.WRatio)[:n]] if k else []
 
     def _best_per_id(self, k: str, scorer) -> list[tuple[str, float]]:
+        digits = _DIGITS.findall(k)
         best: dict[str, float] = {}
         for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20):
+            if _DIGITS.findall(name) != digits:
+                continue  # "fase 2" is not a typo of "fase", nor "fase 3" of "fase 2"
             item_id = self._id_of[name]
             best[item_id] = max(best.get(item_id, 0.0), score)
         return sorted(best.items(), key=lambda kv: -kv[1])

@@ -31,7 +31,7 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
             listed.append(task.id)
             block.append(f"{len(listed)}. {task.title.get(ctx.lang)}")
         lines.append("\n".join(block))
-    actors = ctx.all_of([a.get(ctx.lang) for a in phase.actors])
+    actors = ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors])  # the model ends some with "."
     lines.append(ctx.t("next.actors", actors=actors))
     lines.append(ctx.t("next.hint"))
     await ctx.store.set_last_list(ctx.turn.conversation.id, listed)

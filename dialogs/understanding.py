@@ -172,7 +172,8 @@ class Understander:
     def _bare_name(self, folded: str) -> Understanding | None:
         """A message that is only a name: a term, a phase, a theme or a municipality."""
         name = _TRAILER.sub("", _FILLER.sub("", folded)).strip()
-        for intent, slot in (("define", "term"), ("phase_info", "phase"), ("theme_info", "theme"), ("register", "municipality")):
+        # A phase first: "fase 2" or "Forberedelse" alone asks about the phase, whose answer includes its focus.
+        for intent, slot in (("phase_info", "phase"), ("define", "term"), ("theme_info", "theme"), ("register", "municipality")):
             value, lookup = self.resolve(slot, name)
             if value is not None:
                 return Understanding(intent, {slot: value})

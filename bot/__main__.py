@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -23,8 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--municipality", help="register this municipality first, e.g. Aarhus or 751")
     chat.add_argument("--locale", default="da-DK", help="da-DK (default) or en-US")
+    admin = sub.add_parser("admin", help="operator commands on the data dir").add_subparsers(dest="action", required=True)
+    rebind = admin.add_parser("rebind", help="bind a municipality to another tenant (audited)")
+    rebind.add_argument("code", help="municipality code, e.g. 0751")
+    rebind.add_argument("tenant", help="the AAD tenant id (GUID)")
+    backup = admin.add_parser("backup", help="copy the data dir consistently, also while the server runs")
+    backup.add_argument("target", type=Path)
+    forget = admin.add_parser("forget-user", help="GDPR erasure: pseudonymise a person in the audit trail")
+    forget.add_argument("user_id", help="the person's AAD object id")
     args = parser.parse_args(argv)
-    logs.setup("WARNING" if args.command == "chat" else "INFO")
+    logs.setup("INFO" if args.command == "serve" else "WARNING")
     try:
         config = Config.from_env()
         if args.command == "serve":
@@ -34,12 +43,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Bot listening on http://localhost:{config.port}/api/messages "
                   f"({'authentication on' if config.auth_enabled else 'local mode, no authentication'})", flush=True)
             web.run_app(app, host=config.host, port=config.port, print=None)
-        else:
+        elif args.command == "chat":
             from bot.chat import run_chat
 
             asyncio.run(run_chat(config, args.municipality, args.locale))
+        else:
+            from bot import admin as ops
+
+            action = {"rebind": lambda: ops.rebind(config.data_dir, args.code, args.tenant),
+                      "backup": lambda: ops.backup(config.data_dir, args.target),
+                      "forget-user": lambda: ops.forget_user(config.data_dir, args.user_id)}[args.action]
+            print(asyncio.run(action()))
     except (ContentError, StoreError, ValueError) as exc:
-        print(f"Cannot start: {exc}", file=sys.stderr)
+        print(f"{'Cannot start' if args.command != 'admin' else 'Error'}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

@@ -98,7 +98,7 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     adapter.on_turn_error = _on_turn_error
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES] = services
-    app[BOT] = AssistantBot(Assistant(services), clock)
+    app[BOT] = AssistantBot(Assistant(services, config.allowed_tenants), clock)
     app[ADAPTER] = adapter
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

@@ -16,6 +16,14 @@ class Config:
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
     data_dir: Path = Path("data")
+    allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
+    # Bot Framework's endpoints, normally left empty (public cloud). Set them to point authentication at
+    # another cloud or, in tests, at a local OpenID/JWKS and token server. Names follow botbuilder's
+    # parameterized authentication settings.
+    openid_metadata_url: str = ""
+    token_issuer: str = ""
+    login_url: str = ""
+    oauth_scope: str = ""
 
     @property
     def auth_enabled(self) -> bool:
@@ -34,11 +42,24 @@ class Config:
             app_type=env.get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
+            allowed_tenants=frozenset(t.strip().lower() for t in env.get("BOT_ALLOWED_TENANTS", "").split(",") if t.strip()),
+            openid_metadata_url=env.get("BOT_OPENID_METADATA_URL", ""),
+            token_issuer=env.get("BOT_TOKEN_ISSUER", ""),
+            login_url=env.get("BOT_LOGIN_URL", ""),
+            oauth_scope=env.get("BOT_OAUTH_SCOPE", ""),
         )
 
     def botbuilder_settings(self) -> object:
-        """The attribute names ConfigurationBotFrameworkAuthentication reads."""
-        return type("BotSettings", (), {
+        """The attribute names ConfigurationBotFrameworkAuthentication reads; endpoints only when set."""
+        settings = {
             "APP_ID": self.app_id, "APP_PASSWORD": self.app_password,
             "APP_TYPE": self.app_type, "APP_TENANTID": self.app_tenant_id,
-        })()
+        }
+        endpoints = {
+            "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": self.openid_metadata_url,
+            "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": self.token_issuer,
+            "TO_CHANNEL_FROM_BOT_LOGIN_URL": self.login_url,
+            "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": self.oauth_scope,
+        }
+        settings.update({k: v for k, v in endpoints.items() if v})
+        return type("BotSettings", (), settings)()

@@ -58,9 +58,12 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict) -> None:
+        self.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def write_text(self, text: str) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -129,15 +132,22 @@ class TinyStore:
                                 by=_actor(doc["by"]), at=doc["at"])
         return await self._run(get)
 
-    async def register(self, registration: Registration, conversation: str) -> None:
+    async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
-            doc = asdict(registration)
-            self._table("registrations").upsert(doc, Query().scope == registration.scope)
+            # Check and bind in one locked step: two tenants racing for one municipality cannot both win.
             municipalities = self._table("municipalities")
-            if not municipalities.contains(Query().code == registration.code):
+            doc = municipalities.get(Query().code == registration.code)
+            bound = doc.get("tenant_id") if doc else None
+            if bound and bound != registration.tenant_id:
+                return bound
+            self._table("registrations").upsert(asdict(registration), Query().scope == registration.scope)
+            if doc is None:
                 municipalities.insert({"code": registration.code, "tenant_id": registration.tenant_id, "tasks": {}})
+            elif not bound:
+                municipalities.update({"tenant_id": registration.tenant_id}, Query().code == registration.code)
             self._append_audit(AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation))
-        await self._run(put)
+            return None
+        return await self._run(put)
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         def get():
@@ -220,3 +230,60 @@ class TinyStore:
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
         await self._run(lambda: self._table("lists").upsert({"conversation": conversation, "task_ids": task_ids},
                                                              Query().conversation == conversation))
+
+    # -- operator commands (python -m bot admin ...) ----------------------------------------------
+    async def rebind(self, code: str, tenant_id: str, by: Actor, at: str) -> str | None:
+        """Bind a municipality to another tenant; returns the previous tenant. Audited."""
+        def change():
+            table = self._table("municipalities")
+            doc = table.get(Query().code == code)
+            previous = doc.get("tenant_id") if doc else None
+            if doc is None:
+                table.insert({"code": code, "tenant_id": tenant_id, "tasks": {}})
+            else:
+                table.update({"tenant_id": tenant_id}, Query().code == code)
+            self._append_audit(AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}"))
+            return previous
+        return await self._run(change)
+
+    async def forget_user(self, user_id: str, pseudonym: Actor, by: Actor, at: str) -> int:
+        """GDPR erasure: the person becomes `pseudonym` everywhere and loses their preferences.
+
+        Returns how many audit events named them. The audit file is rewritten atomically, so a crash
+        leaves either the old trail or the new one."""
+        def erase():
+            replaced = asdict(pseudonym)
+            municipalities = self._table("municipalities")
+            for doc in municipalities.all():
+                tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
+                         for tid, st in (doc.get("tasks") or {}).items()}
+                if tasks != doc.get("tasks"):
+                    municipalities.update({"tasks": tasks}, Query().code == doc["code"])
+            self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
+            self._table("preferences").remove(Query().user_id == user_id)
+            count, lines, codes = 0, [], set()
+            if self.audit_path.exists():
+                for line in self.audit_path.read_text(encoding="utf-8").splitlines():
+                    event = json.loads(line)
+                    if event.get("by", {}).get("id") == user_id:
+                        event["by"] = replaced
+                        count += 1
+                        codes.add(event["code"])
+                    lines.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+                AtomicJSONStorage(self.audit_path).write_text("".join(f"{line}\n" for line in lines))
+            for code in sorted(codes):
+                self._append_audit(AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}"))
+            return count
+        return await self._run(erase)
+
+    async def backup(self, target: Path) -> list[Path]:
+        """A consistent copy of the data dir, taken under the same lock writers hold."""
+        def copy():
+            target.mkdir(parents=True, exist_ok=True)
+            copied = []
+            for source in (self.state_path, self.audit_path):
+                if source.exists():
+                    AtomicJSONStorage(target / source.name).write_text(source.read_text(encoding="utf-8"))
+                    copied.append(target / source.name)
+            return copied
+        return await self._run(copy)

@@ -31,8 +31,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 class Assistant:
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, allowed_tenants: frozenset[str] = frozenset()):
         self.services = services
+        self.allowed_tenants = allowed_tenants  # empty: every tenant
+
+    def _tenant_allowed(self, turn: TurnInput) -> bool:
+        return not self.allowed_tenants or (turn.conversation.tenant_id or "").lower() in self.allowed_tenants
 
     async def _context(self, turn: TurnInput) -> Ctx:
         preferred = await self.services.store.language(turn.user.id) if turn.user.id else None
@@ -41,9 +45,14 @@ class Assistant:
 
     async def on_message(self, turn: TurnInput) -> Reply:
         ctx = await self._context(turn)
+        if not self._tenant_allowed(turn):
+            return Reply(ctx.t("tenant.not_allowed"))
         understanding = self.services.understander.understand(turn.text)
         log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
         return await HANDLERS[understanding.intent](ctx, understanding)
 
     async def on_added(self, turn: TurnInput) -> Reply:
-        return await help.greet(await self._context(turn))
+        ctx = await self._context(turn)
+        if not self._tenant_allowed(turn):
+            return Reply(ctx.t("tenant.not_allowed"))
+        return await help.greet(ctx)

@@ -10,11 +10,13 @@ from babel.lists import format_list
 
 from content import Content, Municipality
 from content.catalogs import Catalogs
+from dialogs.markdown import esc
 from dialogs.store import Store
 from dialogs.turn import TurnInput
 from dialogs.understanding import Understander
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+FORGOTTEN_PREFIX = "forgotten-"  # actor ids replaced by `python -m bot admin forget-user`
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Ctx:
     lang: str
     _code: str | None = field(default=None, init=False)
     _looked_up: bool = field(default=False, init=False)
+    refused_code: str | None = field(default=None, init=False)  # registered here, but owned by another tenant
 
     @property
     def content(self) -> Content:
@@ -64,17 +67,30 @@ class Ctx:
         return format_list(items, locale=self.lang)
 
     async def municipality_code(self) -> str | None:
-        """The conversation's own registration; in a personal chat, the tenant's only municipality."""
+        """The conversation's own registration; in a personal chat, the tenant's only municipality.
+
+        A municipality belongs to the tenant that registered it: a conversation from any other tenant
+        gets None here (and `refused_code` set), so no dialog can read or change its data."""
         if not self._looked_up:
             self._looked_up = True
             conv = self.turn.conversation
             registration = await self.store.registration(conv.scope)
-            if registration:
-                self._code = registration.code
-            elif conv.kind == "personal" and conv.tenant_id:
+            code = registration.code if registration else None
+            if code is None and conv.kind == "personal" and conv.tenant_id:
                 codes = await self.store.codes_for_tenant(conv.tenant_id)
-                self._code = codes[0] if len(codes) == 1 else None
+                code = codes[0] if len(codes) == 1 else None
+            if code is not None:
+                owner = (await self.store.municipality(code)).tenant_id
+                if owner and owner != conv.tenant_id:
+                    self.refused_code, code = code, None
+            self._code = code
         return self._code
+
+    def who(self, actor) -> str:
+        """A person's name as shown in replies: escaped, or a neutral word after a GDPR erasure."""
+        if actor.id.startswith(FORGOTTEN_PREFIX):
+            return self.t("person.forgotten")
+        return esc(actor.name or "?")
 
     def municipality_name(self, code: str) -> str:
         return official_name(self.content.municipality(code))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dialogs.context import Ctx
-from dialogs.markdown import bullets, esc
+from dialogs.markdown import bullets
 from dialogs.need import municipality_or_reply
 from dialogs.store import AuditEvent
 from dialogs.task_ref import task_or_reply
@@ -11,12 +11,10 @@ from dialogs.understanding import Understanding
 
 
 def _line(ctx: Ctx, event: AuditEvent) -> str:
-    who = esc(event.by.name or "?")
-    if event.action == "register":
-        return ctx.t("history.register", when=ctx.when(event.at), who=who)
+    # Events without a task (register, rebind, forget) are about the municipality; their texts ignore {task}.
     task = ctx.content.task(event.task_id or "")
-    title = task.title.get(ctx.lang) if task else event.task_id
-    return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=who, task=title)
+    title = task.title.get(ctx.lang) if task else (event.task_id or "")
+    return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=ctx.who(event.by), task=title)
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dialogs.context import Ctx
-from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.progress import phase_progress
 from dialogs.task_ref import task_or_reply
@@ -31,13 +30,13 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     if not change.changed:
         if done:
             current = change.current
-            return Reply(ctx.t("mark.already", task=title, who=esc(current.by.name or "?"), when=ctx.when(current.at)))
+            return Reply(ctx.t("mark.already", task=title, who=ctx.who(current.by), when=ctx.when(current.at)))
         return Reply(ctx.t("reopen.not_done", task=title))
     state = await ctx.store.municipality(code)
     progress = phase_progress(ctx.content, state)[task.phase - 1]
     phase = ctx.content.phase(task.phase).name.get(ctx.lang)
     key = "mark.done" if done else "reopen.done"
-    text = ctx.t(key, task=title, who=esc(turn.user.name or "?"))
+    text = ctx.t(key, task=title, who=ctx.who(turn.user))
     text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, done=progress.done, total=progress.total)
     if done and progress.complete:
         text += "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase)

@@ -7,6 +7,8 @@ from dialogs.turn import Reply
 
 async def municipality_or_reply(ctx: Ctx) -> tuple[str | None, Reply | None]:
     code = await ctx.municipality_code()
+    if ctx.refused_code:
+        return None, Reply(ctx.t("tenant.refused", name=ctx.municipality_name(ctx.refused_code)))
     if code is None:
         return None, Reply(ctx.t("register.needed"))
     return code, None

@@ -15,11 +15,13 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     conv = ctx.turn.conversation
     name = ctx.municipality_name(code)
     existing = await ctx.store.registration(conv.scope)
-    if existing and existing.code == code:
+    if existing and existing.code == code and existing.tenant_id == conv.tenant_id:
         return Reply(ctx.t("register.already", name=name))
     registration = Registration(scope=conv.scope, code=code, tenant_id=conv.tenant_id, by=ctx.turn.user,
                                 at=ctx.turn.now.isoformat())
-    await ctx.store.register(registration, conv.id)
+    owner = await ctx.store.register(registration, conv.id)
+    if owner is not None:
+        return Reply(ctx.t("tenant.refused", name=name))
     municipality = ctx.content.municipality(code)
     lines = [ctx.t("register.done.team" if conv.scope.startswith("team:") else "register.done", name=name,
                    code=code, region=municipality.region)]

@@ -43,7 +43,7 @@ class Registration:
 @dataclass(frozen=True)
 class AuditEvent:
     code: str
-    action: str  # "register" | "done" | "reopen"
+    action: str  # "register" | "done" | "reopen" | "rebind" | "forget"
     task_id: str | None
     by: Actor
     at: str
@@ -61,7 +61,8 @@ class TaskChange:
 class Store(Protocol):
     async def registration(self, scope: str) -> Registration | None: ...
 
-    async def register(self, registration: Registration, conversation: str) -> None: ...
+    async def register(self, registration: Registration, conversation: str) -> str | None:
+        """Bind the scope to the municipality; refused (returns the bound tenant) if another tenant owns it."""
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]: ...
 

@@ -99,11 +99,12 @@ class BotServer:
     runner: web.AppRunner | None = None
     url: str = ""
     session: ClientSession | None = None
+    config_overrides: dict = field(default_factory=dict)  # extra Config fields, e.g. allowed_tenants
 
     async def start(self) -> None:
         if not self.connector.url:
             await self.connector.start()
-        app = make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock)
+        app = make_app(Config(data_dir=self.data_dir, port=0, **self.config_overrides), clock=self.clock)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -18,7 +18,7 @@ from dialogs.help import CAPABILITIES
 from dialogs.phase_info import ASPECTS
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
-AUDIT_ACTIONS = ("register", "done", "reopen")  # dialogs.store.AuditEvent.action
+AUDIT_ACTIONS = ("register", "done", "reopen", "rebind", "forget")  # dialogs.store.AuditEvent.action
 # f-string message ids in the dialogs -> the values their one placeholder takes.
 DYNAMIC = {
     "help.example.": CAPABILITIES,
@@ -64,7 +64,7 @@ def _uses() -> list[Use]:
         for function in functions:
             for call in ast.walk(function):
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "t"
-                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "ctx"):
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id in ("ctx", "self")):
                     continue
                 where = f"{path.name}:{call.lineno}"
                 assert call.args, f"{where}: ctx.t() without a msgid"

@@ -1,0 +1,108 @@
+"""A municipality belongs to the tenant that registered it: no other tenant can read or change it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, channel, personal
+
+REFUSED = "tilknyttet en anden organisation"
+
+
+@pytest.fixture
+async def aarhus(server):
+    """Aarhus registered by TENANT's team, with one task done."""
+    await server.say("tilmeld Aarhus", channel())
+    await server.say("marker Udpeg projektleder som udført", channel())
+    return server
+
+
+def _audit(server) -> list[dict]:
+    return [json.loads(line) for line in (server.data_dir / "audit.jsonl").read_text().splitlines()]
+
+
+async def test_another_tenant_cannot_register_a_bound_municipality(aarhus):
+    intruder = channel(team="19:intruder@thread.tacv2", channel_id="19:intruder-general@thread.tacv2", tenant=OTHER_TENANT)
+    reply = await aarhus.say("tilmeld Aarhus", intruder)
+    assert REFUSED in reply
+    assert "tilmeld" in await aarhus.say("status", intruder)  # still not registered
+    assert [e["action"] for e in _audit(aarhus)] == ["register", "done"]
+
+
+@pytest.mark.parametrize("text", ["status", "hvad skal vi nu?", "marker Udpeg projektejer som udført",
+                                  "fortryd Udpeg projektleder", "historik", "hvem markerede Udpeg projektleder?"])
+async def test_a_forged_conversation_from_another_tenant_is_refused(aarhus, text):
+    """The same team id arriving with another tenant (forged channelData) sees and changes nothing."""
+    forged = channel(tenant=OTHER_TENANT)
+    reply = await aarhus.say(text, forged)
+    assert REFUSED in reply
+    assert "Udpeg projektleder" not in reply and "Mette" not in reply
+    assert [e["action"] for e in _audit(aarhus)] == ["register", "done"]
+    assert "1 af 6" in await aarhus.say("status", channel())  # the owner's data is unchanged
+
+
+async def test_personal_chat_in_another_tenant_does_not_inherit(aarhus):
+    assert "tilmeld" in await aarhus.say("status", personal(3, tenant=OTHER_TENANT))
+
+
+async def test_allow_list_refuses_other_tenants_politely(tmp_path):
+    bot = BotServer(data_dir=tmp_path / "data")
+    bot.config_overrides = {"allowed_tenants": frozenset({TENANT})}
+    await bot.start()
+    try:
+        reply = await bot.say("tilmeld Aarhus", personal(tenant=OTHER_TENANT))
+        assert "ikke åbnet for jeres organisation" in reply
+        assert not (bot.data_dir / "audit.jsonl").exists()
+        english = await bot.say("help", personal(tenant=OTHER_TENANT), Person(locale="en-US"))
+        assert "not open to your organisation" in english
+        assert "Aarhus Kommune" in await bot.say("tilmeld Aarhus", personal(tenant=TENANT))
+    finally:
+        await bot.close()
+
+
+def _admin(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", "admin", *args], capture_output=True, text=True,
+                          env={"BOT_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}, cwd=Path(__file__).parents[2])
+
+
+async def test_rebind_is_an_audited_operator_command(aarhus):
+    await aarhus.stop_bot()
+    bad = _admin(aarhus.data_dir, "rebind", "751", "not-a-guid")
+    assert bad.returncode == 2 and "GUID" in bad.stderr
+    done = _admin(aarhus.data_dir, "rebind", "751", OTHER_TENANT)
+    assert done.returncode == 0, done.stderr
+    await aarhus.start()
+    new_team = channel(team="19:new-owner@thread.tacv2", channel_id="19:new-general@thread.tacv2", tenant=OTHER_TENANT)
+    assert "Aarhus Kommune" in await aarhus.say("tilmeld Aarhus", new_team)
+    assert "1 af 6" in await aarhus.say("status", new_team)  # progress moved with the municipality
+    assert REFUSED in await aarhus.say("status", channel())  # the old tenant is out
+    rebind = [e for e in _audit(aarhus) if e["action"] == "rebind"]
+    assert rebind and rebind[0]["by"]["id"] == "operator" and OTHER_TENANT in rebind[0]["conversation"]
+
+
+async def test_forget_user_pseudonymises_the_audit_trail(aarhus):
+    await aarhus.say("svar på engelsk", channel())
+    await aarhus.stop_bot()
+    result = _admin(aarhus.data_dir, "forget-user", Person().aad_id)
+    assert result.returncode == 0, result.stderr
+    text = (aarhus.data_dir / "audit.jsonl").read_text() + (aarhus.data_dir / "state.json").read_text()
+    assert Person().aad_id not in text and Person().name not in text
+    await aarhus.start()
+    history = await aarhus.say("historik", channel())
+    assert "(slettet person)" in history and "Mette" not in history  # preference gone: Danish again
+    assert _audit(aarhus)[-1]["action"] == "forget"
+
+
+async def test_backup_while_running_is_a_consistent_copy(aarhus, tmp_path):
+    result = _admin(aarhus.data_dir, "backup", str(tmp_path / "backup"))
+    assert result.returncode == 0, result.stderr
+    copy = BotServer(data_dir=tmp_path / "backup")
+    await copy.start()
+    try:
+        assert "1 af 6" in await copy.say("status", channel())
+    finally:
+        await copy.close()

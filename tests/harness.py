@@ -31,11 +31,14 @@ class Connector:
 
     def __init__(self):
         self.sent: list[dict] = []
+        self.fail_with: int | None = None  # answer every send with this status, to test delivery failures
         self.runner: web.AppRunner | None = None
         self.url = ""
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.fail_with:
+            return web.json_response({"error": {"code": "Failure"}}, status=self.fail_with)
         body["_path"] = request.path
         self.sent.append(body)
         return web.json_response({"id": f"reply-{len(self.sent)}"})

@@ -117,3 +117,22 @@ async def test_one_installation_greets_once(server):
     await server.post(server.activity(where, type="installationUpdate", action="add"))
     assert len(server.connector.texts()) == 1
     assert "tilmeld" in server.connector.texts()[0]
+
+
+async def test_undeliverable_reply_is_logged_with_activity_id_and_state_is_kept(server, caplog):
+    await server.say("tilmeld Aarhus", personal())
+    server.connector.fail_with = 503
+    activity = server.message("marker Udpeg projektleder som udført", personal())
+    with caplog.at_level("ERROR", logger="bot.app"):
+        assert await server.post(activity) < 500
+    failures = [r for r in caplog.records if r.getMessage() == "turn failed"]
+    assert failures and failures[0].activity_id == activity["id"]
+    server.connector.fail_with = None
+    assert "1 af 6" in await server.say("status", personal())  # the write before the failed reply holds
+
+
+async def test_info_logs_hold_ids_not_message_text(server, caplog):
+    with caplog.at_level("INFO"):
+        await server.say("tilmeld Aarhus hemmelig-tekst-123", personal())
+    assert caplog.records
+    assert not any("hemmelig-tekst-123" in r.getMessage() or "hemmelig-tekst-123" in str(vars(r)) for r in caplog.records)

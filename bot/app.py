@@ -13,6 +13,7 @@ from botbuilder.schema import Activity
 
 from bot import teams
 from bot.config import Config
+from bot.connector import FastAuthentication
 from bot.handler import AssistantBot
 from bot.store import TinyStore
 from content import load_content
@@ -94,7 +95,8 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
 
 def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: Services | None = None) -> web.Application:
     services = services or build_services(config)
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
+    authentication = FastAuthentication(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
+    adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _on_turn_error
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES] = services
@@ -102,4 +104,9 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     app[ADAPTER] = adapter
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+
+    async def close_sessions(_: web.Application) -> None:
+        await authentication.close()
+
+    app.on_cleanup.append(close_sessions)
     return app

@@ -1,17 +1,16 @@
 """The aiohttp application: POST /api/messages through botbuilder's CloudAdapter, GET /healthz."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import requests
 from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity
 
-from bot import teams
+from bot import inbound, teams
 from bot.config import Config
 from bot.connector import FastAuthentication
 from bot.handler import AssistantBot
@@ -45,39 +44,27 @@ def _bad_request(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _activity_from(body: object) -> Activity | None:
-    """Only what the bot can act on: an object with a type, and for messages a conversation and serviceUrl."""
-    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-        return None
-    try:
-        activity = Activity().deserialize(body)
-    except Exception:  # msrest raises a family of errors for wrong-typed fields
-        return None
-    if activity.type in ("message", "conversationUpdate", "installationUpdate"):
-        if not (activity.conversation and isinstance(activity.conversation.id, str) and activity.conversation.id):
-            return None
-        if not isinstance(activity.service_url, str) or not activity.service_url:
-            return None
-    return activity
-
-
 async def messages(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         return _bad_request(415, "Content-Type must be application/json")
     try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        return _bad_request(400, "body is not valid JSON")
-    activity = _activity_from(body)
-    if activity is None:
-        return _bad_request(400, "body is not a Bot Framework activity")
+        activity = inbound.parse(await request.read())
+    except inbound.BadActivity as bad:
+        return _bad_request(bad.status, str(bad))
     teams.copy_tenant_to_conversation(activity)
-    app = request.app
+    adapter = request.app[ADAPTER]
     try:
-        response = await app[ADAPTER].process_activity(request.headers.get("Authorization", ""), activity,
-                                                       app[BOT].on_turn)
-    except PermissionError:
+        # Authenticate first and on our terms: botbuilder rejects bad tokens with a zoo of exception
+        # types (PyJWT errors, IndexError for an unknown key, bare Exception for endorsements).
+        auth = await adapter.bot_framework_authentication.authenticate_request(
+            activity, request.headers.get("Authorization", ""))
+    except requests.RequestException:
+        log.warning("authentication metadata unreachable", extra={"activity_id": activity.id})
+        return _bad_request(503, "authentication metadata unreachable")
+    except Exception as exc:  # every other failure is a request we must not run
+        log.info("unauthorized", extra={"activity_id": activity.id, "reason": type(exc).__name__})
         return _bad_request(401, "unauthorized")
+    response = await adapter.process_activity(auth, activity, request.app[BOT].on_turn)
     if response:
         return web.json_response(data=response.body, status=response.status)
     return web.Response(status=201)
@@ -94,6 +81,7 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
 
 
 def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: Services | None = None) -> web.Application:
+    config.check()
     services = services or build_services(config)
     authentication = FastAuthentication(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
     adapter = CloudAdapter(authentication)

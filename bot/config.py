@@ -29,6 +29,26 @@ class Config:
     def auth_enabled(self) -> bool:
         return bool(self.app_id)
 
+    def check(self) -> "Config":
+        """Refuse settings botbuilder would reject later with a traceback naming its own attribute names."""
+        if self.app_type.lower() == "singletenant":
+            for name, value in (("MicrosoftAppId", self.app_id), ("MicrosoftAppPassword", self.app_password),
+                                ("MicrosoftAppTenantId", self.app_tenant_id)):
+                if not value:
+                    raise ValueError(f"MicrosoftAppType=SingleTenant needs {name}")
+        elif self.app_type.lower() not in ("multitenant", "userassignedmsi"):
+            raise ValueError(f"MicrosoftAppType must be MultiTenant or SingleTenant, not {self.app_type!r}")
+        if self.app_id and not self.app_password and self.app_type.lower() != "userassignedmsi":
+            raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
+        # Any one endpoint override switches botbuilder to parameterized authentication, where the unset
+        # ones are None rather than public-cloud defaults: every token would then be refused.
+        endpoints = {"BOT_OPENID_METADATA_URL": self.openid_metadata_url, "BOT_TOKEN_ISSUER": self.token_issuer,
+                     "BOT_LOGIN_URL": self.login_url, "BOT_OAUTH_SCOPE": self.oauth_scope}
+        if any(endpoints.values()) and not all(endpoints.values()):
+            missing = ", ".join(k for k, v in endpoints.items() if not v)
+            raise ValueError(f"set all Bot Framework endpoint overrides or none; missing {missing}")
+        return self
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
         port = env.get("PORT", "3978")
@@ -47,7 +67,7 @@ class Config:
             token_issuer=env.get("BOT_TOKEN_ISSUER", ""),
             login_url=env.get("BOT_LOGIN_URL", ""),
             oauth_scope=env.get("BOT_OAUTH_SCOPE", ""),
-        )
+        ).check()
 
     def botbuilder_settings(self) -> object:
         """The attribute names ConfigurationBotFrameworkAuthentication reads; endpoints only when set."""

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
@@ -39,6 +39,14 @@ class AssistantBot(ActivityHandler):
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._greet(turn_context)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and response.status == 501:
+            # The SDK answers invokes it has no handler for with 501; to Teams that is a server fault.
+            # The bot offers no message extensions or task modules, so say "not supported" as a client error.
+            return InvokeResponse(status=400, body={"error": "this invoke is not supported by the bot"})
+        return response
 
     async def _greet(self, turn_context: TurnContext) -> None:
         turn = teams.turn_input(turn_context.activity, self.clock())

@@ -44,14 +44,14 @@ class AtomicJSONStorage(Storage):
 
     def read(self) -> dict | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        if not text.strip():
+        if not raw.strip():
             return None
         try:
-            data = json.loads(text)
-        except ValueError as exc:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise StoreError(f"{self.path}: not valid JSON ({exc}); the file was left untouched") from None
         if not isinstance(data, dict):
             raise StoreError(f"{self.path}: expected a JSON object; the file was left untouched")
@@ -77,6 +77,11 @@ def _actor(d: dict) -> Actor:
     return Actor(id=d.get("id", ""), name=d.get("name", ""))
 
 
+def _event(d: dict) -> AuditEvent:
+    return AuditEvent(d["code"], d["action"], d.get("task_id"), _actor(d["by"]), d["at"], d.get("conversation", ""),
+                      scope=d.get("scope"), tenant_id=d.get("tenant_id"))
+
+
 def _task_state(d: dict) -> TaskState:
     return TaskState(done=bool(d["done"]), by=_actor(d["by"]), at=d["at"], conversation=d.get("conversation", ""))
 
@@ -97,20 +102,27 @@ class TinyStore:
         self._db.storage.read()
         if not self.audit_path.exists():
             return
-        good_end = 0
+        good_end, latest = 0, {}
         with self.audit_path.open("rb") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.endswith(b"\n"):
                     break  # a torn last line from a crash mid-append: that write was never acknowledged
                 try:
-                    json.loads(line)
-                except ValueError:
-                    raise StoreError(f"{self.audit_path}: line {number} is not valid JSON; the file was left untouched") from None
+                    event = _event(json.loads(line.decode("utf-8")))
+                    if event.task_id:
+                        latest[("task", event.code, event.task_id)] = event
+                    elif event.action == "register" and event.scope:
+                        latest[("scope", event.scope)] = event
+                except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+                    raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
+                                     "the file was left untouched") from None
                 good_end = fh.tell()
-        if good_end < self.audit_path.stat().st_size:
-            with self.audit_path.open("r+b") as fh:  # drop only the torn, never-acknowledged tail
-                fh.truncate(good_end)
-                os.fsync(fh.fileno())
+        with self._thread_lock, self._file_lock:
+            if good_end < self.audit_path.stat().st_size:
+                with self.audit_path.open("r+b") as fh:  # drop only the torn, never-acknowledged tail
+                    fh.truncate(good_end)
+                    os.fsync(fh.fileno())
+            self._reconcile(latest)
 
     async def _run(self, fn, *args) -> Any:
         return await asyncio.to_thread(self._locked, fn, *args)
@@ -120,7 +132,8 @@ class TinyStore:
             return fn(*args)
 
     def _table(self, name: str):
-        return self._db.table(name)
+        # No query cache: another process (the nudges command, an admin command) may have written.
+        return self._db.table(name, cache_size=0)
 
     # -- registrations ----------------------------------------------------------------------------
     async def registration(self, scope: str) -> Registration | None:
@@ -140,12 +153,10 @@ class TinyStore:
             bound = doc.get("tenant_id") if doc else None
             if bound and bound != registration.tenant_id:
                 return bound
-            self._table("registrations").upsert(asdict(registration), Query().scope == registration.scope)
-            if doc is None:
-                municipalities.insert({"code": registration.code, "tenant_id": registration.tenant_id, "tasks": {}})
-            elif not bound:
-                municipalities.update({"tenant_id": registration.tenant_id}, Query().code == registration.code)
-            self._append_audit(AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation))
+            event = AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation,
+                               scope=registration.scope, tenant_id=registration.tenant_id)
+            self._append_audit(event)
+            self._apply(event)
             return None
         return await self._run(put)
 
@@ -169,20 +180,55 @@ class TinyStore:
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str) -> TaskChange:
         def change():
-            table = self._table("municipalities")
-            doc = table.get(Query().code == code) or {"code": code, "tasks": {}}
-            tasks = dict(doc.get("tasks") or {})
-            current = tasks.get(task_id)
+            doc = self._table("municipalities").get(Query().code == code) or {}
+            current = (doc.get("tasks") or {}).get(task_id)
             if current is not None and bool(current["done"]) == done:
                 return TaskChange(False, _task_state(current))
             if current is None and not done:
                 return TaskChange(False, None)
-            new = {"done": done, "by": asdict(by), "at": at, "conversation": conversation}
-            tasks[task_id] = new
-            table.upsert({**doc, "tasks": tasks}, Query().code == code)
-            self._append_audit(AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation))
-            return TaskChange(True, _task_state(new))
+            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation)
+            self._append_audit(event)
+            return TaskChange(True, _task_state(self._apply(event)))
         return await self._run(change)
+
+    # -- the audit trail is the write-ahead log; state.json is what it adds up to -----------------------
+    def _apply(self, event: AuditEvent) -> dict | None:
+        """Make state.json reflect one audit event. Idempotent: replaying an applied event changes nothing."""
+        municipalities = self._table("municipalities")
+        doc = municipalities.get(Query().code == event.code)
+        if event.action in ("done", "reopen"):
+            tasks = dict((doc or {}).get("tasks") or {})
+            new = {"done": event.action == "done", "by": asdict(event.by), "at": event.at, "conversation": event.conversation}
+            tasks[event.task_id] = new
+            municipalities.upsert({**(doc or {"code": event.code}), "tasks": tasks}, Query().code == event.code)
+            return new
+        if event.action == "register" and event.scope:
+            registration = Registration(event.scope, event.code, event.tenant_id, event.by, event.at)
+            self._table("registrations").upsert(asdict(registration), Query().scope == event.scope)
+            if doc is None:
+                municipalities.insert({"code": event.code, "tenant_id": event.tenant_id, "tasks": {}})
+            elif not doc.get("tenant_id"):
+                municipalities.update({"tenant_id": event.tenant_id}, Query().code == event.code)
+        elif event.action == "rebind" and event.tenant_id:
+            municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "tenant_id": event.tenant_id},
+                                  Query().code == event.code)
+        return None
+
+    def _reconcile(self, latest: dict[tuple, AuditEvent]) -> int:
+        """After a crash between appending an event and writing state.json, apply what state is missing.
+
+        `latest` holds the newest event per task ("task", code, task_id) and per registration scope."""
+        replayed = 0
+        for (kind, *where), event in latest.items():
+            if kind == "task":
+                doc = self._table("municipalities").get(Query().code == event.code) or {}
+                stored = (doc.get("tasks") or {}).get(event.task_id)
+            else:
+                stored = self._table("registrations").get(Query().scope == event.scope)
+            if stored is None or stored.get("at", "") < event.at:
+                self._apply(event)
+                replayed += 1
+        return replayed
 
     # -- audit ------------------------------------------------------------------------------------
     def _append_audit(self, event: AuditEvent) -> None:
@@ -206,7 +252,7 @@ class TinyStore:
                         continue
                     d = json.loads(line)
                     if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
-                        out.append(AuditEvent(d["code"], d["action"], d.get("task_id"), _actor(d["by"]), d["at"], d.get("conversation", "")))
+                        out.append(_event(d))
             return out[-limit:][::-1]  # newest first
         return await self._run(read)
 
@@ -235,14 +281,11 @@ class TinyStore:
     async def rebind(self, code: str, tenant_id: str, by: Actor, at: str) -> str | None:
         """Bind a municipality to another tenant; returns the previous tenant. Audited."""
         def change():
-            table = self._table("municipalities")
-            doc = table.get(Query().code == code)
+            doc = self._table("municipalities").get(Query().code == code)
             previous = doc.get("tenant_id") if doc else None
-            if doc is None:
-                table.insert({"code": code, "tenant_id": tenant_id, "tasks": {}})
-            else:
-                table.update({"tenant_id": tenant_id}, Query().code == code)
-            self._append_audit(AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}"))
+            event = AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}", tenant_id=tenant_id)
+            self._append_audit(event)
+            self._apply(event)
             return previous
         return await self._run(change)
 

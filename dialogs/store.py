@@ -48,6 +48,8 @@ class AuditEvent:
     by: Actor
     at: str
     conversation: str
+    scope: str | None = None  # register: the scope bound, so the event alone can restore the registration
+    tenant_id: str | None = None  # register and rebind: the tenant bound
 
 
 @dataclass(frozen=True)

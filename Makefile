@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chat install clean
+.PHONY: run test chat fuzz install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ chat: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# A longer property-based run than CI's (150 examples): FUZZ_EXAMPLES=20000 make fuzz
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q -s tests/e2e/test_fuzz.py -k property
 
 clean:
 	rm -rf $(VENV) build *.egg-info

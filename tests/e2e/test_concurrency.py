@@ -1,0 +1,287 @@
+"""Concurrent turns against one in-process server: many people at the same instant, one consistent store.
+
+The server is the real aiohttp app with services built from a copy of content/ whose data/project.yaml adds
+26 tasks (60 in all), so 50 people can each mark a different task of the same municipality. Replies are
+matched to requests by the replyToId botbuilder puts on them, not by arrival order.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import ClientSession, web
+
+from bot.app import make_app
+from bot.config import Config
+from bot.store import TinyStore
+from content import load_content
+from content.catalogs import Catalogs
+from content.loader import CONTENT_ROOT
+from dialogs.context import Services
+from dialogs.understanding import Understander
+from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, Where, channel, group_chat, personal
+
+WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
+         "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
+         "xray", "yankee", "zulu"]
+
+
+@pytest.fixture(scope="module")
+def big_content(tmp_path_factory):
+    """content/ copied, with 26 extra tasks (unique ids, titles and aliases) added through project.yaml."""
+    root = tmp_path_factory.mktemp("content") / "content"
+    shutil.copytree(CONTENT_ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    project_path = root / "data" / "project.yaml"
+    project = yaml.safe_load(project_path.read_text(encoding="utf-8"))
+    project["project"]["add_tasks"] = [{
+        "id": f"kontrolpunkt-{word}",
+        "phase": 1 + i % 4,
+        "theme": "projektstyring",
+        "title": {"da": f"Kontrolpunkt {word}", "en": f"Checkpoint {word}"},
+        "aliases": {"da": [f"kontrol {word}"], "en": [f"check {word}"]},
+    } for i, word in enumerate(WORDS)]
+    project_path.write_text(yaml.safe_dump(project, allow_unicode=True), encoding="utf-8")
+    content = load_content(root)
+    assert len(content.tasks) >= 50
+    return content, Understander(content)
+
+
+@dataclass
+class ContentServer(BotServer):
+    """The harness server, built with services from the given content (the harness builds its own)."""
+
+    services: Services | None = None
+
+    async def start(self) -> None:
+        if not self.connector.url:
+            await self.connector.start()
+        app = make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock, services=self.services)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        self.session = self.session or ClientSession()
+
+
+@pytest.fixture
+async def big(tmp_path, big_content, caplog):
+    content, understander = big_content
+    data_dir = tmp_path / "data"
+    services = Services(content=content, catalogs=Catalogs(), store=TinyStore(data_dir), understander=understander)
+    server = ContentServer(data_dir=data_dir, services=services)
+    await server.start()
+    caplog.set_level(logging.ERROR)
+    yield server
+    await server.close()
+    errors = [f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" if r.exc_info else f"{r.name}: {r.getMessage()}"
+              for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+async def at_once(server: BotServer, bodies: list[dict]) -> dict[str, str]:
+    """POST every body at the same instant; activity id -> the reply text (every one must get exactly one)."""
+    before = len(server.connector.sent)
+    statuses = await asyncio.gather(*(server.post(b) for b in bodies))
+    assert all(s == 201 for s in statuses), statuses
+    replies: dict[str, list[str]] = {}
+    for activity in server.connector.sent[before:]:
+        replies.setdefault(activity.get("replyToId"), []).append(activity.get("text", ""))
+    missing = [b["id"] for b in bodies if len(replies.get(b["id"], [])) != 1]
+    assert not missing, f"not exactly one reply for {missing}: {replies}"
+    return {b["id"]: replies[b["id"]][0] for b in bodies}
+
+
+def read_state(data_dir: Path) -> dict:
+    return json.loads((data_dir / "state.json").read_text(encoding="utf-8"))
+
+
+def tasks_of(state: dict, code: str) -> dict[str, dict]:
+    for doc in (state.get("municipalities") or {}).values():
+        if doc["code"] == code:
+            return doc.get("tasks") or {}
+    return {}
+
+
+def read_audit(data_dir: Path) -> list[dict]:
+    raw = (data_dir / "audit.jsonl").read_bytes()
+    assert raw.endswith(b"\n"), raw[-200:]
+    out = []
+    for number, line in enumerate(raw.decode("utf-8").split("\n")[:-1], start=1):
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:
+            raise AssertionError(f"audit.jsonl line {number} is not valid JSON ({exc}): {line[:200]!r}") from None
+    return out
+
+
+STATUS_TOTAL = re.compile(r"I alt: (\d+) af (\d+) opgaver udført")
+
+
+async def done_count(server: BotServer, where: Where) -> int:
+    reply = await server.say("status", where)
+    match = STATUS_TOTAL.search(reply)
+    assert match, reply
+    return int(match.group(1))
+
+
+# -- 50 people, 50 tasks, one instant ------------------------------------------------------------------------
+
+
+async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
+    content = big.services.content
+    team = channel()
+    assert "Aarhus Kommune" in await big.say("tilmeld Aarhus", team)
+    people = [Person(aad_id=f"aad-user-{i:02d}", name=f"Bruger {i:02d}") for i in range(50)]
+    chosen = random.Random(50).sample(content.tasks, 50)
+    bodies = [big.message(f"marker {task.title.da} som udført", team, person) for task, person in zip(chosen, people)]
+
+    replies = await at_once(big, bodies)
+
+    for body, task, person in zip(bodies, chosen, people):
+        expected = f"✅ «{task.title.da}» er markeret som udført af {person.name}."
+        assert replies[body["id"]].startswith(expected), (expected, replies[body["id"]])
+    tasks = tasks_of(read_state(big.data_dir), "0751")
+    assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {t.id: p.aad_id for t, p in zip(chosen, people)}
+    done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
+    assert sorted((e["task_id"], e["by"]["id"], e["code"]) for e in done) == sorted(
+        (t.id, p.aad_id, "0751") for t, p in zip(chosen, people))
+    assert await done_count(big, team) == 50
+
+
+# -- two people, one task, one instant -------------------------------------------------------------------
+
+
+async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_is_told_who(big):
+    content = big.services.content
+    team = channel()
+    assert "Aarhus Kommune" in await big.say("tilmeld Aarhus", team)
+    anna, bo = Person("aad-anna", "Anna Andersen"), Person("aad-bo", "Bo Bech")
+    contested = content.tasks[:12]
+    winners = {}
+    for n, task in enumerate(contested):
+        pair = (anna, bo) if n % 2 == 0 else (bo, anna)  # either may be first on the wire
+        bodies = [big.message(f"marker {task.title.da} som udført", team, p) for p in pair]
+        replies = await at_once(big, bodies)
+        texts = [replies[b["id"]] for b in bodies]
+        won = [p for p, t in zip(pair, texts) if t.startswith(f"✅ «{task.title.da}» er markeret som udført af {p.name}.")]
+        assert len(won) == 1, texts
+        winner = won[0]
+        loser_text = next(t for p, t in zip(pair, texts) if p is not winner)
+        assert loser_text.startswith(f"«{task.title.da}» er allerede udført – markeret af {winner.name} "), loser_text
+        winners[task.id] = winner.aad_id
+
+    tasks = tasks_of(read_state(big.data_dir), "0751")
+    assert {t: s["by"]["id"] for t, s in tasks.items()} == winners
+    done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
+    assert sorted((e["task_id"], e["by"]["id"]) for e in done) == sorted(winners.items()), "one audit event per task"
+    print(f"\nrace winners: {sum(w == 'aad-anna' for w in winners.values())} Anna, "
+          f"{sum(w == 'aad-bo' for w in winners.values())} Bo")
+
+
+async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_it(big):
+    codes = ["0751", "0461", "0851", "0101", "0561", "0147"]
+    winners = {}
+    for n, code in enumerate(codes):
+        ours, theirs = personal(100 + n, TENANT), personal(200 + n, OTHER_TENANT)
+        pair = (ours, theirs) if n % 2 == 0 else (theirs, ours)
+        bodies = [big.message(f"tilmeld {code}", where) for where in pair]
+        replies = await at_once(big, bodies)
+        texts = [replies[b["id"]] for b in bodies]
+        bound = [w for w, t in zip(pair, texts) if f"kommunekode {code}" in t and "er nu tilknyttet" in t]
+        refused = [w for w, t in zip(pair, texts) if "tilknyttet en anden organisation" in t]
+        assert len(bound) == 1 and len(refused) == 1, texts
+        winners[code] = bound[0]
+
+    state = read_state(big.data_dir)
+    tenants = {d["code"]: d.get("tenant_id") for d in state["municipalities"].values()}
+    assert tenants == {code: w.tenant_id for code, w in winners.items()}
+    registrations = sorted((d["scope"], d["code"]) for d in state["registrations"].values())
+    assert registrations == sorted((f"conversation:{w.conversation_id}", code) for code, w in winners.items())
+    registered = [e["code"] for e in read_audit(big.data_dir) if e["action"] == "register"]
+    assert sorted(registered) == sorted(codes), "one audit event per municipality, for the winner only"
+
+
+# -- mixes of registrations, undos and marks ------------------------------------------------------------
+
+
+@dataclass
+class Place:
+    where: Where
+    conversation: str  # the id the store records (a thread belongs to its channel)
+    scope: str
+    sent_codes: list[str] = field(default_factory=list)
+
+
+async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_consistent(big):
+    content = big.services.content
+    seed = random.SystemRandom().randrange(2**32)
+    print(f"\nconcurrency mix seed {seed}")
+    rng = random.Random(seed)
+    codes = {"0751": "Aarhus", "0461": "Odense", "0101": "København"}
+    places = [
+        Place(channel(), "19:general@thread.tacv2", "team:19:team-aarhus@thread.tacv2"),
+        Place(channel(team="19:team-b@thread.tacv2", channel_id="19:b-general@thread.tacv2"), "19:b-general@thread.tacv2",
+              "team:19:team-b@thread.tacv2"),
+        Place(group_chat(1), "19:group-1@thread.v2", "conversation:19:group-1@thread.v2"),
+        Place(personal(1), "a:personal-1", "conversation:a:personal-1"),
+    ]
+    for place in places:
+        name = rng.choice(list(codes.values()))
+        assert "tilknyttet" in await big.say(f"tilmeld {name}", place.where)
+    pool = rng.sample(content.tasks, 6)  # few tasks, so marks and undos collide
+    people = [Person(f"aad-mix-{i}", f"Blander {i}") for i in range(8)]
+
+    for round_number in range(8):
+        bodies = []
+        for _ in range(20):
+            place = rng.choice(places)
+            roll = rng.random()
+            if roll < 0.15:
+                text = f"tilmeld {rng.choice(list(codes.values()))}"
+            elif roll < 0.6:
+                text = f"marker {rng.choice(pool).title.da} som udført"
+            else:
+                text = f"fortryd {rng.choice(pool).title.da}"
+            bodies.append(big.message(text, place.where, rng.choice(people)))
+        audit_before = len(read_audit(big.data_dir))
+
+        replies = await at_once(big, bodies)
+
+        state = read_state(big.data_dir)
+        audit = read_audit(big.data_dir)
+        new = audit[audit_before:]
+        texts = list(replies.values())
+        where = f"seed {seed}, round {round_number}"
+        # Every success reply has exactly one audit event behind it, and every new event a success reply.
+        assert sum(t.startswith("✅") for t in texts) == sum(e["action"] == "done" for e in new), where
+        assert sum(t.startswith("↩️") for t in texts) == sum(e["action"] == "reopen" for e in new), where
+        assert sum("er nu tilknyttet" in t for t in texts) == sum(e["action"] == "register" for e in new), where
+        # The state of every task is the last action on it in the audit trail.
+        last: dict[tuple[str, str], str] = {}
+        for event in audit:
+            if event["action"] in ("done", "reopen"):
+                last[(event["code"], event["task_id"])] = event["action"]
+        for code in codes:
+            recorded = {t: s["done"] for t, s in tasks_of(state, code).items()}
+            expected = {t: a == "done" for (c, t), a in last.items() if c == code}
+            assert recorded == expected, f"{where}: {code} state {recorded} vs audit {expected}"
+        # Each place's registration is the last one its conversation asked for, and "status" agrees.
+        registrations = {d["scope"]: d["code"] for d in (state.get("registrations") or {}).values()}
+        for place in places:
+            registered = [e["code"] for e in audit if e["action"] == "register" and e["conversation"] == place.conversation]
+            assert registrations[place.scope] == registered[-1], where
+            code = registrations[place.scope]
+            assert await done_count(big, place.where) == sum(1 for (c, _), a in last.items() if c == code and a == "done"), where

@@ -25,7 +25,7 @@ test: $(STAMP)
 
 # A longer property-based run than CI's (150 examples): FUZZ_EXAMPLES=20000 make fuzz
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q -s tests/e2e/test_fuzz.py -k property
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q -s tests/e2e/test_fuzz.py -k fuzzed_activities
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -32,7 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("target", type=Path)
     forget = admin.add_parser("forget-user", help="GDPR erasure: pseudonymise a person in the audit trail")
     forget.add_argument("user_id", help="the person's AAD object id")
+    package = sub.add_parser("package", help="build the Teams app package (zip) to upload to Teams")
+    package.add_argument("--app-id", required=True, help="the bot registration's Microsoft App ID (GUID)")
+    package.add_argument("--out", type=Path, default=Path("build/app.zip"), help="zip to write (default build/app.zip)")
     args = parser.parse_args(argv)
+    if args.command == "package":  # needs no environment, data dir or content
+        from bot.package import build_package
+
+        try:
+            print(build_package(args.app_id, args.out))
+        except ValueError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     logs.setup("INFO" if args.command == "serve" else "WARNING")
     try:
         config = Config.from_env()

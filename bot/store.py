@@ -79,7 +79,7 @@ def _actor(d: dict) -> Actor:
 
 def _event(d: dict) -> AuditEvent:
     return AuditEvent(d["code"], d["action"], d.get("task_id"), _actor(d["by"]), d["at"], d.get("conversation", ""),
-                      scope=d.get("scope"), tenant_id=d.get("tenant_id"))
+                      scope=d.get("scope"), tenant_id=d.get("tenant_id"), details=d.get("details"))
 
 
 def _task_state(d: dict) -> TaskState:
@@ -113,6 +113,10 @@ class TinyStore:
                         latest[("task", event.code, event.task_id)] = event
                     elif event.action == "register" and event.scope:
                         latest[("scope", event.scope)] = event
+                    elif event.action == "milestone":
+                        latest[("milestone", event.code, event.details["name"])] = event
+                    elif event.action == "phase":
+                        latest[("phase", event.code)] = event
                 except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
                     raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
                                      "the file was left untouched") from None
@@ -172,9 +176,10 @@ class TinyStore:
             return MunicipalityState(
                 code=code,
                 tenant_id=doc.get("tenant_id"),
-                phase=doc.get("phase"),
+                phase=doc.get("phase") or 1,
                 milestones={k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()},
                 tasks={tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()},
+                gate=doc.get("gate"),
             )
         return await self._run(get)
 
@@ -212,7 +217,27 @@ class TinyStore:
         elif event.action == "rebind" and event.tenant_id:
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "tenant_id": event.tenant_id},
                                   Query().code == event.code)
+        elif event.action == "milestone" and event.details:
+            milestones = {**((doc or {}).get("milestones") or {}), event.details["name"]: event.details["date"]}
+            municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "milestones": milestones},
+                                  Query().code == event.code)
+        elif event.action == "phase" and event.details:
+            municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "phase": event.details["to"],
+                                   "gate": None, "phase_at": event.at}, Query().code == event.code)
         return None
+
+    async def record(self, event: AuditEvent) -> None:
+        def write():
+            self._append_audit(event)
+            self._apply(event)
+        await self._run(write)
+
+    async def set_gate(self, code: str, gate: dict | None) -> None:
+        """The self-check in progress. Not audited answer by answer: the phase event carries the outcome."""
+        def write():
+            doc = self._table("municipalities").get(Query().code == code) or {"code": code, "tasks": {}}
+            self._table("municipalities").upsert({**doc, "gate": gate}, Query().code == code)
+        await self._run(write)
 
     def _reconcile(self, latest: dict[tuple, AuditEvent]) -> int:
         """After a crash between appending an event and writing state.json, apply what state is missing.
@@ -220,11 +245,16 @@ class TinyStore:
         `latest` holds the newest event per task ("task", code, task_id) and per registration scope."""
         replayed = 0
         for (kind, *where), event in latest.items():
+            doc = self._table("municipalities").get(Query().code == event.code) or {}
             if kind == "task":
-                doc = self._table("municipalities").get(Query().code == event.code) or {}
                 stored = (doc.get("tasks") or {}).get(event.task_id)
-            else:
+            elif kind == "scope":
                 stored = self._table("registrations").get(Query().scope == event.scope)
+            elif kind == "milestone":
+                have = (doc.get("milestones") or {}).get(event.details["name"])
+                stored = {"at": event.at} if have == event.details["date"] else None
+            else:  # phase
+                stored = {"at": doc.get("phase_at", "")}
             if stored is None or stored.get("at", "") < event.at:
                 self._apply(event)
                 replayed += 1

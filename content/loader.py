@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -102,6 +103,7 @@ def _check_unique(items, key, path: Path, field: str) -> None:
 def load_content(root: Path = CONTENT_ROOT) -> Content:
     data_dir = root / "data"
     paths = {name: data_dir / f"{name}.yaml" for name in ("phases", "themes", "tasks", "glossary", "project")}
+    municipalities = _load_municipalities(data_dir)
     phases = _validate(PhasesFile, _read_yaml(paths["phases"]), paths["phases"]).phases
     themes = _validate(ThemesFile, _read_yaml(paths["themes"]), paths["themes"]).themes
     tasks = _validate(TasksFile, _read_yaml(paths["tasks"]), paths["tasks"]).tasks
@@ -136,6 +138,26 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
                      f"'{name}' also names task '{owner.get(name)}'")
             owner[name] = task.id
 
+    codes = {m.code for m in municipalities}
+    member_of: dict[str, str] = {}
+    for i, wave in enumerate(project.waves):
+        for j, code in enumerate(wave.members):
+            field = f"project.waves[{i}] (id={wave.id}).members[{j}]"
+            _require(code in codes, paths["project"], field, f"no municipality has code '{code}'")
+            _require(code not in member_of, paths["project"], field, f"'{code}' is already in wave '{member_of.get(code)}'")
+            member_of[code] = wave.id
+        dates = wave.milestones
+        if "idriftsaettelsesdato" in dates and "go-live" in dates:
+            _require(dates["idriftsaettelsesdato"] <= dates["go-live"], paths["project"],
+                     f"project.waves[{i}] (id={wave.id}).milestones", "go-live is before idriftsaettelsesdato")
+    _check_unique(project.waves, lambda w: w.id, paths["project"], "project.waves")
+    for name, phase in project.nudges.phase_due.items():
+        _require(1 <= phase <= len(phases), paths["project"], f"project.nudges.phase_due.{name}", "no such phase")
+    try:
+        ZoneInfo(project.nudges.window.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ContentError(f"{paths['project']}: project.nudges.window.timezone: unknown time zone") from None
+
     _check_unique(terms, lambda t: t.id, paths["glossary"], "terms")
     term_ids = {t.id for t in terms}
     for i, term in enumerate(terms):
@@ -151,5 +173,5 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
 
     return Content(
         phases=phases, themes=themes, tasks=effective, terms=terms,
-        municipalities=_load_municipalities(data_dir), project=project, sentences=sentences,
+        municipalities=municipalities, project=project, sentences=sentences,
     )

@@ -1,6 +1,7 @@
 """Typed shape of the content files. pydantic does the field checks; cross-references are checked in loader."""
 from __future__ import annotations
 
+from datetime import date, time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,6 +89,35 @@ class Deviation(Strict):
     approved_on: str | None = None
 
 
+MilestoneName = Literal["idriftsaettelsesdato", "go-live"]
+
+
+class Wave(Strict):
+    """A bølge: municipalities that share milestone dates (a member's own dates win)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: Text
+    milestones: dict[MilestoneName, date] = {}
+    members: list[str] = []  # municipality codes
+
+
+class NudgeWindow(Strict):
+    """When proactive messages may go out (the model's users are at work on weekdays)."""
+
+    weekdays: list[int] = [0, 1, 2, 3, 4]  # Monday = 0
+    start: time = time(8, 0)
+    end: time = time(16, 0)
+    timezone: str = "Europe/Copenhagen"
+
+
+class Nudges(Strict):
+    days_before: list[int] = Field(default=[30, 14, 3], min_length=1)
+    # Which phase must be finished by each milestone: Forberedelse ends with the technical go-into-operation.
+    phase_due: dict[MilestoneName, int] = {"idriftsaettelsesdato": 2, "go-live": 2}
+    overdue_every_days: int = Field(default=7, ge=1)
+    window: NudgeWindow = NudgeWindow()
+
+
 class Project(Strict):
     """How one KOMBIT project operationalises the model (principles in the model's Del 2)."""
 
@@ -96,6 +126,11 @@ class Project(Strict):
     add_tasks: list[Task] = []
     phase_durations_weeks: dict[int, int | None] = {}
     deviations: list[Deviation] = []
+    waves: list[Wave] = []
+    nudges: Nudges = Nudges()
+
+    def wave_of(self, code: str) -> Wave | None:
+        return next((w for w in self.waves if code in w.members), None)
 
 
 class PhasesFile(Strict):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from dialogs import glossary, help, history, language, mark, next_tasks, phase_info, register, status, theme_info
+from dialogs import (gate, glossary, help, history, language, mark, milestones, next_tasks, phase_info, register,
+                     status, theme_info)
 from dialogs.context import Ctx, Services
 from dialogs.turn import Reply, TurnInput
 from dialogs.understanding import Understanding
@@ -26,6 +27,11 @@ HANDLERS: dict[str, Handler] = {
     "history": history.handle,
     "help": help.handle,
     "set_language": language.handle,
+    "set_milestone": milestones.handle,
+    "gate_confirm": gate.confirm,
+    "gate_reject": gate.reject,
+    "gate_proceed": gate.proceed,
+    "move_phase": gate.move,
     "unknown": help.unknown,
 }
 

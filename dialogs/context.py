@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.lists import format_list
 
 from content import Content, Municipality
@@ -51,6 +51,17 @@ class Ctx:
 
     def date(self, value) -> str:
         return self.services.catalogs.date(self.lang, value)
+
+    def today(self):
+        """Today in Denmark: a date typed at 00:30 means the Danish calendar, not UTC's."""
+        return self.turn.now.astimezone(COPENHAGEN).date()
+
+    def until(self, day) -> str:
+        """"om 3 uger" / "in 3 weeks" / "i dag"."""
+        days = (day - self.today()).days
+        if days == 0:
+            return self.t("word.today")
+        return format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, locale=self.lang)
 
     def when(self, iso: str) -> str:
         """A stored UTC timestamp in Danish local time: "27. nov. 2026 kl. 10.15" / "27 Nov 2026, 10:15"."""

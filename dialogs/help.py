@@ -9,7 +9,8 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 # Each capability with its example sentence key; help lists them, "unknown" suggests the closest.
-CAPABILITIES = ("register", "status", "next", "mark", "reopen", "phase", "theme", "define", "history", "language")
+CAPABILITIES = ("register", "status", "next", "mark", "reopen", "milestone", "gate", "phase", "theme", "define",
+                "history", "language")
 
 
 def _examples(ctx: Ctx) -> list[str]:

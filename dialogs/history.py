@@ -1,6 +1,8 @@
 """"historik" / "hvem markerede Udpeg projektleder?": the municipality's audit trail, newest first."""
 from __future__ import annotations
 
+from datetime import date
+
 from dialogs.context import Ctx
 from dialogs.markdown import bullets
 from dialogs.need import municipality_or_reply
@@ -10,11 +12,26 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 
+def _detail(ctx: Ctx, event: AuditEvent) -> str:
+    """What a municipality-level event changed, in words: "Go-live: 1. marts 2027", "Fase 1 → Fase 2"."""
+    details = event.details or {}
+    if event.action == "milestone":
+        return f"{ctx.content.term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
+    if event.action == "phase":
+        names = [f"{n} {ctx.content.phase(n).name.get(ctx.lang)}" for n in (details["from"], details["to"])]
+        text = " → ".join(names)
+        if details.get("exceptions"):
+            text += " " + ctx.t("history.exceptions", count=details["exceptions"])
+        return text
+    return ""
+
+
 def _line(ctx: Ctx, event: AuditEvent) -> str:
-    # Events without a task (register, rebind, forget) are about the municipality; their texts ignore {task}.
+    # Events without a task (register, rebind, forget, milestone, phase) are about the municipality.
     task = ctx.content.task(event.task_id or "")
     title = task.title.get(ctx.lang) if task else (event.task_id or "")
-    return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=ctx.who(event.by), task=title)
+    return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=ctx.who(event.by), task=title,
+                 detail=_detail(ctx, event))
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:

@@ -1,6 +1,7 @@
 """"marker Udpeg projektleder som udført" / "done 3" / "fortryd 3": record who did what, when, where."""
 from __future__ import annotations
 
+from dialogs import gate
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.progress import phase_progress
@@ -39,5 +40,9 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     text = ctx.t(key, task=title, who=ctx.who(turn.user))
     text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, done=progress.done, total=progress.total)
     if done and progress.complete:
-        text += "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase)
+        checklist = await gate.begin_after_last_task(ctx, code, state)
+        if checklist:
+            text += "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase) + "\n\n" + checklist
+        elif task.phase == len(ctx.content.phases) and state.phase == task.phase:
+            text += "\n\n" + ctx.t("mark.all_complete")
     return Reply(text)

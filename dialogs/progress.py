@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from content import Content, Task
 from dialogs.store import MunicipalityState
@@ -32,13 +33,8 @@ def phase_progress(content: Content, state: MunicipalityState) -> list[PhaseProg
 
 
 def current_phase(content: Content, state: MunicipalityState) -> int:
-    """The phase the gate recorded; before any gate, the first phase with open tasks (the model's order)."""
-    if state.phase:
-        return state.phase
-    for p in phase_progress(content, state):
-        if not p.complete:
-            return p.number
-    return len(content.phases)
+    """The phase the municipality is in: 1 at registration, moved by the transition self-check."""
+    return min(max(state.phase, 1), len(content.phases))
 
 
 def open_tasks_by_theme(content: Content, state: MunicipalityState, phase: int) -> list[tuple[str, list[Task]]]:
@@ -49,3 +45,25 @@ def open_tasks_by_theme(content: Content, state: MunicipalityState, phase: int) 
         if tasks:
             groups.append((theme.id, tasks))
     return groups
+
+
+MILESTONES = ("idriftsaettelsesdato", "go-live")
+
+
+@dataclass(frozen=True)
+class Milestone:
+    name: str  # "idriftsaettelsesdato" | "go-live" (glossary term ids)
+    date: date
+    wave: str | None  # the wave id when the date is the wave's, None when the municipality set its own
+
+
+def milestones_of(content: Content, state: MunicipalityState) -> dict[str, Milestone]:
+    """The municipality's own dates, else its wave's."""
+    wave = content.project.wave_of(state.code)
+    out = {}
+    for name in MILESTONES:
+        if name in state.milestones:
+            out[name] = Milestone(name, state.milestones[name], None)
+        elif wave and name in wave.milestones:
+            out[name] = Milestone(name, wave.milestones[name], wave.id)
+    return out

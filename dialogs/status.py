@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
-from dialogs.progress import current_phase, phase_progress
+from dialogs.progress import current_phase, milestones_of, phase_progress
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
-
-MILESTONES = ("idriftsaettelsesdato", "go-live")
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
@@ -26,9 +24,14 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         rows.append(ctx.t(key, number=p.number, phase=name, done=p.done, total=p.total))
     lines.append("\n".join(f"- {r}" for r in rows))
     lines.append(ctx.t("status.total", done=sum(p.done for p in progress), total=sum(p.total for p in progress)))
-    for milestone in MILESTONES:
-        if milestone in state.milestones:
-            term = ctx.content.term(milestone).term.get(ctx.lang)
-            lines.append(ctx.t("status.milestone", name=term, date=ctx.date(state.milestones[milestone])))
+    for milestone in milestones_of(ctx.content, state).values():
+        term = ctx.content.term(milestone.name).term.get(ctx.lang)
+        wave = ctx.content.project.wave_of(code) if milestone.wave else None
+        msgid = "status.milestone.wave" if wave else "status.milestone"
+        lines.append(ctx.t(msgid, name=term, date=ctx.date(milestone.date), left=ctx.until(milestone.date),
+                           wave=wave.name.get(ctx.lang) if wave else ""))
+    if state.gate:
+        target = ctx.content.phase(state.gate["to"]).name.get(ctx.lang)
+        lines.append(ctx.t("status.gate", target=state.gate["to"], target_name=target))
     lines.append(ctx.t("status.hint"))
     return Reply("\n\n".join(lines))

@@ -26,9 +26,10 @@ class TaskState:
 class MunicipalityState:
     code: str
     tenant_id: str | None = None
-    phase: int | None = None  # set by the phase gate; None = derived from progress
-    milestones: dict[str, date] = field(default_factory=dict)
+    phase: int = 1  # moved only by the phase gate (or an explicit move back)
+    milestones: dict[str, date] = field(default_factory=dict)  # the municipality's own dates
     tasks: dict[str, TaskState] = field(default_factory=dict)
+    gate: dict | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ class Registration:
 @dataclass(frozen=True)
 class AuditEvent:
     code: str
-    action: str  # "register" | "done" | "reopen" | "rebind" | "forget"
+    action: str  # "register" | "done" | "reopen" | "rebind" | "forget" | "milestone" | "phase"
     task_id: str | None
     by: Actor
     at: str
     conversation: str
     scope: str | None = None  # register: the scope bound, so the event alone can restore the registration
     tenant_id: str | None = None  # register and rebind: the tenant bound
+    details: dict | None = None  # milestone: {name, date}; phase: {from, to, answers, exceptions, skipped_open}
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,17 @@ class TaskChange:
 
     changed: bool
     current: TaskState | None
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """Where proactive messages for a municipality can go."""
+
+    key: str  # the conversation id (threads folded into their channel)
+    code: str
+    reference: dict  # Bot Framework ConversationReference, serialised by bot/
+    language: str
+    active: bool = True
 
 
 class Store(Protocol):
@@ -71,6 +84,11 @@ class Store(Protocol):
     async def municipality(self, code: str) -> MunicipalityState: ...
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str) -> TaskChange: ...
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append an event (milestone, phase) to the trail and apply it to the state."""
+
+    async def set_gate(self, code: str, gate: dict | None) -> None: ...
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]: ...
 

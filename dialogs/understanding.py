@@ -19,6 +19,8 @@ from content import Content
 from dialogs.names import Lookup, NameIndex
 from dialogs.text import as_typed, clean, fold, words
 
+# Wildcards kept as the user's own text: a date to parse, criterion numbers with a note.
+_FREE_TEXT_SLOTS = {"date", "numbers"}
 # Slots whose wildcard text is looked up in content; the others come from fixed hassil lists.
 _LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task")
 # Words people put around a name that are not part of it ("temaet X", "the X", "X Kommune", "X i modellen").
@@ -32,11 +34,13 @@ _GREETING_START = re.compile(r"^(?:hej|hi|hello|hey|goddag|davs)\s+(?=\S)")
 # these words show the user did ask for a definition.
 _DEFINING = re.compile(r"betyd|defin|mean|begreb|ordet|forstaas|menes")
 # When two templates match equally well, the earlier intent wins. Resolved candidates always beat unresolved.
-_PRIORITY = ("compare_terms", "phase_info", "theme_info", "next", "status", "history", "reopen",
-             "mark_done", "register", "set_language", "help", "define")
+_PRIORITY = ("set_milestone", "move_phase", "gate_proceed", "gate_reject", "gate_confirm", "compare_terms",
+             "phase_info", "theme_info", "next", "status", "history", "reopen", "mark_done", "register",
+             "set_language", "help", "define")
 # Among candidates whose slots did not resolve, the one whose reply helps most wins.
-_UNRESOLVED_PRIORITY = ("define", "register", "compare_terms", "history", "reopen", "mark_done", "theme_info",
-                        "phase_info", "next", "status", "set_language", "help")
+_UNRESOLVED_PRIORITY = ("define", "register", "compare_terms", "history", "reopen", "mark_done", "move_phase",
+                        "theme_info", "phase_info", "next", "status", "set_language", "help", "set_milestone",
+                        "gate_proceed", "gate_reject", "gate_confirm")
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,9 @@ class Understander:
             best = None
         if best is None:
             return Understanding("unknown", text=cleaned)
-        # Unresolved slot text is echoed to the user: give it back as typed, not folded.
-        typed = {name: as_typed(cleaned, str(best.slots[name])) for name in best.unresolved}
+        # Free text (unresolved names, dates, notes) is echoed or parsed: give it back as typed, not folded.
+        free = set(best.unresolved) | (set(best.slots) & _FREE_TEXT_SLOTS)
+        typed = {name: as_typed(cleaned, str(best.slots[name])) for name in free}
         return replace(best, slots={**best.slots, **typed}, text=cleaned)
 
     # -- matching ---------------------------------------------------------------------------------

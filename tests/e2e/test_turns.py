@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import bot.app
+from dialogs.help import CAPABILITIES
 from tests.harness import BOT_ID, Person, group_chat, personal
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
@@ -305,9 +306,9 @@ async def test_bare_phase_number_is_about_that_phase(server, lang, utterance, he
 
 ALL_DONE = {
     "da": ("hvad er det næste i opstart?", "Alle 6 opgaver i Fase 1: Opstart er udført.",
-           "Alle opgaver i Fase 1 Opstart er nu udført.", "**Fase 2: Forberedelse** – åbne opgaver (0 af 22 udført):"),
+           "Alle opgaver i Fase 1 Opstart er nu udført – klar til faseovergangen.", "**Fase 2: Forberedelse** – åbne opgaver (0 af 22 udført):"),
     "en": ("what's next in start-up?", "All 6 tasks in Phase 1: Start-up are done.",
-           "All tasks in Phase 1 Start-up are now done.", "**Phase 2: Preparation** – open tasks (0 of 22 done):"),
+           "All tasks in Phase 1 Start-up are now done – ready for the phase transition.", "**Phase 2: Preparation** – open tasks (0 of 22 done):"),
 }
 
 
@@ -321,6 +322,9 @@ async def test_next_when_all_tasks_of_a_phase_are_done(server, lang):
         assert PROGRESS[lang].format(n=n) in reply
         assert (complete in reply) == (n == 6)  # only the sixth mark announces the finished phase
     assert await server.say(ask, personal(), mette(lang)) == all_done
+    # The phase moves only through the transition self-check the sixth mark started.
+    assert not (await server.say(SAY[lang]["next"], personal(), mette(lang))).startswith(phase2)
+    assert (await server.say("ja til alle" if lang == "da" else "yes to all", personal(), mette(lang)))
     assert (await server.say(SAY[lang]["next"], personal(), mette(lang))).startswith(phase2)
     assert (await done_count(server, lang)) == (6, 34)
 
@@ -637,7 +641,7 @@ async def test_help_lists_example_sentences(server, lang, utterance):
     lines = reply.splitlines()
     assert lines[0] == header
     examples = [re.search(r"«(.+)»$", line)[1] for line in lines if line.startswith("- ")]
-    assert len(examples) == 10
+    assert len(examples) == len(CAPABILITIES)
     for row in rows:
         assert row in lines
     not_understood = "Det forstod jeg ikke" if lang == "da" else "I didn't understand"

@@ -1,0 +1,174 @@
+"""The transition self-check ("faseovergang"): the success criteria of the phase being left, confirmed
+one by one, before the municipality moves on. The model: "Succeskriterier kan med fordel bruges, når
+projektet formulerer tjek/selvtjek ved faseovergange".
+
+Flow: the last open task of the current phase is marked done (or "gå videre til Ibrugtagning") ->
+checklist; "ja 1 3" / "ja til alle" confirm, "ikke endnu 2: note" records a gap; when all are confirmed,
+or on "fortsæt alligevel" (the gaps recorded as exceptions), the phase moves and the audit trail gets who,
+when, answers and exceptions. Moving back is allowed and recorded. Open tasks in the phase being left
+need an explicit confirmation that names their count first.
+"""
+from __future__ import annotations
+
+import re
+
+from dialogs.context import Ctx
+from dialogs.markdown import esc
+from dialogs.need import municipality_or_reply
+from dialogs.progress import current_phase, phase_progress
+from dialogs.store import AuditEvent, MunicipalityState
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+_NUMBERS = re.compile(r"^\s*((?:\d+\s*(?:,|og|and|&)?\s*)+)(.*)$")
+_ALL = re.compile(r"\b(alle|all|everything|samtlige)\b")
+
+
+def _criteria(ctx: Ctx, phase: int) -> list[str]:
+    return [c.get(ctx.lang) for c in ctx.content.phase(phase).success_criteria]
+
+
+def checklist(ctx: Ctx, gate: dict) -> str:
+    """The self-check as text: header, one line per criterion with its answer, and how to answer."""
+    source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
+    lines = [ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
+                   target=gate["to"], target_name=target.name.get(ctx.lang)), ctx.t("gate.intro")]
+    rows = []
+    for index, criterion in enumerate(_criteria(ctx, gate["from"]), start=1):
+        answer = gate["answers"].get(str(index))
+        mark = "⬜" if answer is None else ("✅" if answer["ok"] else "❌")
+        note = f" – _{esc(answer['note'], 200)}_" if answer and answer.get("note") else ""
+        rows.append(f"{index}. {mark} {criterion}{note}")
+    lines.append("\n".join(rows))
+    lines.append(ctx.t("gate.how"))
+    return "\n\n".join(lines)
+
+
+def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict:
+    turn = ctx.turn
+    return {"from": source, "to": source + 1, "answers": {}, "awaiting_skip": False, "skipped_open": skipped_open,
+            "started_by": {"id": turn.user.id, "name": turn.user.name}, "at": turn.now.isoformat()}
+
+
+async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> str | None:
+    """Called when a task completed its phase: the checklist, if that phase is the current one."""
+    phase = current_phase(ctx.content, state)
+    if state.gate or phase >= len(ctx.content.phases) or not phase_progress(ctx.content, state)[phase - 1].complete:
+        return None
+    gate = start(ctx, phase)
+    await ctx.store.set_gate(code, gate)
+    return checklist(ctx, gate)
+
+
+async def _gate_or_reply(ctx: Ctx) -> tuple[str | None, dict | None, Reply | None]:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return None, None, reply
+    state = await ctx.store.municipality(code)
+    if not state.gate:
+        target = min(current_phase(ctx.content, state) + 1, len(ctx.content.phases))
+        name = ctx.content.phase(target).name.get(ctx.lang)
+        return None, None, Reply(ctx.t("gate.none", target_name=name))
+    return code, state.gate, None
+
+
+def _picked(ctx: Ctx, gate: dict, raw: str) -> tuple[list[int], str]:
+    """("1 og 3 mangler budget") -> ([1, 3], "mangler budget"); "alle" -> every criterion."""
+    count = len(_criteria(ctx, gate["from"]))
+    if _ALL.search(raw.lower()):
+        return list(range(1, count + 1)), ""
+    match = _NUMBERS.match(raw)
+    if not match:
+        return [], raw.strip()
+    numbers = [int(n) for n in re.findall(r"\d+", match[1])]
+    return [n for n in numbers if 1 <= n <= count], match[2].strip()
+
+
+async def confirm(ctx: Ctx, u: Understanding) -> Reply:
+    return await _answer(ctx, u, ok=True)
+
+
+async def reject(ctx: Ctx, u: Understanding) -> Reply:
+    return await _answer(ctx, u, ok=False)
+
+
+async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
+    code, gate, reply = await _gate_or_reply(ctx)
+    if reply:
+        return reply
+    if gate.get("awaiting_skip"):
+        return Reply(ctx.t("gate.skip_first", open=gate["skipped_open"]))
+    numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
+    if not numbers:
+        return Reply(ctx.t("gate.which", last=len(_criteria(ctx, gate["from"]))))
+    answers = dict(gate["answers"])
+    for n in numbers:
+        answers[str(n)] = {"ok": ok, "note": "" if ok else note[:500]}
+    gate = {**gate, "answers": answers}
+    if all(answers.get(str(i), {}).get("ok") for i in range(1, len(_criteria(ctx, gate["from"])) + 1)):
+        return await _complete(ctx, code, gate)
+    await ctx.store.set_gate(code, gate)
+    return Reply(checklist(ctx, gate))
+
+
+async def proceed(ctx: Ctx, u: Understanding) -> Reply:
+    """"fortsæt alligevel": confirms a skip past open tasks, or moves on with the gaps as exceptions."""
+    code, gate, reply = await _gate_or_reply(ctx)
+    if reply:
+        return reply
+    if gate.get("awaiting_skip"):
+        gate = {**gate, "awaiting_skip": False}
+        await ctx.store.set_gate(code, gate)
+        return Reply(checklist(ctx, gate))
+    return await _complete(ctx, code, gate)
+
+
+async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
+    criteria = [c.da for c in ctx.content.phase(gate["from"]).success_criteria]  # the audit keeps the model's words
+    answers = [{"criterion": c, **gate["answers"].get(str(i), {"ok": None, "note": ""})}
+               for i, c in enumerate(criteria, start=1)]
+    exceptions = [a for a in answers if not a["ok"]]
+    turn = ctx.turn
+    await ctx.store.record(AuditEvent(code, "phase", None, turn.user, turn.now.isoformat(), turn.conversation.id, details={
+        "from": gate["from"], "to": gate["to"], "answers": answers, "exceptions": len(exceptions),
+        "skipped_open": gate.get("skipped_open", 0)}))
+    target = ctx.content.phase(gate["to"])
+    key = "gate.done.exceptions" if exceptions else "gate.done"
+    text = ctx.t(key, target=gate["to"], target_name=target.name.get(ctx.lang), count=len(exceptions))
+    return Reply(text + "\n\n" + ctx.t("gate.next", target=gate["to"]))
+
+
+async def move(ctx: Ctx, u: Understanding) -> Reply:
+    """"gå videre til Ibrugtagning" / "move on to phase 3" / "gå tilbage til Forberedelse"."""
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    state = await ctx.store.municipality(code)
+    current = current_phase(ctx.content, state)
+    if "phase" in u.unresolved:
+        return Reply(ctx.t("phase.unknown", text=esc(str(u.slots["phase"])), options=ctx.either(
+            [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases])))
+    target = int(u.slots.get("phase") or min(current + 1, len(ctx.content.phases)))
+    name = ctx.content.phase(target).name.get(ctx.lang)
+    if target == current:
+        return Reply(ctx.t("gate.already", target=target, target_name=name))
+    if target < current:
+        turn = ctx.turn
+        await ctx.store.record(AuditEvent(code, "phase", None, turn.user, turn.now.isoformat(), turn.conversation.id,
+                                          details={"from": current, "to": target, "back": True}))
+        return Reply(ctx.t("gate.back", target=target, target_name=name))
+    if target > current + 1:
+        following = ctx.content.phase(current + 1).name.get(ctx.lang)
+        return Reply(ctx.t("gate.one_at_a_time", target=current + 1, target_name=following))
+    if state.gate:
+        return Reply(checklist(ctx, state.gate))
+    open_count = phase_progress(ctx.content, state)[current - 1]
+    remaining = open_count.total - open_count.done
+    gate = start(ctx, current, skipped_open=remaining)
+    if remaining:
+        gate["awaiting_skip"] = True
+        await ctx.store.set_gate(code, gate)
+        source = ctx.content.phase(current).name.get(ctx.lang)
+        return Reply(ctx.t("gate.open_tasks", source=current, source_name=source, open=remaining))
+    await ctx.store.set_gate(code, gate)
+    return Reply(checklist(ctx, gate))

@@ -1,0 +1,40 @@
+""""go-live er 1. marts 2027" / "sæt idriftsættelsesdato til 15-02-2027": the municipality's own dates."""
+from __future__ import annotations
+
+from dialogs.context import Ctx
+from dialogs.dates import DateError, parse_date
+from dialogs.markdown import esc
+from dialogs.need import municipality_or_reply
+from dialogs.progress import milestones_of
+from dialogs.store import AuditEvent
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+async def handle(ctx: Ctx, u: Understanding) -> Reply:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    name = u.slots.get("milestone")
+    raw = str(u.slots.get("date", ""))
+    label = ctx.content.term(name).term.get(ctx.lang)
+    today = ctx.today()
+    try:
+        when = parse_date(raw, today)
+    except DateError:
+        return Reply(ctx.t("milestone.invalid", text=esc(raw)))
+    if when is None:
+        return Reply(ctx.t("milestone.unreadable", text=esc(raw), milestone=label))
+    if when < today:
+        return Reply(ctx.t("milestone.past", milestone=label, date=ctx.date(when)))
+    state = await ctx.store.municipality(code)
+    current = {k: m.date for k, m in milestones_of(ctx.content, state).items()}
+    current[name] = when
+    first, second = current.get("idriftsaettelsesdato"), current.get("go-live")
+    if first and second and second < first:
+        return Reply(ctx.t("milestone.order", golive=ctx.date(second), commissioning=ctx.date(first)))
+    turn = ctx.turn
+    await ctx.store.record(AuditEvent(code, "milestone", None, turn.user, turn.now.isoformat(), turn.conversation.id,
+                                      details={"name": name, "date": when.isoformat()}))
+    return Reply(ctx.t("milestone.set", milestone=label, name=ctx.municipality_name(code), date=ctx.date(when),
+                       left=ctx.until(when)))

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("target", type=Path)
     forget = admin.add_parser("forget-user", help="GDPR erasure: pseudonymise a person in the audit trail")
     forget.add_argument("user_id", help="the person's AAD object id")
+    nudges = sub.add_parser("nudges", help="run one nudge sweep now against the data dir")
+    nudges.add_argument("--at", help="the time to sweep for, YYYY-MM-DD[THH:MM] (Europe/Copenhagen); default now")
+    nudges.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
     package = sub.add_parser("package", help="build the Teams app package (zip) to upload to Teams")
     package.add_argument("--app-id", required=True, help="the bot registration's Microsoft App ID (GUID)")
     package.add_argument("--out", type=Path, default=Path("build/app.zip"), help="zip to write (default build/app.zip)")
@@ -55,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Bot listening on http://localhost:{config.port}/api/messages "
                   f"({'authentication on' if config.auth_enabled else 'local mode, no authentication'})", flush=True)
             web.run_app(app, host=config.host, port=config.port, print=None)
+        elif args.command == "nudges":
+            from bot.sweep_command import run_sweep
+
+            return run_sweep(config, args.at, args.dry_run)
         elif args.command == "chat":
             from bot.chat import run_chat
 

@@ -1,9 +1,12 @@
 """The aiohttp application: POST /api/messages through botbuilder's CloudAdapter, GET /healthz."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import requests
 from aiohttp import web
@@ -14,8 +17,10 @@ from bot import inbound, teams
 from bot.config import Config
 from bot.connector import FastAuthentication
 from bot.handler import AssistantBot
+from bot.nudges import NudgeSender
 from bot.store import TinyStore
 from content import load_content
+from content.loader import CONTENT_ROOT
 from content.catalogs import Catalogs
 from dialogs.assistant import Assistant
 from dialogs.context import Services
@@ -27,15 +32,16 @@ MAX_BODY = 256 * 1024  # a Teams activity is a few kB; anything near this is not
 SERVICES = web.AppKey("services", Services)
 BOT = web.AppKey("bot", AssistantBot)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
+NUDGES = web.AppKey("nudges", NudgeSender)
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def build_services(config: Config) -> Services:
+def build_services(config: Config, content_root: Path = CONTENT_ROOT) -> Services:
     """Load and validate content, catalogs and the store; any problem stops start-up with file and field."""
-    content = load_content()
+    content = load_content(content_root)
     return Services(content=content, catalogs=Catalogs(), store=TinyStore(config.data_dir),
                     understander=Understander(content))
 
@@ -93,8 +99,26 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
 
-    async def close_sessions(_: web.Application) -> None:
+    sender = NudgeSender(services, adapter, config.app_id)
+    app[NUDGES] = sender
+
+    async def nudge_loop(_: web.Application):
+        """Sweeps for due nudges while the server runs; a failed sweep is logged and tried next time."""
+        async def loop():
+            while True:
+                await asyncio.sleep(config.nudge_interval_minutes * 60)
+                try:
+                    await sender.sweep(clock())
+                except Exception:
+                    log.exception("nudge sweep failed")
+
+        task = asyncio.create_task(loop()) if config.nudge_interval_minutes > 0 else None
+        yield
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await authentication.close()
 
-    app.on_cleanup.append(close_sessions)
+    app.cleanup_ctx.append(nudge_loop)
     return app

@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     port: int = 3978
@@ -17,6 +28,7 @@ class Config:
     app_tenant_id: str = ""
     data_dir: Path = Path("data")
     allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
+    nudge_interval_minutes: float = 15  # how often `serve` sweeps for due nudges; 0 = never (use the command)
     # Bot Framework's endpoints, normally left empty (public cloud). Set them to point authentication at
     # another cloud or, in tests, at a local OpenID/JWKS and token server. Names follow botbuilder's
     # parameterized authentication settings.
@@ -62,6 +74,7 @@ class Config:
             app_type=env.get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
+            nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
             allowed_tenants=frozenset(t.strip().lower() for t in env.get("BOT_ALLOWED_TENANTS", "").split(",") if t.strip()),
             openid_metadata_url=env.get("BOT_OPENID_METADATA_URL", ""),
             token_issuer=env.get("BOT_TOKEN_ISSUER", ""),

@@ -10,6 +10,7 @@ from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
 from dialogs.assistant import Assistant
+from dialogs.store import ConversationRecord
 from dialogs.turn import Reply
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,27 @@ class AssistantBot(ActivityHandler):
         activity = turn_context.activity
         if not teams.addressed(activity):
             return  # a channel message not meant for the bot
-        reply = await self.assistant.on_message(teams.turn_input(activity, self.clock()))
+        turn = teams.turn_input(activity, self.clock())
+        reply = await self.assistant.on_message(turn)
         await _send(turn_context, reply)
+        if reply.municipality:
+            await self._remember(turn_context, turn.conversation.id, reply)
+
+    async def _remember(self, turn_context: TurnContext, key: str, reply: Reply) -> None:
+        """Where proactive messages for this municipality can go: this conversation, at its root (not a thread)."""
+        reference = TurnContext.get_conversation_reference(turn_context.activity)
+        reference.conversation.id = key
+        reference.activity_id = None
+        await self.assistant.services.store.remember_conversation(ConversationRecord(
+            key=key, code=reply.municipality, reference=reference.serialize(), language=reply.language))
+
+    async def on_members_removed_activity(self, members_removed: list[ChannelAccount], turn_context: TurnContext) -> None:
+        recipient = turn_context.activity.recipient
+        if recipient and any(m and m.id == recipient.id for m in members_removed or []):
+            await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         recipient = turn_context.activity.recipient

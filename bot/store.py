@@ -21,7 +21,8 @@ from filelock import FileLock
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from dialogs.store import Actor, AuditEvent, MunicipalityState, Registration, TaskChange, TaskState
+from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
+                           TaskState)
 
 
 class StoreError(Exception):
@@ -41,8 +42,29 @@ class AtomicJSONStorage(Storage):
 
     def __init__(self, path: Path):
         self.path = path
+        # The parsed file, valid while the file's identity is unchanged. An atomic replace (ours or another
+        # process's) gives a new inode, so a stale cache is impossible; a turn's reads cost a stat().
+        self._cached: tuple[tuple, dict] | None = None
+
+    def _identity(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read(self) -> dict | None:
+        identity = self._identity()
+        if identity is None:
+            return None
+        if self._cached and self._cached[0] == identity:
+            return self._cached[1]
+        data = self._parse()
+        if data is not None:
+            self._cached = (identity, data)
+        return data
+
+    def _parse(self) -> dict | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -58,7 +80,11 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict) -> None:
+        self._cached = None  # TinyDB mutates what read() returned: if this write fails, that copy is wrong
         self.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        identity = self._identity()
+        if identity:
+            self._cached = (identity, data)
 
     def write_text(self, text: str) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -95,6 +121,7 @@ class TinyStore:
         self._file_lock = FileLock(str(self.data_dir / ".lock"))
         self._thread_lock = threading.Lock()
         self._db = TinyDB(self.state_path, storage=AtomicJSONStorage)
+        self._conversation_seen: dict[str, tuple] = {}  # what this process last stored per conversation
         self._check_readable()
 
     def _check_readable(self) -> None:
@@ -360,3 +387,64 @@ class TinyStore:
                     copied.append(target / source.name)
             return copied
         return await self._run(copy)
+
+    # -- proactive messages: where they can go and which were sent ------------------------------------
+    async def remember_conversation(self, record: ConversationRecord) -> None:
+        """Keep the newest reference for a conversation; a turn that changes nothing writes nothing."""
+        fingerprint = (record.code, json.dumps(record.reference, sort_keys=True), record.language, record.active)
+        if self._conversation_seen.get(record.key) == fingerprint:
+            return
+
+        def write():
+            table = self._table("conversations")
+            stored = table.get(Query().key == record.key)
+            doc = asdict(record)
+            if stored != doc:
+                table.upsert(doc, Query().key == record.key)
+        await self._run(write)
+        self._conversation_seen[record.key] = fingerprint
+
+    async def conversations(self) -> list[ConversationRecord]:
+        def read():
+            return [ConversationRecord(**d) for d in self._table("conversations").all() if d.get("active", True)]
+        return await self._run(read)
+
+    async def deactivate_conversation(self, key: str) -> None:
+        """The bot was removed there (or the Connector answers 403/404): no more proactive messages."""
+        self._conversation_seen.pop(key, None)
+        await self._run(lambda: self._table("conversations").update({"active": False}, Query().key == key))
+
+    async def sent_nudges(self) -> set[str]:
+        return await self._run(lambda: {d["key"] for d in self._table("nudges").all() if d.get("state") == "sent"})
+
+    async def claim_nudge(self, key: str, owner: str, at: str, stale_before: str) -> bool:
+        """Take a nudge for sending, at most one sender at a time, across processes.
+
+        A claim older than `stale_before` belonged to a sender that died; it may be taken over."""
+        def claim():
+            table = self._table("nudges")
+            doc = table.get(Query().key == key)
+            if doc and (doc["state"] == "sent" or doc["at"] >= stale_before):
+                return False
+            table.upsert({"key": key, "state": "claimed", "owner": owner, "at": at}, Query().key == key)
+            return True
+        return await self._run(claim)
+
+    async def finish_nudge(self, key: str, owner: str, sent: bool, at: str) -> None:
+        """Sent: never again. Not sent: the claim is dropped so a later sweep tries again."""
+        def finish():
+            table = self._table("nudges")
+            if sent:
+                table.upsert({"key": key, "state": "sent", "owner": owner, "at": at}, Query().key == key)
+            else:
+                table.remove((Query().key == key) & (Query().owner == owner) & (Query().state == "claimed"))
+        await self._run(finish)
+
+    async def wave_signature(self, wave_id: str) -> str | None:
+        def read():
+            doc = self._table("waves").get(Query().id == wave_id)
+            return doc["signature"] if doc else None
+        return await self._run(read)
+
+    async def set_wave_signature(self, wave_id: str, signature: str) -> None:
+        await self._run(lambda: self._table("waves").upsert({"id": wave_id, "signature": signature}, Query().id == wave_id))

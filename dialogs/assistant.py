@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from dialogs import (gate, glossary, help, history, language, mark, milestones, next_tasks, phase_info, register,
                      status, theme_info)
@@ -55,7 +56,9 @@ class Assistant:
             return Reply(ctx.t("tenant.not_allowed"))
         understanding = self.services.understander.understand(turn.text)
         log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
-        return await HANDLERS[understanding.intent](ctx, understanding)
+        reply = await HANDLERS[understanding.intent](ctx, understanding)
+        ctx.forget_lookup()  # a registration in this turn changes the answer
+        return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
 
     async def on_added(self, turn: TurnInput) -> Reply:
         ctx = await self._context(turn)

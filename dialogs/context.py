@@ -97,6 +97,9 @@ class Ctx:
             self._code = code
         return self._code
 
+    def forget_lookup(self) -> None:
+        self._looked_up, self._code, self.refused_code = False, None, None
+
     def who(self, actor) -> str:
         """A person's name as shown in replies: escaped, or a neutral word after a GDPR erasure."""
         if actor.id.startswith(FORGOTTEN_PREFIX):

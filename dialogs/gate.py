@@ -47,7 +47,8 @@ def checklist(ctx: Ctx, gate: dict) -> str:
 def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict:
     turn = ctx.turn
     return {"from": source, "to": source + 1, "answers": {}, "awaiting_skip": False, "skipped_open": skipped_open,
-            "started_by": {"id": turn.user.id, "name": turn.user.name}, "at": turn.now.isoformat()}
+            "started_by": {"id": turn.user.id, "name": turn.user.name}, "at": turn.now.isoformat(),
+            "conversation": turn.conversation.id}
 
 
 async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> str | None:

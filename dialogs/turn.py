@@ -26,6 +26,8 @@ class TurnInput:
 
 @dataclass(frozen=True)
 class Reply:
-    """Markdown text as Teams renders it. Cards arrive later as an optional field built from the same data."""
+    """Markdown text as Teams renders it, and what the edge needs to know about the turn."""
 
     text: str
+    municipality: str | None = None  # the municipality this conversation is bound to, when known
+    language: str = "da"  # the language the reply is in: proactive messages there use it too

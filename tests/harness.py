@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession, web
 
-from bot.app import make_app
+from bot.app import build_services, make_app
 from bot.config import Config
 
 BOT_ID = "28:bot-app-id"
@@ -32,6 +32,7 @@ class Connector:
     def __init__(self):
         self.sent: list[dict] = []
         self.fail_with: int | None = None  # answer every send with this status, to test delivery failures
+        self.fail_next: list[tuple[int, dict]] = []  # (status, headers) answers for the next sends, then success
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -39,6 +40,9 @@ class Connector:
         body = await request.json()
         if self.fail_with:
             return web.json_response({"error": {"code": "Failure"}}, status=self.fail_with)
+        if self.fail_next:
+            status, headers = self.fail_next.pop(0)
+            return web.json_response({"error": {"code": "Failure"}}, status=status, headers=headers)
         body["_path"] = request.path
         self.sent.append(body)
         return web.json_response({"id": f"reply-{len(self.sent)}"})
@@ -103,11 +107,14 @@ class BotServer:
     url: str = ""
     session: ClientSession | None = None
     config_overrides: dict = field(default_factory=dict)  # extra Config fields, e.g. allowed_tenants
+    content_root: Path | None = None  # a copied, edited content dir (waves, extra tasks)
 
     async def start(self) -> None:
         if not self.connector.url:
             await self.connector.start()
-        app = make_app(Config(data_dir=self.data_dir, port=0, **self.config_overrides), clock=self.clock)
+        config = Config(data_dir=self.data_dir, port=0, **self.config_overrides)
+        services = build_services(config, self.content_root) if self.content_root else None
+        app = make_app(config, clock=self.clock, services=services)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

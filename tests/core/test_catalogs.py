@@ -63,10 +63,14 @@ def _uses() -> list[Use]:
         functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for function in functions:
             for call in ast.walk(function):
-                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "t"
-                        and isinstance(call.func.value, ast.Name) and call.func.value.id in ("ctx", "self")):
+                # ctx.t(msgid, ...) in dialogs; self._t(lang, msgid, ...) where no turn exists (nudges).
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr in ("t", "_t") and isinstance(call.func.value, ast.Name)
+                        and call.func.value.id in ("ctx", "self")):
                     continue
                 where = f"{path.name}:{call.lineno}"
+                if call.func.attr == "_t":
+                    call = ast.Call(func=call.func, args=call.args[1:], keywords=call.keywords)
                 assert call.args, f"{where}: ctx.t() without a msgid"
                 assert all(k.arg for k in call.keywords), f"{where}: ctx.t(**...) hides the placeholders"
                 values = frozenset(k.arg for k in call.keywords)

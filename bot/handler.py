@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
@@ -41,6 +41,7 @@ class AssistantBot(ActivityHandler):
         reference = TurnContext.get_conversation_reference(turn_context.activity)
         reference.conversation.id = key
         reference.activity_id = None
+        reference.user = None  # not needed to post in the conversation, and personal data
         await self.assistant.services.store.remember_conversation(ConversationRecord(
             key=key, code=reply.municipality, reference=reference.serialize(), language=reply.language))
 
@@ -79,7 +80,25 @@ class AssistantBot(ActivityHandler):
         await _send(turn_context, reply)
 
 
+# Clients that render Adaptive Cards; elsewhere (and in `python -m bot chat`) the text twin is the answer.
+CARD_CHANNELS = {"msteams", "webchat", "directline", "emulator", "agents"}
+
+
 async def _send(turn_context: TurnContext, reply: Reply) -> None:
-    message = MessageFactory.text(reply.text)
+    activity = turn_context.activity
+    cards = activity.channel_id in CARD_CHANNELS
+    if cards and reply.replace_card and activity.reply_to_id:
+        # A button press: redraw the pressed card in place with the new state.
+        updated = MessageFactory.attachment(CardFactory.adaptive_card(reply.replace_card))
+        updated.id = activity.reply_to_id
+        await turn_context.update_activity(updated)
+    if cards and reply.card:
+        message = MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
+        if reply.note:
+            message.text = reply.note
+    elif cards and reply.replace_card and reply.note:
+        message = MessageFactory.text(reply.note)  # the card shows the rest
+    else:
+        message = MessageFactory.text(reply.text)
     message.text_format = TextFormatTypes.markdown
     await turn_context.send_activity(message)

@@ -360,6 +360,11 @@ class TinyStore:
                 if tasks != doc.get("tasks"):
                     municipalities.update({"tasks": tasks}, Query().code == doc["code"])
             self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
+            conversations = self._table("conversations")
+            for doc in conversations.all():
+                user = (doc.get("reference") or {}).get("user") or {}
+                if user_id in (user.get("id"), user.get("aadObjectId")):
+                    conversations.update({"reference": {**doc["reference"], "user": None}}, Query().key == doc["key"])
             self._table("preferences").remove(Query().user_id == user_id)
             count, lines, codes = 0, [], set()
             if self.audit_path.exists():

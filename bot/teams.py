@@ -84,4 +84,5 @@ def turn_input(activity: Activity, now: datetime) -> TurnInput:
         conversation=conversation(activity),
         now=now,
         locale=activity.locale if isinstance(activity.locale, str) else None,
+        value=activity.value if isinstance(activity.value, dict) else None,
     )

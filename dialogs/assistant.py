@@ -5,8 +5,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dialogs import (gate, glossary, help, history, language, mark, milestones, next_tasks, phase_info, register,
-                     status, theme_info)
+from dialogs import (gate, glossary, help, history, language, mark, milestones, next_tasks, phase_info, presses,
+                     register, status, theme_info)
 from dialogs.context import Ctx, Services
 from dialogs.turn import Reply, TurnInput
 from dialogs.understanding import Understanding
@@ -54,9 +54,13 @@ class Assistant:
         ctx = await self._context(turn)
         if not self._tenant_allowed(turn):
             return Reply(ctx.t("tenant.not_allowed"))
-        understanding = self.services.understander.understand(turn.text)
-        log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
-        reply = await HANDLERS[understanding.intent](ctx, understanding)
+        if presses.is_press(turn.value):
+            log.info("press", extra={"action": str(turn.value.get("a"))[:20], "conversation": turn.conversation.id})
+            reply = await presses.handle(ctx, turn.value)
+        else:
+            understanding = self.services.understander.understand(turn.text)
+            log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
+            reply = await HANDLERS[understanding.intent](ctx, understanding)
         ctx.forget_lookup()  # a registration in this turn changes the answer
         return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
 

@@ -59,9 +59,10 @@ class Ctx:
     def until(self, day) -> str:
         """"om 3 uger" / "in 3 weeks" / "i dag"."""
         days = (day - self.today()).days
-        if days == 0:
-            return self.t("word.today")
-        return format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, locale=self.lang)
+        if days in (0, 1):
+            return self.t("word.today" if days == 0 else "word.tomorrow")
+        return format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, granularity="day",
+                                locale=self.lang)
 
     def when(self, iso: str) -> str:
         """A stored UTC timestamp in Danish local time: "27. nov. 2026 kl. 10.15" / "27 Nov 2026, 10:15"."""

@@ -27,8 +27,8 @@ _MONTHS = _month_names()
 _MONTH = "|".join(sorted(map(re.escape, _MONTHS), key=len, reverse=True))
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _NUMERIC = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")  # day first, as Danes write it
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH})\.?(?:\s+(\d{{4}}))?\b")
-_MONTH_DAY = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?(?:\s+(\d{{4}}))?\b")
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH})\.?(?:\s+(\d{{4}}|\d{{2}}))?\b")
+_MONTH_DAY = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?(?:\s+(\d{{4}}|\d{{2}}))?\b")
 
 
 class DateError(ValueError):
@@ -40,6 +40,18 @@ def _make(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         raise DateError(f"{day}-{month}-{year}") from None
+
+
+def _next_occurrence(month: int, day: int, today: date) -> date:
+    """"1. marts" is the next 1 March; "29. februar" the next leap day."""
+    for year in range(today.year, today.year + 9):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    raise DateError(f"{day}-{month}")
 
 
 def parse_date(text: str, today: date) -> date | None:
@@ -54,7 +66,6 @@ def parse_date(text: str, today: date) -> date | None:
         if m := pattern.search(folded):
             day, month = int(m[day_group]), _MONTHS[m[month_group]]
             if m[3]:
-                return _make(int(m[3]), month, day)
-            candidate = _make(today.year, month, day)
-            return candidate if candidate >= today else _make(today.year + 1, month, day)
+                return _make(int(m[3]) + (2000 if len(m[3]) == 2 else 0), month, day)
+            return _next_occurrence(month, day, today)
     return None

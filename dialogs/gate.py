@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import re
 
+from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.markdown import esc
+from dialogs.text import without_mentions
 from dialogs.need import municipality_or_reply
 from dialogs.progress import current_phase, phase_progress
 from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
-_NUMBERS = re.compile(r"^\s*((?:\d+\s*(?:,|og|and|&)?\s*)+)(.*)$")
-_ALL = re.compile(r"\b(alle|all|everything|samtlige)\b")
+# Criterion numbers: "1", "1 3", "1, 2 og 3". A ":" ends them, so "2: 3 ledere mangler" is [2] and a note.
+_NUMBERS = re.compile(r"\b\d+(?:(?:\s*,\s*|\s+og\s+|\s+and\s+|\s*&\s*|\s+)\d+)*\b")
+_ALL = re.compile(r"^(?:til\s+|to\s+)?(alle|all|everything|samtlige)\b")
 
 
 def _criteria(ctx: Ctx, phase: int) -> list[str]:
@@ -44,6 +47,46 @@ def checklist(ctx: Ctx, gate: dict) -> str:
     return "\n\n".join(lines)
 
 
+def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) -> Reply:
+    """The self-check as text and as a card: a toggle per criterion, a note field, save and proceed."""
+    text = checklist(ctx, gate)
+    source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
+    body = [cards.title(ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
+                                  target=gate["to"], target_name=target.name.get(ctx.lang)).strip("*")),
+            cards.text(ctx.t("gate.intro"))]
+    for index, criterion in enumerate(_criteria(ctx, gate["from"]), start=1):
+        answer = gate["answers"].get(str(index))
+        body.append(cards.toggle(f"c{index}", criterion, bool(answer and answer["ok"])))
+        if answer and answer.get("note"):
+            body.append(cards.subtle(esc(answer["note"], 200)))
+    body.append(cards.note_input("note", ctx.t("card.note")))
+    actions = [cards.button(ctx.t("card.save"), "gate", code, p=gate["from"]),
+               cards.button(ctx.t("card.proceed"), "proceed", code, p=gate["from"])]
+    if note:
+        text = f"{note}\n\n{text}"
+    return Reply(text, card=cards.card(body, text, actions), note=note)
+
+
+async def submit(ctx: Ctx, value: dict) -> Reply:
+    """The self-check card's "save": every toggle is an answer; the note goes with the unconfirmed ones."""
+    code, gate, reply = await _gate_or_reply(ctx)
+    if reply:
+        return reply
+    if value.get("p") != gate["from"]:
+        return Reply(ctx.t("press.stale"))
+    if gate.get("awaiting_skip"):
+        return Reply(ctx.t("gate.skip_first", open=gate["skipped_open"]))
+    note = value.get("note") if isinstance(value.get("note"), str) else ""
+    answers = {str(i): {"ok": value.get(f"c{i}") == "true", "note": "" if value.get(f"c{i}") == "true" else note[:500]}
+               for i in range(1, len(_criteria(ctx, gate["from"])) + 1)}
+    gate = {**gate, "answers": answers}
+    if all(a["ok"] for a in answers.values()):
+        return await _complete(ctx, code, gate)
+    await ctx.store.set_gate(code, gate)
+    updated = checklist_reply(ctx, code, gate)
+    return Reply(updated.text, note=ctx.t("gate.saved"), replace_card=updated.card)
+
+
 def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict:
     turn = ctx.turn
     return {"from": source, "to": source + 1, "answers": {}, "awaiting_skip": False, "skipped_open": skipped_open,
@@ -51,14 +94,14 @@ def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict:
             "conversation": turn.conversation.id}
 
 
-async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> str | None:
-    """Called when a task completed its phase: the checklist, if that phase is the current one."""
+async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> dict | None:
+    """Called when a task completed its phase: starts the self-check if that phase is the current one."""
     phase = current_phase(ctx.content, state)
     if state.gate or phase >= len(ctx.content.phases) or not phase_progress(ctx.content, state)[phase - 1].complete:
         return None
     gate = start(ctx, phase)
     await ctx.store.set_gate(code, gate)
-    return checklist(ctx, gate)
+    return gate
 
 
 async def _gate_or_reply(ctx: Ctx) -> tuple[str | None, dict | None, Reply | None]:
@@ -74,15 +117,20 @@ async def _gate_or_reply(ctx: Ctx) -> tuple[str | None, dict | None, Reply | Non
 
 
 def _picked(ctx: Ctx, gate: dict, raw: str) -> tuple[list[int], str]:
-    """("1 og 3 mangler budget") -> ([1, 3], "mangler budget"); "alle" -> every criterion."""
+    """"ja 1 og 3" -> [1, 3]; "ikke endnu 2: 3 ledere mangler, afventer byrådet" -> [2] and that note, as typed.
+
+    The numbers are the first run of numbers in the message; the note is everything typed after them, taken
+    from the message itself (punctuation kept), so a note may mention numbers or "alle"."""
     count = len(_criteria(ctx, gate["from"]))
-    if _ALL.search(raw.lower()):
+    if _ALL.match(raw.strip().lower()):
         return list(range(1, count + 1)), ""
-    match = _NUMBERS.match(raw)
+    typed = without_mentions(ctx.turn.text)
+    match = _NUMBERS.search(typed)
     if not match:
-        return [], raw.strip()
-    numbers = [int(n) for n in re.findall(r"\d+", match[1])]
-    return [n for n in numbers if 1 <= n <= count], match[2].strip()
+        return [], ""
+    numbers = [int(n) for n in re.findall(r"\d+", match[0])]
+    note = typed[match.end():].lstrip(" :-–—").strip()
+    return [n for n in numbers if 1 <= n <= count], note
 
 
 async def confirm(ctx: Ctx, u: Understanding) -> Reply:
@@ -109,7 +157,7 @@ async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
     if all(answers.get(str(i), {}).get("ok") for i in range(1, len(_criteria(ctx, gate["from"])) + 1)):
         return await _complete(ctx, code, gate)
     await ctx.store.set_gate(code, gate)
-    return Reply(checklist(ctx, gate))
+    return checklist_reply(ctx, code, gate)
 
 
 async def proceed(ctx: Ctx, u: Understanding) -> Reply:
@@ -118,13 +166,26 @@ async def proceed(ctx: Ctx, u: Understanding) -> Reply:
     if reply:
         return reply
     if gate.get("awaiting_skip"):
-        gate = {**gate, "awaiting_skip": False}
+        gate = {**gate, "awaiting_skip": False, "skip_confirmed": True}
         await ctx.store.set_gate(code, gate)
-        return Reply(checklist(ctx, gate))
+        return checklist_reply(ctx, code, gate)
     return await _complete(ctx, code, gate)
 
 
+def _open_question(ctx: Ctx, gate: dict) -> Reply:
+    source = ctx.content.phase(gate["from"]).name.get(ctx.lang)
+    return Reply(ctx.t("gate.open_tasks", source=gate["from"], source_name=source, open=gate["skipped_open"]))
+
+
 async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
+    # A task reopened while the checklist was open still needs the explicit skip before the phase moves.
+    progress = phase_progress(ctx.content, await ctx.store.municipality(code))[gate["from"] - 1]
+    open_now = progress.total - progress.done
+    if open_now and not gate.get("skip_confirmed"):
+        gate = {**gate, "awaiting_skip": True, "skipped_open": open_now}
+        await ctx.store.set_gate(code, gate)
+        return _open_question(ctx, gate)
+    gate = {**gate, "skipped_open": open_now}
     criteria = [c.da for c in ctx.content.phase(gate["from"]).success_criteria]  # the audit keeps the model's words
     answers = [{"criterion": c, **gate["answers"].get(str(i), {"ok": None, "note": ""})}
                for i, c in enumerate(criteria, start=1)]
@@ -134,7 +195,7 @@ async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
         "from": gate["from"], "to": gate["to"], "answers": answers, "exceptions": len(exceptions),
         "skipped_open": gate.get("skipped_open", 0)}))
     target = ctx.content.phase(gate["to"])
-    key = "gate.done.exceptions" if exceptions else "gate.done"
+    key = "gate.done" if not exceptions else "gate.done.exception" if len(exceptions) == 1 else "gate.done.exceptions"
     text = ctx.t(key, target=gate["to"], target_name=target.name.get(ctx.lang), count=len(exceptions))
     return Reply(text + "\n\n" + ctx.t("gate.next", target=gate["to"]))
 
@@ -162,14 +223,13 @@ async def move(ctx: Ctx, u: Understanding) -> Reply:
         following = ctx.content.phase(current + 1).name.get(ctx.lang)
         return Reply(ctx.t("gate.one_at_a_time", target=current + 1, target_name=following))
     if state.gate:
-        return Reply(checklist(ctx, state.gate))
+        return _open_question(ctx, state.gate) if state.gate.get("awaiting_skip") else checklist_reply(ctx, code, state.gate)
     open_count = phase_progress(ctx.content, state)[current - 1]
     remaining = open_count.total - open_count.done
     gate = start(ctx, current, skipped_open=remaining)
     if remaining:
         gate["awaiting_skip"] = True
         await ctx.store.set_gate(code, gate)
-        source = ctx.content.phase(current).name.get(ctx.lang)
-        return Reply(ctx.t("gate.open_tasks", source=current, source_name=source, open=remaining))
+        return _open_question(ctx, gate)
     await ctx.store.set_gate(code, gate)
-    return Reply(checklist(ctx, gate))
+    return checklist_reply(ctx, code, gate)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from content import Term
+from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.turn import Reply
@@ -31,10 +32,16 @@ async def define(ctx: Ctx, u: Understanding) -> Reply:
         return _not_found(ctx, u, "term")
     term = ctx.content.term(u.slots["term"])
     text = _definition(ctx, term)
+    meta = term.status.get(ctx.lang) if term.status else ctx.t("glossary.not_central")
+    body = [cards.title(term.term.get(ctx.lang)), cards.text(term.definition.get(ctx.lang)),
+            cards.subtle(f"{meta} · {ctx.t('word.source')}: {term.source.get(ctx.lang)}")]
+    actions = []
     if term.related:
-        related = [ctx.content.term(r).term.get(ctx.lang) for r in term.related]
-        text += "\n\n" + ctx.t("glossary.related", terms=ctx.all_of(related))
-    return Reply(text)
+        related = [ctx.content.term(r) for r in term.related]
+        text += "\n\n" + ctx.t("glossary.related", terms=ctx.all_of([r.term.get(ctx.lang) for r in related]))
+        code = await ctx.municipality_code() or ""
+        actions = [cards.button(r.term.get(ctx.lang), "define", code, term=r.id) for r in related]
+    return Reply(text, card=cards.card(body, text, actions))
 
 
 async def compare(ctx: Ctx, u: Understanding) -> Reply:

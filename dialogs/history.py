@@ -20,8 +20,9 @@ def _detail(ctx: Ctx, event: AuditEvent) -> str:
     if event.action == "phase":
         names = [f"{n} {ctx.content.phase(n).name.get(ctx.lang)}" for n in (details["from"], details["to"])]
         text = " → ".join(names)
-        if details.get("exceptions"):
-            text += " " + ctx.t("history.exceptions", count=details["exceptions"])
+        count = details.get("exceptions", 0)
+        if count:
+            text += " " + ctx.t("history.exception" if count == 1 else "history.exceptions", count=count)
         return text
     return ""
 

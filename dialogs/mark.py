@@ -40,9 +40,10 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     text = ctx.t(key, task=title, who=ctx.who(turn.user))
     text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, done=progress.done, total=progress.total)
     if done and progress.complete:
-        checklist = await gate.begin_after_last_task(ctx, code, state)
-        if checklist:
-            text += "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase) + "\n\n" + checklist
-        elif task.phase == len(ctx.content.phases) and state.phase == task.phase:
+        started = await gate.begin_after_last_task(ctx, code, state)
+        if started:
+            return gate.checklist_reply(ctx, code, started,
+                                        note=text + "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase))
+        if task.phase == len(ctx.content.phases) and state.phase == task.phase:
             text += "\n\n" + ctx.t("mark.all_complete")
     return Reply(text)

@@ -16,6 +16,8 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     if reply:
         return reply
     name = u.slots.get("milestone")
+    if name not in ("idriftsaettelsesdato", "go-live"):
+        return Reply(ctx.t("milestone.which"))
     raw = str(u.slots.get("date", ""))
     label = ctx.content.term(name).term.get(ctx.lang)
     today = ctx.today()

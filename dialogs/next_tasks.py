@@ -1,10 +1,12 @@
 """"hvad skal vi nu?" / "what's next in Forberedelse?": open tasks of a phase by theme, numbered for "done 3"."""
 from __future__ import annotations
 
+from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase, open_tasks_by_theme, phase_progress
+from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -17,22 +19,33 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     number, reply = phase_or_reply(ctx, u, default=current_phase(ctx.content, state))
     if reply:
         return reply
+    return await open_tasks_reply(ctx, code, state, number)
+
+
+async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number: int) -> Reply:
+    """The open tasks of a phase as numbered text and as a card with a "done" button per task."""
     phase = ctx.content.phase(number)
     progress = phase_progress(ctx.content, state)[number - 1]
     name = phase.name.get(ctx.lang)
     groups = open_tasks_by_theme(ctx.content, state, number)
     if not groups:
         return Reply(ctx.t("next.none", number=number, phase=name, total=progress.total))
-    lines = [ctx.t("next.header", number=number, phase=name, done=progress.done, total=progress.total)]
+    header = ctx.t("next.header", number=number, phase=name, done=progress.done, total=progress.total)
+    lines, body = [header], [cards.title(header)]
     listed: list[str] = []
     for theme_id, tasks in groups:
-        block = [f"**{ctx.content.theme(theme_id).name.get(ctx.lang)}**"]
+        theme = ctx.content.theme(theme_id).name.get(ctx.lang)
+        block, rows = [f"**{theme}**"], [cards.text(theme, weight="Bolder", spacing="Medium")]
         for task in tasks:
             listed.append(task.id)
-            block.append(f"{len(listed)}. {task.title.get(ctx.lang)}")
+            entry = f"{len(listed)}. {task.title.get(ctx.lang)}"
+            block.append(entry)
+            rows.append(cards.row(entry, cards.button(ctx.t("card.done"), "done", code, task=task.id, p=number)))
         lines.append("\n".join(block))
-    actors = ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors])  # the model ends some with "."
-    lines.append(ctx.t("next.actors", actors=actors))
-    lines.append(ctx.t("next.hint"))
+        body.append({"type": "Container", "items": rows})
+    actors = ctx.t("next.actors", actors=ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors]))
+    lines += [actors, ctx.t("next.hint")]
+    body.append(cards.subtle(actors))
     await ctx.store.set_last_list(ctx.turn.conversation.id, listed)
-    return Reply("\n\n".join(lines))
+    text = "\n\n".join(lines)
+    return Reply(text, card=cards.card(body, text))

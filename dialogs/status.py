@@ -1,6 +1,7 @@
 """"status" / "hvor er vi?": phase, counts per phase and overall, milestones."""
 from __future__ import annotations
 
+from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.progress import current_phase, milestones_of, phase_progress
@@ -16,22 +17,29 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     current = current_phase(ctx.content, state)
     progress = phase_progress(ctx.content, state)
     phase = ctx.content.phase(current)
-    lines = [ctx.t("status.header", name=ctx.municipality_name(code), number=current, phase=phase.name.get(ctx.lang))]
-    rows = []
+    header = ctx.t("status.header", name=ctx.municipality_name(code), number=current, phase=phase.name.get(ctx.lang))
+    lines, rows, facts = [header], [], []
     for p in progress:
         name = ctx.content.phase(p.number).name.get(ctx.lang)
         key = "status.row.current" if p.number == current else "status.row"
         rows.append(ctx.t(key, number=p.number, phase=name, done=p.done, total=p.total))
+        facts.append((f"{p.number} {name}", f"{p.done}/{p.total}" + (" ✓" if p.complete else "")))
     lines.append("\n".join(f"- {r}" for r in rows))
-    lines.append(ctx.t("status.total", done=sum(p.done for p in progress), total=sum(p.total for p in progress)))
+    total = ctx.t("status.total", done=sum(p.done for p in progress), total=sum(p.total for p in progress))
+    lines.append(total)
     for milestone in milestones_of(ctx.content, state).values():
         term = ctx.content.term(milestone.name).term.get(ctx.lang)
         wave = ctx.content.project.wave_of(code) if milestone.wave else None
         msgid = "status.milestone.wave" if wave else "status.milestone"
-        lines.append(ctx.t(msgid, name=term, date=ctx.date(milestone.date), left=ctx.until(milestone.date),
-                           wave=wave.name.get(ctx.lang) if wave else ""))
+        line = ctx.t(msgid, name=term, date=ctx.date(milestone.date), left=ctx.until(milestone.date),
+                     wave=wave.name.get(ctx.lang) if wave else "")
+        lines.append(line)
+        facts.append((term, line.split(": ", 1)[1]))
+    extra = []
     if state.gate:
         target = ctx.content.phase(state.gate["to"]).name.get(ctx.lang)
-        lines.append(ctx.t("status.gate", target=state.gate["to"], target_name=target))
-    lines.append(ctx.t("status.hint"))
-    return Reply("\n\n".join(lines))
+        extra.append(ctx.t("status.gate", target=state.gate["to"], target_name=target))
+    lines += [*extra, ctx.t("status.hint")]
+    text = "\n\n".join(lines)
+    body = [cards.title(header), cards.facts(facts), cards.text(total), *map(cards.text, extra)]
+    return Reply(text, card=cards.card(body, text, [cards.button(ctx.t("card.next"), "next", code, p=current)]))

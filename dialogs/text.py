@@ -44,14 +44,22 @@ def words(text: str) -> list[str]:
 
 
 def as_typed(original: str, folded_part: str) -> str:
-    """The stretch of `original` that folds to `folded_part`, so replies echo "Atlantis", not "atlantis"."""
-    folded, origin = [], []
+    """The stretch of `original` that folds to `folded_part`, so replies echo "Atlantis", not "atlantis".
+
+    Punctuation is skipped on both sides: the matcher drops the "." of "32. Marts 2027", the echo keeps it."""
+    kept, origin = [], []
     for index, ch in enumerate(original):
         for out in fold(ch):
-            folded.append(out)
-            origin.append(index)
-    start = "".join(folded).find(folded_part)
-    if start < 0 or not folded_part:
+            if out.isalnum():
+                kept.append(out)
+                origin.append(index)
+    wanted = "".join(ch for ch in folded_part if ch.isalnum())
+    start = "".join(kept).find(wanted) if wanted else -1
+    if start < 0:
         return folded_part
-    end = start + len(folded_part) - 1
-    return original[origin[start]: origin[end] + 1]
+    return original[origin[start]: origin[start + len(wanted) - 1] + 1]
+
+
+def without_mentions(text: str) -> str:
+    """The message as typed, punctuation and all, minus Teams mention markup: for free-text notes."""
+    return " ".join(_MENTION.sub(" ", (text or "")[: MAX_UTTERANCE * 4]).split())

@@ -22,12 +22,16 @@ class TurnInput:
     conversation: Conversation
     now: datetime  # UTC, injected so tests and commands can choose the time
     locale: str | None = None
+    value: dict | None = None  # a card button's data (Action.Submit) with the card's inputs
 
 
 @dataclass(frozen=True)
 class Reply:
     """Markdown text as Teams renders it, and what the edge needs to know about the turn."""
 
-    text: str
+    text: str  # the whole answer as Markdown: what text-only clients get, and every card's fallbackText
+    card: dict | None = None  # an Adaptive Card that card-capable clients get instead of `text`
+    note: str | None = None  # a short line sent with `card` (e.g. a button press's confirmation)
+    replace_card: dict | None = None  # the pressed card, redrawn with the new state
     municipality: str | None = None  # the municipality this conversation is bound to, when known
     language: str = "da"  # the language the reply is in: proactive messages there use it too

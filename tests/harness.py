@@ -33,6 +33,7 @@ class Connector:
         self.sent: list[dict] = []
         self.fail_with: int | None = None  # answer every send with this status, to test delivery failures
         self.fail_next: list[tuple[int, dict]] = []  # (status, headers) answers for the next sends, then success
+        self.updated: list[dict] = []  # PUTs: cards redrawn in place after a button press
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -47,10 +48,17 @@ class Connector:
         self.sent.append(body)
         return web.json_response({"id": f"reply-{len(self.sent)}"})
 
+    async def _put(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        body["_path"] = request.path
+        self.updated.append(body)
+        return web.json_response({"id": request.match_info["activity"]})
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -63,7 +71,20 @@ class Connector:
             await self.runner.cleanup()
 
     def texts(self) -> list[str]:
-        return [a.get("text", "") for a in self.sent if a.get("type") == "message"]
+        return [reply_text(a) for a in self.sent if a.get("type") == "message"]
+
+
+def card_of(activity: dict) -> dict | None:
+    for attachment in activity.get("attachments") or []:
+        if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+            return attachment["content"]
+    return None
+
+
+def reply_text(activity: dict) -> str:
+    """What the user reads: the text, or for a card its text twin (fallbackText), which holds all of it."""
+    card = card_of(activity)
+    return card["fallbackText"] if card else activity.get("text", "")
 
 
 @dataclass
@@ -183,4 +204,4 @@ class BotServer:
         assert status < 300, f"POST /api/messages answered {status} for {text!r}"
         new = self.connector.sent[before:]
         assert len(new) <= 1, f"expected at most one reply, got {len(new)}"
-        return new[0].get("text", "") if new else ""
+        return reply_text(new[0]) if new else ""

@@ -38,7 +38,7 @@ def _content_parsed_once(content):
     """Every server still builds its own app, catalogs, understander and store on its own data dir; only the
     validated content (immutable data, ~0.2 s to parse) comes from conftest's session `content` fixture."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bot.app, "load_content", lambda: content)
+        patch.setattr(bot.app, "load_content", lambda *_: content)
         yield
 
 

@@ -1,0 +1,58 @@
+"""Card buttons (Action.Submit) arrive as a message with `value`: each press is the typed command it
+stands for, after checking the card is current: its version, and the municipality it was drawn for."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dialogs import gate, glossary, mark
+from dialogs.cards import CARD_VERSION
+from dialogs.context import Ctx
+from dialogs.need import municipality_or_reply
+from dialogs.next_tasks import open_tasks_reply
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+
+def is_press(value: object) -> bool:
+    return isinstance(value, dict) and "a" in value and "v" in value
+
+
+async def handle(ctx: Ctx, value: dict) -> Reply:
+    if value.get("v") != CARD_VERSION:
+        return Reply(ctx.t("press.old"))
+    action = value.get("a")
+    if action == "define":  # a glossary button is the same for everyone
+        term = value.get("term")
+        if not isinstance(term, str) or ctx.content.term(term) is None:
+            return Reply(ctx.t("press.invalid"))
+        return await glossary.define(ctx, Understanding("define", {"term": term}))
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    if value.get("m") != code:
+        drawn_for = ctx.content.municipality(value["m"]) if isinstance(value.get("m"), str) else None
+        return Reply(ctx.t("press.other_municipality", current=ctx.municipality_name(code),
+                           other=ctx.municipality_name(drawn_for.code) if drawn_for else "?"))
+    phase = value.get("p")
+    if not isinstance(phase, int) or not 1 <= phase <= len(ctx.content.phases):
+        return Reply(ctx.t("press.invalid"))
+    if action in ("done", "reopen"):
+        task = value.get("task")
+        if not isinstance(task, str) or ctx.content.task(task) is None:
+            return Reply(ctx.t("press.invalid"))
+        handler = mark.mark_done if action == "done" else mark.reopen
+        result = await handler(ctx, Understanding("mark_done", {"task": task}))
+        # Redraw the pressed card from the new state (another member may have changed it since it was drawn).
+        refreshed = await open_tasks_reply(ctx, code, await ctx.store.municipality(code), phase)
+        short = (result.note or result.text).split("\n\n")[0]
+        return replace(result, note=short if not result.card else result.note, replace_card=refreshed.card)
+    if action == "next":
+        return await open_tasks_reply(ctx, code, await ctx.store.municipality(code), phase)
+    if action == "gate":
+        return await gate.submit(ctx, value)
+    if action == "proceed":
+        state = await ctx.store.municipality(code)
+        if not state.gate or state.gate["from"] != phase:
+            return Reply(ctx.t("press.stale"))
+        return await gate.proceed(ctx, Understanding("gate_proceed"))
+    return Reply(ctx.t("press.invalid"))

@@ -13,7 +13,8 @@ from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
-from bot import inbound, teams
+from bot import exports, inbound, teams
+from bot.exports import ExportShelf
 from bot.config import Config
 from bot.connector import FastAuthentication
 from bot.handler import AssistantBot
@@ -94,10 +95,13 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     adapter.on_turn_error = _on_turn_error
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES] = services
-    app[BOT] = AssistantBot(Assistant(services, config.allowed_tenants), clock)
+    shelf = ExportShelf()
+    app[BOT] = AssistantBot(Assistant(services, config.allowed_tenants, config.consultants), clock,
+                            shelf=shelf, download_base=config.download_base)
     app[ADAPTER] = adapter
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/exports/{token}", exports.route(shelf))
 
     sender = NudgeSender(services, adapter, config.app_id)
     app[NUDGES] = sender

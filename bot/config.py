@@ -18,6 +18,15 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _consultants(env: Mapping[str, str]) -> frozenset[str]:
+    """BOT_CONSULTANTS (comma-separated AAD object ids) plus <data dir>/consultants.txt (one per line, # comments)."""
+    ids = {i.strip().lower() for i in env.get("BOT_CONSULTANTS", "").split(",") if i.strip()}
+    path = Path(env.get("BOT_DATA_DIR", "data")) / "consultants.txt"
+    if path.exists():
+        ids |= {line.split("#")[0].strip().lower() for line in path.read_text(encoding="utf-8").splitlines()}
+    return frozenset(i for i in ids if i)
+
+
 @dataclass(frozen=True)
 class Config:
     port: int = 3978
@@ -29,6 +38,8 @@ class Config:
     data_dir: Path = Path("data")
     allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
     nudge_interval_minutes: float = 15  # how often `serve` sweeps for due nudges; 0 = never (use the command)
+    consultants: frozenset[str] = frozenset()  # AAD object ids of KOMBIT's consultants (cross-municipality view)
+    public_url: str = ""  # how users reach this server (export download links); default http://localhost:PORT
     # Bot Framework's endpoints, normally left empty (public cloud). Set them to point authentication at
     # another cloud or, in tests, at a local OpenID/JWKS and token server. Names follow botbuilder's
     # parameterized authentication settings.
@@ -36,6 +47,10 @@ class Config:
     token_issuer: str = ""
     login_url: str = ""
     oauth_scope: str = ""
+
+    @property
+    def download_base(self) -> str:
+        return self.public_url or f"http://localhost:{self.port}"
 
     @property
     def auth_enabled(self) -> bool:
@@ -75,6 +90,8 @@ class Config:
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
             nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
+            consultants=_consultants(env),
+            public_url=env.get("BOT_PUBLIC_URL", "").rstrip("/"),
             allowed_tenants=frozenset(t.strip().lower() for t in env.get("BOT_ALLOWED_TENANTS", "").split(",") if t.strip()),
             openid_metadata_url=env.get("BOT_OPENID_METADATA_URL", ""),
             token_issuer=env.get("BOT_TOKEN_ISSUER", ""),

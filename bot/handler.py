@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
+from bot.exports import ExportShelf
+from dialogs import cards
 from dialogs.assistant import Assistant
 from dialogs.store import ConversationRecord
 from dialogs.turn import Reply
@@ -21,9 +24,12 @@ GREETING_QUIET = timedelta(minutes=2)
 
 
 class AssistantBot(ActivityHandler):
-    def __init__(self, assistant: Assistant, clock: Callable[[], datetime]):
+    def __init__(self, assistant: Assistant, clock: Callable[[], datetime], shelf: ExportShelf | None = None,
+                 download_base: str = "http://localhost:3978"):
         self.assistant = assistant
         self.clock = clock
+        self.shelf = shelf or ExportShelf()
+        self.download_base = download_base
         self._greeted: dict[str, datetime] = {}
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -32,9 +38,20 @@ class AssistantBot(ActivityHandler):
             return  # a channel message not meant for the bot
         turn = teams.turn_input(activity, self.clock())
         reply = await self.assistant.on_message(turn)
+        if reply.file:
+            reply = self._with_download(reply)
         await _send(turn_context, reply)
         if reply.municipality:
             await self._remember(turn_context, turn.conversation.id, reply)
+
+    def _with_download(self, reply: Reply) -> Reply:
+        """A file becomes a short-lived link: a button on a card, the address in text."""
+        name, data = reply.file
+        url = f"{self.download_base}/exports/{self.shelf.put(name, data)}"
+        label = "Hent CSV" if reply.language == "da" else "Download CSV"
+        text = f"{reply.text}\n\n[{name}]({url})"
+        card = cards.card([cards.text(reply.text)], text, [cards.open_url(label, url)])
+        return replace(reply, text=text, card=card, file=None)
 
     async def _remember(self, turn_context: TurnContext, key: str, reply: Reply) -> None:
         """Where proactive messages for this municipality can go: this conversation, at its root (not a thread)."""
@@ -86,17 +103,17 @@ CARD_CHANNELS = {"msteams", "webchat", "directline", "emulator", "agents"}
 
 async def _send(turn_context: TurnContext, reply: Reply) -> None:
     activity = turn_context.activity
-    cards = activity.channel_id in CARD_CHANNELS
-    if cards and reply.replace_card and activity.reply_to_id:
+    card_channel = activity.channel_id in CARD_CHANNELS
+    if card_channel and reply.replace_card and activity.reply_to_id:
         # A button press: redraw the pressed card in place with the new state.
         updated = MessageFactory.attachment(CardFactory.adaptive_card(reply.replace_card))
         updated.id = activity.reply_to_id
         await turn_context.update_activity(updated)
-    if cards and reply.card:
+    if card_channel and reply.card:
         message = MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
         if reply.note:
             message.text = reply.note
-    elif cards and reply.replace_card and reply.note:
+    elif card_channel and reply.replace_card and reply.note:
         message = MessageFactory.text(reply.note)  # the card shows the rest
     else:
         message = MessageFactory.text(reply.text)

@@ -103,6 +103,23 @@ def _actor(d: dict) -> Actor:
     return Actor(id=d.get("id", ""), name=d.get("name", ""))
 
 
+def _reconcile_key(event: AuditEvent) -> tuple | None:
+    """Which piece of state an event decides; the newest event per key is what state.json must show."""
+    if event.action in ("done", "reopen"):
+        return ("task", event.code, event.task_id)
+    if event.action == "register" and event.scope:
+        return ("scope", event.scope)
+    if event.action == "milestone":
+        return ("milestone", event.code, event.details["name"])
+    if event.action == "phase":
+        return ("phase", event.code)
+    if event.action == "assign":
+        return ("assign", event.code, event.task_id, event.details["role"])
+    if event.action in ("local_add", "local_remove"):
+        return ("local", event.code, event.task_id or event.details["task"]["id"])
+    return None
+
+
 def _event(d: dict) -> AuditEvent:
     return AuditEvent(d["code"], d["action"], d.get("task_id"), _actor(d["by"]), d["at"], d.get("conversation", ""),
                       scope=d.get("scope"), tenant_id=d.get("tenant_id"), details=d.get("details"))
@@ -136,14 +153,9 @@ class TinyStore:
                     break  # a torn last line from a crash mid-append: that write was never acknowledged
                 try:
                     event = _event(json.loads(line.decode("utf-8")))
-                    if event.task_id:
-                        latest[("task", event.code, event.task_id)] = event
-                    elif event.action == "register" and event.scope:
-                        latest[("scope", event.scope)] = event
-                    elif event.action == "milestone":
-                        latest[("milestone", event.code, event.details["name"])] = event
-                    elif event.action == "phase":
-                        latest[("phase", event.code)] = event
+                    key = _reconcile_key(event)
+                    if key:
+                        latest[key] = event
                 except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
                     raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
                                      "the file was left untouched") from None
@@ -207,10 +219,18 @@ class TinyStore:
                 milestones={k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()},
                 tasks={tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()},
                 gate=doc.get("gate"),
+                local_tasks=list(doc.get("local_tasks") or []),
+                assignments=dict(doc.get("assignments") or {}),
             )
         return await self._run(get)
 
-    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str) -> TaskChange:
+    async def all_municipalities(self) -> list[MunicipalityState]:
+        def codes():
+            return sorted(d["code"] for d in self._table("municipalities").all() if d.get("tenant_id"))
+        return [await self.municipality(code) for code in await self._run(codes)]
+
+    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
+                       details: dict | None = None) -> TaskChange:
         def change():
             doc = self._table("municipalities").get(Query().code == code) or {}
             current = (doc.get("tasks") or {}).get(task_id)
@@ -218,7 +238,7 @@ class TinyStore:
                 return TaskChange(False, _task_state(current))
             if current is None and not done:
                 return TaskChange(False, None)
-            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation)
+            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation, details=details)
             self._append_audit(event)
             return TaskChange(True, _task_state(self._apply(event)))
         return await self._run(change)
@@ -247,6 +267,21 @@ class TinyStore:
         elif event.action == "milestone" and event.details:
             milestones = {**((doc or {}).get("milestones") or {}), event.details["name"]: event.details["date"]}
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "milestones": milestones},
+                                  Query().code == event.code)
+        elif event.action == "assign" and event.details and event.task_id:
+            assignments = dict((doc or {}).get("assignments") or {})
+            entry = {**assignments.get(event.task_id, {}), event.details["role"]: event.details["person"]}
+            assignments[event.task_id] = entry
+            municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "assignments": assignments},
+                                  Query().code == event.code)
+        elif event.action == "local_add" and event.details:
+            local = [t for t in (doc or {}).get("local_tasks") or [] if t["id"] != event.details["task"]["id"]]
+            municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}),
+                                   "local_tasks": [*local, event.details["task"]]}, Query().code == event.code)
+        elif event.action == "local_remove" and event.task_id:
+            local = [t for t in (doc or {}).get("local_tasks") or [] if t["id"] != event.task_id]
+            tasks = {k: v for k, v in ((doc or {}).get("tasks") or {}).items() if k != event.task_id}
+            municipalities.upsert({**(doc or {"code": event.code}), "local_tasks": local, "tasks": tasks},
                                   Query().code == event.code)
         elif event.action == "phase" and event.details:
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "phase": event.details["to"],
@@ -280,8 +315,14 @@ class TinyStore:
             elif kind == "milestone":
                 have = (doc.get("milestones") or {}).get(event.details["name"])
                 stored = {"at": event.at} if have == event.details["date"] else None
-            else:  # phase
+            elif kind == "phase":
                 stored = {"at": doc.get("phase_at", "")}
+            elif kind == "assign":
+                person = ((doc.get("assignments") or {}).get(event.task_id) or {}).get(event.details["role"])
+                stored = {"at": event.at} if person == event.details["person"] else None
+            else:  # a local task: added or removed
+                present = any(t["id"] == where[1] for t in doc.get("local_tasks") or [])
+                stored = {"at": event.at} if present == (event.action == "local_add") else None
             if stored is None or stored.get("at", "") < event.at:
                 self._apply(event)
                 replayed += 1

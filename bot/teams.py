@@ -68,6 +68,28 @@ def _mentions_bot(activity: Activity, entity) -> bool:
     return isinstance(mentioned, dict) and recipient is not None and mentioned.get("id") == recipient
 
 
+def mentioned_people(activity: Activity) -> tuple[Actor, ...]:
+    """People @mentioned in the message, other than the bot."""
+    people = []
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned")
+        if getattr(entity, "type", None) != "mention" or not isinstance(mentioned, dict) or _mentions_bot(activity, entity):
+            continue
+        ids = [mentioned.get("aadObjectId"), mentioned.get("id")]
+        name = mentioned.get("name")
+        if isinstance(name, str) and name.strip():
+            people.append(Actor(id=next((i for i in ids if isinstance(i, str) and i), ""), name=name.strip()[:80]))
+    return tuple(people)
+
+
+def user_ids(activity: Activity) -> frozenset[str]:
+    sender = activity.from_property
+    if sender is None:
+        return frozenset()
+    return frozenset(i for i in (sender.aad_object_id, sender.id) if isinstance(i, str) and i)
+
+
 def text_without_mention(activity: Activity) -> str:
     text = activity.text if isinstance(activity.text, str) else ""
     for entity in activity.entities or []:
@@ -85,4 +107,6 @@ def turn_input(activity: Activity, now: datetime) -> TurnInput:
         now=now,
         locale=activity.locale if isinstance(activity.locale, str) else None,
         value=activity.value if isinstance(activity.value, dict) else None,
+        mentions=mentioned_people(activity),
+        user_ids=user_ids(activity),
     )

@@ -63,6 +63,7 @@ class Task(Strict):
     result: Text | None = None
     responsible: Text | None = None
     deadline_weeks_before_go_live: int | None = None
+    local: bool = False  # added by one municipality in chat, not part of the project's task list
 
 
 class Term(Strict):

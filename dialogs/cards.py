@@ -52,3 +52,7 @@ def toggle(input_id: str, label: str, on: bool) -> dict:
 
 def note_input(input_id: str, placeholder: str) -> dict:
     return {"type": "Input.Text", "id": input_id, "placeholder": placeholder, "isMultiline": True, "maxLength": 500}
+
+
+def open_url(label: str, url: str) -> dict:
+    return {"type": "Action.OpenUrl", "title": label, "url": url}

@@ -34,6 +34,7 @@ class Ctx:
     services: Services
     turn: TurnInput
     lang: str
+    consultant: bool = False  # KOMBIT's implementation consultants see every municipality
     _code: str | None = field(default=None, init=False)
     _looked_up: bool = field(default=False, init=False)
     refused_code: str | None = field(default=None, init=False)  # registered here, but owned by another tenant

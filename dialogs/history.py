@@ -30,7 +30,9 @@ def _detail(ctx: Ctx, event: AuditEvent) -> str:
 def _line(ctx: Ctx, event: AuditEvent) -> str:
     # Events without a task (register, rebind, forget, milestone, phase) are about the municipality.
     task = ctx.content.task(event.task_id or "")
-    title = task.title.get(ctx.lang) if task else (event.task_id or "")
+    details = event.details or {}
+    local = details.get("title") or (details.get("task") or {}).get("title")  # local tasks carry their title
+    title = task.title.get(ctx.lang) if task else (local or event.task_id or "")
     return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=ctx.who(event.by), task=title,
                  detail=_detail(ctx, event))
 

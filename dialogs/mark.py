@@ -26,7 +26,10 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     if reply:
         return reply
     turn = ctx.turn
-    change = await ctx.store.set_task(code, task.id, done, turn.user, turn.now.isoformat(), turn.conversation.id)
+    # A local task may be removed later: its title goes into the audit trail so history can still name it.
+    details = {"title": task.title.da} if task.local else None
+    change = await ctx.store.set_task(code, task.id, done, turn.user, turn.now.isoformat(), turn.conversation.id,
+                                      details)
     title = task.title.get(ctx.lang)
     if not change.changed:
         if done:

@@ -21,7 +21,7 @@ from babel.dates import format_timedelta
 from content import Content
 from content.catalogs import Catalogs
 from content.schema import NudgeWindow, Wave
-from dialogs.progress import current_phase, is_done, milestones_of, phase_progress
+from dialogs.progress import current_phase, is_done, milestones_of, phase_progress, tasks_in
 from dialogs.store import ConversationRecord, MunicipalityState
 
 MAX_LISTED = 10  # a nudge names at most this many open tasks; the rest are "and N more"
@@ -56,7 +56,7 @@ class Planner:
         return self.catalogs.text(lang, msgid, **values)
 
     def _open_list(self, lang: str, state: MunicipalityState, phase: int) -> tuple[int, str]:
-        open_tasks = [t for t in self.content.tasks_in(phase) if not is_done(state, t.id)]
+        open_tasks = [t for t in tasks_in(self.content, state, phase) if not is_done(state, t.id)]
         lines = [f"- {t.title.get(lang)}" for t in open_tasks[:MAX_LISTED]]
         if len(open_tasks) > MAX_LISTED:
             lines.append(self._t(lang, "nudge.more", count=len(open_tasks) - MAX_LISTED))

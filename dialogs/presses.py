@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dialogs import gate, glossary, mark
+from dialogs import gate, glossary, mark, portfolio
 from dialogs.cards import CARD_VERSION
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.next_tasks import open_tasks_reply
+from dialogs.progress import find_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -26,6 +27,8 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         if not isinstance(term, str) or ctx.content.term(term) is None:
             return Reply(ctx.t("press.invalid"))
         return await glossary.define(ctx, Understanding("define", {"term": term}))
+    if action == "export":  # the portfolio card's button: consultants only, any conversation
+        return await portfolio.export(ctx, Understanding("export"))
     code, reply = await municipality_or_reply(ctx)
     if reply:
         return reply
@@ -38,7 +41,7 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         return Reply(ctx.t("press.invalid"))
     if action in ("done", "reopen"):
         task = value.get("task")
-        if not isinstance(task, str) or ctx.content.task(task) is None:
+        if not isinstance(task, str) or find_task(ctx.content, await ctx.store.municipality(code), task) is None:
             return Reply(ctx.t("press.invalid"))
         handler = mark.mark_done if action == "done" else mark.reopen
         result = await handler(ctx, Understanding("mark_done", {"task": task}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from content import Content, Task
+from content import Content, Task, Text
 from dialogs.store import MunicipalityState
 
 
@@ -19,6 +19,25 @@ class PhaseProgress:
         return self.done == self.total
 
 
+def local_task(entry: dict) -> Task:
+    """A municipality's own task, typed in chat: one title for both languages."""
+    title = Text(da=entry["title"], en=entry["title"])
+    return Task(id=entry["id"], phase=entry["phase"], theme=entry["theme"], title=title, local=True)
+
+
+def tasks_of(content: Content, state: MunicipalityState) -> list[Task]:
+    """The project's tasks plus the municipality's local ones: everything that counts for it."""
+    return [*content.tasks, *(local_task(t) for t in state.local_tasks)]
+
+
+def tasks_in(content: Content, state: MunicipalityState, phase: int) -> list[Task]:
+    return [t for t in tasks_of(content, state) if t.phase == phase]
+
+
+def find_task(content: Content, state: MunicipalityState, task_id: str) -> Task | None:
+    return content.task(task_id) or next((local_task(t) for t in state.local_tasks if t["id"] == task_id), None)
+
+
 def is_done(state: MunicipalityState, task_id: str) -> bool:
     task = state.tasks.get(task_id)
     return bool(task and task.done)
@@ -27,7 +46,7 @@ def is_done(state: MunicipalityState, task_id: str) -> bool:
 def phase_progress(content: Content, state: MunicipalityState) -> list[PhaseProgress]:
     out = []
     for phase in content.phases:
-        tasks = content.tasks_in(phase.number)
+        tasks = tasks_in(content, state, phase.number)
         out.append(PhaseProgress(phase.number, sum(is_done(state, t.id) for t in tasks), len(tasks)))
     return out
 
@@ -41,7 +60,7 @@ def open_tasks_by_theme(content: Content, state: MunicipalityState, phase: int) 
     """Open tasks of a phase, grouped by theme in the model's theme order."""
     groups = []
     for theme in content.themes:
-        tasks = [t for t in content.tasks_in(phase) if t.theme == theme.id and not is_done(state, t.id)]
+        tasks = [t for t in tasks_in(content, state, phase) if t.theme == theme.id and not is_done(state, t.id)]
         if tasks:
             groups.append((theme.id, tasks))
     return groups

@@ -13,6 +13,10 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     code, reply = await municipality_or_reply(ctx)
     if reply:
         return reply
+    return await status_reply(ctx, code)
+
+
+async def status_reply(ctx: Ctx, code: str) -> Reply:
     state = await ctx.store.municipality(code)
     current = current_phase(ctx.content, state)
     progress = phase_progress(ctx.content, state)

@@ -30,6 +30,8 @@ class MunicipalityState:
     milestones: dict[str, date] = field(default_factory=dict)  # the municipality's own dates
     tasks: dict[str, TaskState] = field(default_factory=dict)
     gate: dict | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
+    local_tasks: list[dict] = field(default_factory=list)  # {id, phase, theme, title}: the municipality's own
+    assignments: dict[str, dict] = field(default_factory=dict)  # task id -> {responsible, performer}: Actor dicts
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,15 @@ class Registration:
 @dataclass(frozen=True)
 class AuditEvent:
     code: str
-    action: str  # "register" | "done" | "reopen" | "rebind" | "forget" | "milestone" | "phase"
+    action: str  # register, done, reopen, rebind, forget, milestone, phase, assign, local_add, local_remove
     task_id: str | None
     by: Actor
     at: str
     conversation: str
     scope: str | None = None  # register: the scope bound, so the event alone can restore the registration
     tenant_id: str | None = None  # register and rebind: the tenant bound
-    details: dict | None = None  # milestone: {name, date}; phase: {from, to, answers, exceptions, skipped_open}
+    details: dict | None = None  # milestone: {name, date}; phase: {from, to, answers, exceptions, skipped_open};
+    # assign: {role, person}; local_add: {task}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ class Store(Protocol):
 
     async def municipality(self, code: str) -> MunicipalityState: ...
 
-    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str) -> TaskChange: ...
+    async def all_municipalities(self) -> list[MunicipalityState]:
+        """Every registered municipality (for KOMBIT's consultants)."""
+
+    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
+                       details: dict | None = None) -> TaskChange: ...
 
     async def record(self, event: AuditEvent) -> None:
         """Append an event (milestone, phase) to the trail and apply it to the state."""

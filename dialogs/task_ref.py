@@ -1,27 +1,44 @@
-"""Which task a message means: a number from this conversation's last list, or a name. Never a guess."""
+"""Which task a message means: a number from this conversation's last list, or a name. Never a guess.
+
+Names are looked up among the project's tasks (indexed once at start-up) and, when that finds nothing,
+among the municipality's own local tasks."""
 from __future__ import annotations
 
 from content import Task
 from dialogs.context import Ctx
 from dialogs.markdown import esc
+from dialogs.names import NameIndex
+from dialogs.progress import find_task, local_task
+from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 
+async def _state(ctx: Ctx) -> MunicipalityState | None:
+    code = await ctx.municipality_code()
+    return await ctx.store.municipality(code) if code else None
+
+
 async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply | None]:
     value = u.slots.get("task")
+    state = await _state(ctx)
+    lookup_task = (lambda task_id: find_task(ctx.content, state, task_id)) if state else ctx.content.task
     if isinstance(value, int):
         listed = await ctx.store.last_list(ctx.turn.conversation.id)
         if not listed:
             return None, Reply(ctx.t("task.no_list", number=value))
-        if not 1 <= value <= len(listed) or ctx.content.task(listed[value - 1]) is None:
+        if not 1 <= value <= len(listed) or lookup_task(listed[value - 1]) is None:
             return None, Reply(ctx.t("task.out_of_range", number=value, last=len(listed)))
-        return ctx.content.task(listed[value - 1]), None
+        return lookup_task(listed[value - 1]), None
     lookup = u.unresolved.get("task")
     if lookup is None and value:
-        return ctx.content.task(value), None
+        return lookup_task(value), None
+    if state and state.local_tasks and value:
+        local = NameIndex({t["id"]: [t["title"]] for t in state.local_tasks}).lookup(str(value))
+        if local.id:
+            return local_task(next(t for t in state.local_tasks if t["id"] == local.id)), None
     raw = esc(str(value or ""))
-    candidates = [ctx.content.task(c) for c in (lookup.candidates if lookup else ())]
+    candidates = [t for t in (lookup_task(c) for c in (lookup.candidates if lookup else ())) if t]
     if lookup and lookup.ambiguous:
         # Number the candidates and remember them, so "done 2" picks one of exactly these.
         await ctx.store.set_last_list(ctx.turn.conversation.id, [t.id for t in candidates])

@@ -7,7 +7,7 @@ import unicodedata
 # Danish letters folded to the ASCII spellings people type without a Danish keyboard, so that
 # "Århus", "Aarhus", "naeste" and "næste" meet in the middle. Both templates and input are folded.
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u", "é": "e", "è": "e"})
-_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _NOISE = re.compile(r"[\"'`«»“”„‘’´,;:!?()\[\]{}*_~|]")
 _EDGE_PUNCT = re.compile(r"^[\s.,;:!?¿¡…\-–—]+|[\s.,;:!?…\-–—]+$")
@@ -23,10 +23,13 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).lower().translate(_FOLD)
 
 
-def clean(text: str) -> str:
-    """What the user said, without Teams mention markup, quotes, control characters and edge punctuation."""
+def clean(text: str, people: frozenset[str] = frozenset()) -> str:
+    """What the user said, without quotes, control characters and edge punctuation.
+
+    A Teams mention of a person in `people` keeps its name ("tildel X til <at>Lars</at>"); any other
+    mention is the bot being addressed and goes."""
     text = (text or "")[: MAX_UTTERANCE * 4]  # cut first: the patterns below must never see a 256 kB paste
-    text = _MENTION.sub(" ", text)
+    text = _MENTION.sub(lambda m: f" {m[1]} " if m[1].strip() in people else " ", text)
     text = _TAGS.sub(" ", text)
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = _NOISE.sub(" ", text)

@@ -23,6 +23,8 @@ class TurnInput:
     now: datetime  # UTC, injected so tests and commands can choose the time
     locale: str | None = None
     value: dict | None = None  # a card button's data (Action.Submit) with the card's inputs
+    mentions: tuple[Actor, ...] = ()  # people @mentioned in the message (not the bot): for "tildel … til @Lars"
+    user_ids: frozenset[str] = frozenset()  # every id Teams gave the sender (AAD object id, channel id)
 
 
 @dataclass(frozen=True)
@@ -33,5 +35,6 @@ class Reply:
     card: dict | None = None  # an Adaptive Card that card-capable clients get instead of `text`
     note: str | None = None  # a short line sent with `card` (e.g. a button press's confirmation)
     replace_card: dict | None = None  # the pressed card, redrawn with the new state
+    file: tuple[str, bytes] | None = None  # (file name, content) offered for download, e.g. the CSV export
     municipality: str | None = None  # the municipality this conversation is bound to, when known
     language: str = "da"  # the language the reply is in: proactive messages there use it too

@@ -20,9 +20,9 @@ from dialogs.names import Lookup, NameIndex
 from dialogs.text import as_typed, clean, fold, words
 
 # Wildcards kept as the user's own text: a date to parse, criterion numbers with a note.
-_FREE_TEXT_SLOTS = {"date", "numbers"}
+_FREE_TEXT_SLOTS = {"date", "numbers", "person", "title"}
 # Slots whose wildcard text is looked up in content; the others come from fixed hassil lists.
-_LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task")
+_LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task", "wave")
 # Words people put around a name that are not part of it ("temaet X", "the X", "X Kommune", "X i modellen").
 _FILLER = re.compile(r"^(?:(?:et|en|den|det|the|a|an|our|vores|temaet|tema|theme|opgaven|opgave|task|fasen|begrebet|"
                      r"nr|no|nummer|number|kommune)\s+)+")
@@ -34,13 +34,15 @@ _GREETING_START = re.compile(r"^(?:hej|hi|hello|hey|goddag|davs)\s+(?=\S)")
 # these words show the user did ask for a definition.
 _DEFINING = re.compile(r"betyd|defin|mean|begreb|ordet|forstaas|menes")
 # When two templates match equally well, the earlier intent wins. Resolved candidates always beat unresolved.
-_PRIORITY = ("set_milestone", "move_phase", "gate_proceed", "gate_reject", "gate_confirm", "compare_terms",
+_PRIORITY = ("add_local", "remove_local", "assign", "my_tasks", "portfolio", "lagging", "in_phase", "status_for",
+             "export", "set_milestone", "move_phase", "gate_proceed", "gate_reject", "gate_confirm", "compare_terms",
              "phase_info", "theme_info", "next", "status", "history", "reopen", "mark_done", "register",
-             "set_language", "help", "define")
+             "set_language", "help", "task_details", "define")
 # Among candidates whose slots did not resolve, the one whose reply helps most wins.
-_UNRESOLVED_PRIORITY = ("define", "register", "compare_terms", "history", "reopen", "mark_done", "move_phase",
-                        "theme_info", "phase_info", "next", "status", "set_language", "help", "set_milestone",
-                        "gate_proceed", "gate_reject", "gate_confirm")
+_UNRESOLVED_PRIORITY = ("define", "register", "status_for", "compare_terms", "history", "reopen", "mark_done",
+                        "remove_local", "assign", "task_details", "lagging", "in_phase", "move_phase", "theme_info",
+                        "phase_info", "next", "status", "set_language", "help", "set_milestone", "gate_proceed",
+                        "gate_reject", "gate_confirm", "add_local", "my_tasks", "portfolio", "export")
 
 
 @dataclass(frozen=True)
@@ -85,18 +87,21 @@ class Understander:
             "term": {t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms},
             "task": {t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks},
         }
-        self.municipalities, self.phases, self.themes, self.terms, self.tasks = (
-            NameIndex(names[kind]) for kind in ("municipality", "phase", "theme", "term", "task"))
+        names["wave"] = {w.id: [w.id, w.name.da, w.name.en, f"bølge {i}", f"wave {i}"]
+                         for i, w in enumerate(content.project.waves, start=1)}
+        self.municipalities, self.phases, self.themes, self.terms, self.tasks, self.waves = (
+            NameIndex(names[kind]) for kind in ("municipality", "phase", "theme", "term", "task", "wave"))
         self._index = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
-                       "term": self.terms, "term2": self.terms, "task": self.tasks}
+                       "term": self.terms, "term2": self.terms, "task": self.tasks, "wave": self.waves}
         # Words of names are never "corrected" towards a template word; misspelt template words are.
         self._content_words = {w for group in names.values() for item in group.values() for n in item for w in words(n)}
         template_text = " ".join(_strings(content.sentences))
         self._template_words = sorted({w for w in words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)) if len(w) >= 3})
 
     # -- public -----------------------------------------------------------------------------------
-    def understand(self, text: str) -> Understanding:
-        cleaned = clean(text)
+    def understand(self, text: str, people: frozenset[str] = frozenset()) -> Understanding:
+        """`people`: names of persons @mentioned in the message, kept as words (the bot's mention is dropped)."""
+        cleaned = clean(text, people)
         folded = _GREETING_START.sub("", _POLITE_END.sub("", fold(cleaned)))
         if not any(ch.isalnum() for ch in folded):
             return Understanding("unknown", text=cleaned)
@@ -120,7 +125,8 @@ class Understander:
         for intents in self._intents:
             for result in recognize_all(folded, intents):
                 raw = {name: str(e.value).strip() for name, e in result.entities.items()}
-                wildcard_chars = sum(len(str(e.text or e.value)) for n, e in result.entities.items() if n in _LOOKUP_SLOTS)
+                wildcard_chars = sum(len(str(e.text or e.value)) for n, e in result.entities.items()
+                                     if n in _LOOKUP_SLOTS or n in _FREE_TEXT_SLOTS)
                 understanding = self._resolve(result.intent.name, raw)
                 resolved = not understanding.unresolved
                 order = _PRIORITY if resolved else _UNRESOLVED_PRIORITY

@@ -18,13 +18,17 @@ from dialogs.help import CAPABILITIES
 from dialogs.phase_info import ASPECTS
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
-AUDIT_ACTIONS = ("register", "done", "reopen", "rebind", "forget", "milestone", "phase")  # dialogs.store.AuditEvent.action
+AUDIT_ACTIONS = ("register", "done", "reopen", "rebind", "forget", "milestone", "phase", "assign", "local_add",
+                 "local_remove")  # dialogs.store.AuditEvent.action
 # f-string message ids in the dialogs -> the values their one placeholder takes.
 DYNAMIC = {
     "help.example.": CAPABILITIES,
     "help.what.": CAPABILITIES,
     "phase.": ASPECTS,
     "history.": AUDIT_ACTIONS,
+    "assign.role.": ("responsible", "performer"),
+    "assign.done.": ("responsible", "performer"),
+    "details.": ("description", "prerequisites", "result", "responsible"),
 }
 
 

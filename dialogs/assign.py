@@ -1,0 +1,78 @@
+""""sæt Mette som ansvarlig for Planlæg uddannelse" / "tildel Udpeg superbrugere til @Lars" / "mine opgaver".
+
+As in KLIK, a task has a responsible person (ansvarlig) and a performer (udfører). A Teams @mention gives
+the person's ids, so "mine opgaver" finds them; a plain name is kept as typed."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from dialogs.context import Ctx
+from dialogs.markdown import esc
+from dialogs.need import municipality_or_reply
+from dialogs.progress import is_done, tasks_of
+from dialogs.store import AuditEvent
+from dialogs.task_ref import task_or_reply
+from dialogs.text import fold
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+ROLES = ("responsible", "performer")
+
+
+def _person(ctx: Ctx, typed: str) -> dict:
+    """The @mentioned person whose name was typed, else just the name."""
+    wanted = fold(typed.lstrip("@").strip())
+    for person in ctx.turn.mentions:
+        if fold(person.name) == wanted or fold(person.name).startswith(wanted) and wanted:
+            return asdict(person)
+    return {"id": "", "name": typed.lstrip("@").strip()[:80]}
+
+
+def is_mine(ctx: Ctx, person: dict | None) -> bool:
+    if not person:
+        return False
+    if person.get("id"):
+        return person["id"] in ctx.turn.user_ids or person["id"] == ctx.turn.user.id
+    return bool(person.get("name")) and fold(person["name"]) == fold(ctx.turn.user.name)
+
+
+def assignment_text(ctx: Ctx, assignment: dict | None) -> str:
+    """"ansvarlig: Mette · udfører: Lars", or "" when nobody is assigned."""
+    parts = [f"{ctx.t(f'assign.role.{role}')}: {esc((assignment or {}).get(role, {}).get('name', ''))}"
+             for role in ROLES if (assignment or {}).get(role)]
+    return " · ".join(parts)
+
+
+async def handle(ctx: Ctx, u: Understanding) -> Reply:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    task, reply = await task_or_reply(ctx, u)
+    if reply:
+        return reply
+    role = u.slots.get("role")
+    person = _person(ctx, str(u.slots.get("person", "")))
+    if role not in ROLES or not person["name"]:
+        return Reply(ctx.t("assign.how"))
+    turn = ctx.turn
+    await ctx.store.record(AuditEvent(code, "assign", task.id, turn.user, turn.now.isoformat(), turn.conversation.id,
+                                      details={"role": role, "person": person}))
+    return Reply(ctx.t(f"assign.done.{role}", person=esc(person["name"]), task=task.title.get(ctx.lang)))
+
+
+async def my_tasks(ctx: Ctx, u: Understanding) -> Reply:
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    state = await ctx.store.municipality(code)
+    lines = []
+    for task in tasks_of(ctx.content, state):
+        assignment = state.assignments.get(task.id, {})
+        roles = [ctx.t(f"assign.role.{role}") for role in ROLES if is_mine(ctx, assignment.get(role))]
+        if roles:
+            mark = "✅" if is_done(state, task.id) else "⬜"
+            lines.append(f"- {mark} {task.title.get(ctx.lang)} ({ctx.all_of(roles)}, "
+                         f"{ctx.t('word.phase')} {task.phase})")
+    if not lines:
+        return Reply(ctx.t("assign.mine.none"))
+    return Reply(ctx.t("assign.mine.header") + "\n\n" + "\n".join(lines))

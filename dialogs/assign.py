@@ -11,7 +11,7 @@ from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.progress import is_done, tasks_of
 from dialogs.store import AuditEvent
-from dialogs.task_ref import task_or_reply
+from dialogs.task_ref import municipality_and_task
 from dialogs.text import fold
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
@@ -44,10 +44,7 @@ def assignment_text(ctx: Ctx, assignment: dict | None) -> str:
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
-    task, reply = await task_or_reply(ctx, u)
+    code, task, reply = await municipality_and_task(ctx, u)
     if reply:
         return reply
     role = u.slots.get("role")

@@ -10,7 +10,7 @@ from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.store import AuditEvent
-from dialogs.task_ref import task_or_reply
+from dialogs.task_ref import municipality_and_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -48,10 +48,7 @@ async def add(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def remove(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
-    task, reply = await task_or_reply(ctx, u)
+    code, task, reply = await municipality_and_task(ctx, u)
     if reply:
         return reply
     if not task.local:

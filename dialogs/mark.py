@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from dialogs import gate
 from dialogs.context import Ctx
-from dialogs.need import municipality_or_reply
 from dialogs.progress import phase_progress
-from dialogs.task_ref import task_or_reply
+from dialogs.task_ref import municipality_and_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -19,10 +18,7 @@ async def reopen(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
-    task, reply = await task_or_reply(ctx, u)
+    code, task, reply = await municipality_and_task(ctx, u)
     if reply:
         return reply
     turn = ctx.turn

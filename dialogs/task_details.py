@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from dialogs.assign import assignment_text
 from dialogs.context import Ctx
-from dialogs.need import municipality_or_reply
 from dialogs.progress import is_done, milestones_of
-from dialogs.task_ref import task_or_reply
+from dialogs.task_ref import municipality_and_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -16,10 +15,7 @@ FIELDS = ("description", "prerequisites", "result", "responsible")
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
-    task, reply = await task_or_reply(ctx, u)
+    code, task, reply = await municipality_and_task(ctx, u)
     if reply:
         return reply
     state = await ctx.store.municipality(code)

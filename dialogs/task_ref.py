@@ -8,6 +8,7 @@ from content import Task
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.names import NameIndex
+from dialogs.need import municipality_or_reply
 from dialogs.progress import find_task, local_task
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
@@ -47,3 +48,12 @@ async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply 
     if candidates:
         return None, Reply(ctx.t("task.unknown.suggest", text=raw, options=ctx.either([t.title.get(ctx.lang) for t in candidates])))
     return None, Reply(ctx.t("task.unknown", text=raw))
+
+
+async def municipality_and_task(ctx: Ctx, u: Understanding) -> tuple[str | None, Task | None, Reply | None]:
+    """For the actions on one task of the conversation's municipality: both, or the reply that explains why not."""
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return None, None, reply
+    task, reply = await task_or_reply(ctx, u)
+    return code, task, reply

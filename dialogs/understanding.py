@@ -7,6 +7,8 @@ resolved best and matched most literal text. If nothing matches, correct misspel
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,8 +19,10 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from content import Content
 from dialogs.names import Lookup, NameIndex
-from dialogs.text import as_typed, clean, fold, words
+from dialogs.text import MAX_UTTERANCE, as_typed, clean, fold, words
 
+# A person's name: up to four words, none of them a sentence's small words.
+_PERSON = re.compile(r"^@?(?!.*\b(?:er|is|som|as|for|til|to|og|and|skal|will)\b)\S+(?:\s+\S+){0,3}$")
 # Wildcards kept as the user's own text: a date to parse, criterion numbers with a note.
 _FREE_TEXT_SLOTS = {"date", "numbers", "person", "title"}
 # Slots whose wildcard text is looked up in content; the others come from fixed hassil lists.
@@ -96,19 +100,25 @@ class Understander:
         # Words of names are never "corrected" towards a template word; misspelt template words are.
         self._content_words = {w for group in names.values() for item in group.values() for n in item for w in words(n)}
         template_text = " ".join(_strings(content.sentences))
+        self._cached = functools.lru_cache(maxsize=4096)(self._understand)
         self._template_words = sorted({w for w in words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)) if len(w) >= 3})
 
     # -- public -----------------------------------------------------------------------------------
     def understand(self, text: str, people: frozenset[str] = frozenset()) -> Understanding:
-        """`people`: names of persons @mentioned in the message, kept as words (the bot's mention is dropped)."""
+        """`people`: names of persons @mentioned in the message, kept as words (the bot's mention is dropped).
+
+        Results are cached: chat repeats itself ("status", "hvad skal vi nu?"), and understanding is pure."""
+        return self._cached(text[:MAX_UTTERANCE * 4] if text else "", people)
+
+    def _understand(self, text: str, people: frozenset[str]) -> Understanding:
         cleaned = clean(text, people)
         folded = _GREETING_START.sub("", _POLITE_END.sub("", fold(cleaned)))
         if not any(ch.isalnum() for ch in folded):
             return Understanding("unknown", text=cleaned)
         candidates = self._ranked(folded)
-        corrected = self._correct_typos(folded)
-        if corrected != folded:
-            candidates += self._ranked(corrected)
+        if not any(rank[0] for rank, _ in candidates):  # nothing resolved as typed: try with typos corrected
+            for corrected in self._corrections(folded):
+                candidates += self._ranked(corrected)
         best = max(candidates, key=lambda c: c[0])[1] if candidates else self._bare_name(folded)
         if best and best.intent == "define" and "term" in best.unresolved and not _DEFINING.search(folded):
             best = None
@@ -138,6 +148,10 @@ class Understander:
         slots: dict[str, Any] = {}
         unresolved: dict[str, Lookup] = {}
         for name, value in raw.items():
+            if name == "person" and not _PERSON.match(value):
+                slots[name] = value
+                unresolved[name] = Lookup()  # "brugere er færdig" is a sentence, not a name
+                continue
             if name not in _LOOKUP_SLOTS:
                 slots[name] = value
                 continue
@@ -167,18 +181,23 @@ class Understander:
             return None, lookup
         return (int(lookup.id) if slot == "phase" else lookup.id), lookup
 
-    def _correct_typos(self, folded: str) -> str:
-        """Replace words that are near a template word ("betyer", "fsae", "dnoe") and not a content name."""
-        out = []
+    def _corrections(self, folded: str) -> list[str]:
+        """The text with words near a template word ("betyer", "fsae", "dnoe") replaced, and not content names.
+
+        A word equally near two template words ("tilmel": tilmeld, tildel) gives one variant for each."""
+        options: list[list[str]] = []
         for token in folded.split():
+            choices = [token]
             if len(token) >= 4 and token not in self._content_words and token not in self._template_words:
                 allowed = 1 if len(token) <= 5 else 2  # edits, a swap of two letters counting as one
-                match = process.extractOne(token, self._template_words, scorer=DamerauLevenshtein.distance,
-                                           score_cutoff=allowed)
-                if match:
-                    token = match[0]
-            out.append(token)
-        return " ".join(out)
+                near = process.extract(token, self._template_words, scorer=DamerauLevenshtein.distance,
+                                       score_cutoff=allowed, limit=3)
+                if near:
+                    best = min(score for _, score, _ in near)
+                    choices = [word for word, score, _ in near if score == best]
+            options.append(choices)
+        variants = [" ".join(combo) for combo in itertools.islice(itertools.product(*options), 6)]
+        return [v for v in variants if v != folded]
 
     def _bare_name(self, folded: str) -> Understanding | None:
         """A message that is only a name: a term, a phase, a theme or a municipality."""

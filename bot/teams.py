@@ -54,8 +54,8 @@ def user(activity: Activity) -> Actor:
 def addressed(activity: Activity) -> bool:
     """In group chats and channels the bot acts only when @mentioned; a personal chat is always addressed."""
     kind = conversation(activity).kind
-    if kind == "personal":
-        return True
+    if kind == "personal" or isinstance(activity.value, dict):
+        return True  # a card button press carries no text and no mention: it answers the bot's own card
     return any(_mentions_bot(activity, entity) for entity in activity.entities or [])
 
 

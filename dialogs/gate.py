@@ -69,11 +69,12 @@ def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) ->
 
 async def submit(ctx: Ctx, value: dict) -> Reply:
     """The self-check card's "save": every toggle is an answer; the note goes with the unconfirmed ones."""
-    code, gate, reply = await _gate_or_reply(ctx)
+    code, reply = await municipality_or_reply(ctx)
     if reply:
         return reply
-    if value.get("p") != gate["from"]:
-        return Reply(ctx.t("press.stale"))
+    gate = (await ctx.store.municipality(code)).gate
+    if not gate or value.get("p") != gate["from"]:
+        return Reply(ctx.t("press.stale"))  # the card's transition is over (or another one started)
     if gate.get("awaiting_skip"):
         return Reply(ctx.t("gate.skip_first", open=gate["skipped_open"]))
     note = value.get("note") if isinstance(value.get("note"), str) else ""

@@ -29,7 +29,8 @@ async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number
     name = phase.name.get(ctx.lang)
     groups = open_tasks_by_theme(ctx.content, state, number)
     if not groups:
-        return Reply(ctx.t("next.none", number=number, phase=name, total=progress.total))
+        text = ctx.t("next.none", number=number, phase=name, total=progress.total)
+        return Reply(text, card=cards.card([cards.title(text)], text))
     header = ctx.t("next.header", number=number, phase=name, done=progress.done, total=progress.total)
     lines, body = [header], [cards.title(header)]
     listed: list[str] = []

@@ -19,7 +19,7 @@ def is_press(value: object) -> bool:
 
 
 async def handle(ctx: Ctx, value: dict) -> Reply:
-    if value.get("v") != CARD_VERSION:
+    if type(value.get("v")) is not int or value["v"] != CARD_VERSION:  # `true == 1` in Python: not a version
         return Reply(ctx.t("press.old"))
     action = value.get("a")
     if action == "define":  # a glossary button is the same for everyone
@@ -34,10 +34,12 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         return reply
     if value.get("m") != code:
         drawn_for = ctx.content.municipality(value["m"]) if isinstance(value.get("m"), str) else None
+        if drawn_for is None:
+            return Reply(ctx.t("press.invalid"))
         return Reply(ctx.t("press.other_municipality", current=ctx.municipality_name(code),
-                           other=ctx.municipality_name(drawn_for.code) if drawn_for else "?"))
+                           other=ctx.municipality_name(drawn_for.code)))
     phase = value.get("p")
-    if not isinstance(phase, int) or not 1 <= phase <= len(ctx.content.phases):
+    if type(phase) is not int or not 1 <= phase <= len(ctx.content.phases):
         return Reply(ctx.t("press.invalid"))
     if action in ("done", "reopen"):
         task = value.get("task")

@@ -1,0 +1,972 @@
+"""Adaptive Cards end to end over HTTP, in Danish and in English: what the cards are, and what their buttons do.
+
+1. Every card the bot sends (POSTed or PUT in place) validates against Microsoft's official Adaptive Card 1.5
+   JSON schema, offline, and uses no feature newer than the version it declares.
+2. Each card holds what its text twin (the reply text, which is also the card's fallbackText) holds.
+3. Button presses arrive as Teams sends them: a message with no text, `value` = the button's data plus the
+   card's inputs, and `replyToId` = the id of the message that carried the card. The bot redraws the pressed
+   card with a PUT to /v3/conversations/<id>/activities/<replyToId> and sends a short note.
+4. Stale and malformed presses get a polite reply, never a 5xx or an ERROR log, and write nothing.
+
+The schema is vendored in tests/data/adaptive-card-1.5.schema.json (see ADAPTIVE-CARD-SCHEMA-LICENSE.txt there
+for where it comes from, its licence and its hash): no network, so this test never skips. Expected texts are
+the catalog wording (content/locale/*/LC_MESSAGES/messages.po) and the model's own text, read here from
+content/data/*.yaml independently of the product's loader.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import referencing
+import referencing.exceptions
+import yaml
+
+import bot.app
+from tests.harness import BOT_ID, OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "content" / "data"
+SCHEMA_FILE = ROOT / "tests" / "data" / "adaptive-card-1.5.schema.json"
+SCHEMA_SHA256 = "6f4f958f6c0937c04926e4c4928fdeee4a9955a879e3ed248ae4df7bea9abc35"  # also in the licence file
+SCHEMA_ID = "http://adaptivecards.io/schemas/adaptive-card.json"
+MAX_CARD_VERSION = (1, 5)  # what Teams renders on every client
+TEAMS_MESSAGE_LIMIT = 28 * 1024  # Teams rejects bot messages above about 28 KB (413)
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+
+
+PHASES = {p["number"]: p for p in _load("phases.yaml")["phases"]}
+TASKS = _load("tasks.yaml")["tasks"]
+TERMS = {t["id"]: t for t in _load("glossary.yaml")["terms"]}
+PHASE1 = [t["id"] for t in TASKS if t["phase"] == 1]
+assert len(PHASE1) == 6 and len(PHASES[1]["success_criteria"]) == 4  # the model's Fase 1 Opstart
+
+BOTH = pytest.mark.parametrize("lang", ["da", "en"])
+LOCALE = {"da": "da-DK", "en": "en-US"}
+AARHUS, ODENSE = "0751", "0461"
+HOME = personal(1)
+WHEN = {"da": "27. nov. 2026 kl. 10.30", "en": "27 Nov 2026, 10:30"}  # the harness clock in Copenhagen
+
+SAY = {
+    "da": {"register": "tilmeld Aarhus", "odense": "tilmeld Odense", "next": "hvad skal vi nu?",
+           "next2": "hvad skal vi i fase 2?", "status": "status", "define": "hvad betyder go-live?",
+           "yes13": "ja 1 3", "mark": "marker {task} som udført"},
+    "en": {"register": "register Aarhus", "odense": "register Odense", "next": "what's next?",
+           "next2": "what should we do in phase 2?", "status": "status", "define": "what does go-live mean?",
+           "yes13": "yes 1 3", "mark": "mark {task} as done"},
+}
+
+# The catalog wording (messages.po).
+T = {
+    "da": {
+        "done_button": "Udført", "next_button": "Hvad skal vi nu?", "save": "Gem svar", "proceed": "Fortsæt alligevel",
+        "note_placeholder": "Bemærkning til det, der ikke er opfyldt (valgfri)",
+        "marked": "✅ «{task}» er markeret som udført af {who}.",
+        "already": "«{task}» er allerede udført – markeret af {who} {when}.",
+        "progress": "Fase 1 Opstart: {n} af 6 opgaver udført.",
+        "phase_complete": "Alle opgaver i Fase 1 Opstart er nu udført – klar til faseovergangen.",
+        "next_header": "**Fase {number}: {phase}** – åbne opgaver ({done} af {total} udført):",
+        "status_header": "**Aarhus Kommune** er i **Fase {number}: {phase}**.",
+        "status_row": r"Fase (\d) (\S+): (\d+) af (\d+) opgaver udført",
+        "total": "I alt: {done} af {total} opgaver udført.",
+        "related": "Se også: {terms}.",
+        "gate_header": "Faseovergang: Fase 1 Opstart → Fase 2 Forberedelse",
+        "saved": "Svarene er gemt.",
+        "gate_done": "🎉 Alle succeskriterier er bekræftet. I er nu i **Fase 2: Forberedelse**.",
+        "gate_done_exception": "I er nu i **Fase 2: Forberedelse**. 1 succeskriterium er noteret som undtagelse i "
+                               "historikken.",
+        "old": "Kortet er fra en ældre version af assistenten, så knappen virker ikke længere. Spørg igen, fx «hvad "
+               "skal vi nu?». Intet er ændret.",
+        "other": "Kortet blev lavet for {other}, men samtalen er nu tilknyttet {current}. Spørg igen for et nyt kort. "
+                 "Intet er ændret.",
+        "invalid": "Knappen kunne ikke bruges. Spørg igen, fx «hvad skal vi nu?». Intet er ændret.",
+        "stale": "Kortet er forældet – faseovergangen er allerede afsluttet eller ændret. Skriv «status» for at se, "
+                 "hvor I er. Intet er ændret.",
+        "register_needed": "Jeg ved endnu ikke, hvilken kommune I er. Skriv fx «tilmeld Aarhus» eller «kommune 751», "
+                           "så holder jeg styr på jeres opgaver.",
+        "empty": "Jeg modtog ingen tekst. Skriv «hjælp» for at se, hvad jeg kan.",
+        "refused": "**Aarhus Kommune** er tilknyttet en anden organisation (Microsoft 365-tenant), så den kan ikke ses "
+                   "eller ændres herfra. Skal tilknytningen flyttes, så kontakt KOMBIT.",
+    },
+    "en": {
+        "done_button": "Done", "next_button": "What's next?", "save": "Save answers", "proceed": "Proceed anyway",
+        "note_placeholder": "Note on what is not met (optional)",
+        "marked": "✅ «{task}» is marked as done by {who}.",
+        "already": "«{task}» is already done – marked by {who} on {when}.",
+        "progress": "Phase 1 Start-up: {n} of 6 tasks done.",
+        "phase_complete": "All tasks in Phase 1 Start-up are now done – ready for the phase transition.",
+        "next_header": "**Phase {number}: {phase}** – open tasks ({done} of {total} done):",
+        "status_header": "**Aarhus Kommune** is in **Phase {number}: {phase}**.",
+        "status_row": r"Phase (\d) (\S+): (\d+) of (\d+) tasks done",
+        "total": "Overall: {done} of {total} tasks done.",
+        "related": "See also: {terms}.",
+        "gate_header": "Phase transition: Phase 1 Start-up → Phase 2 Preparation",
+        "saved": "The answers are saved.",
+        "gate_done": "🎉 All success criteria are confirmed. You are now in **Phase 2: Preparation**.",
+        "gate_done_exception": "You are now in **Phase 2: Preparation**. 1 success criterion is recorded as an "
+                               "exception in the history.",
+        "old": "The card is from an older version of the assistant, so its button no longer works. Ask again, e.g. "
+               "«what's next?». Nothing was changed.",
+        "other": "The card was made for {other}, but this conversation is now linked to {current}. Ask again for a "
+                 "new card. Nothing was changed.",
+        "invalid": "That button could not be used. Ask again, e.g. «what's next?». Nothing was changed.",
+        "stale": "The card is out of date – the phase transition has already finished or changed. Type «status» to "
+                 "see where you are. Nothing was changed.",
+        "register_needed": "I don't know your municipality yet. Type e.g. «register Aarhus» or «municipality 751» "
+                           "and I will keep track of your tasks.",
+        "empty": "I received no text. Type «help» to see what I can do.",
+        "refused": "**Aarhus Kommune** is linked to another organisation (Microsoft 365 tenant), so it cannot be seen "
+                   "or changed from here. If the link should move, contact KOMBIT.",
+    },
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _content_parsed_once(content):
+    """Each server still builds its own app, catalogs, understander and store; only the parsed content is shared."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bot.app, "load_content", lambda *args, **kwargs: content)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(caplog):
+    """No turn in this module may log an ERROR (a failed turn, an unhandled exception in aiohttp)."""
+    caplog.set_level(logging.INFO)
+    yield
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
+
+
+# -- people, places, requests ------------------------------------------------------------------------------------
+def mette(lang: str = "da") -> Person:
+    return Person(aad_id="aad-mette", name="Mette Hansen", locale=LOCALE[lang])
+
+
+def john(lang: str = "da") -> Person:
+    return Person(aad_id="aad-john", name="John Smith", locale=LOCALE[lang])
+
+
+def title(task_id: str, lang: str) -> str:
+    return next(t["title"][lang] for t in TASKS if t["id"] == task_id)
+
+
+def task_id_of(title_text: str, lang: str) -> str:
+    return next(t["id"] for t in TASKS if t["title"][lang] == title_text)
+
+
+@dataclass
+class Exchange:
+    """What one request to /api/messages made the bot do."""
+
+    status: int
+    messages: list[dict]  # POSTed activities, in order
+    ids: list[str]  # the id the Connector gave each of them (what a later press carries as replyToId)
+    updates: list[dict]  # PUTs: cards redrawn in place
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.get("text") or "" for m in self.messages]
+
+    @property
+    def card(self) -> dict | None:
+        cards = [c for c in map(card_of, self.messages) if c]
+        assert len(cards) <= 1, cards
+        return cards[0] if cards else None
+
+    @property
+    def card_id(self) -> str:
+        (index,) = [i for i, m in enumerate(self.messages) if card_of(m)]
+        return self.ids[index]
+
+
+async def send(server, activity: dict | None = None, raw: bytes | None = None) -> Exchange:
+    sent, updated = server.connector.sent, server.connector.updated
+    before, before_updates = len(sent), len(updated)
+    status = await server.post(activity, raw=raw)
+    new = sent[before:]
+    return Exchange(status, new, [f"reply-{before + i + 1}" for i in range(len(new))], updated[before_updates:])
+
+
+async def ask(server, text: str, where: Where = HOME, who: Person | None = None, **fields) -> Exchange:
+    activity = server.message(text, where, who or mette())
+    activity.update(fields)
+    done = await send(server, activity)
+    assert done.status < 300 and len(done.messages) == 1, (text, done)
+    return done
+
+
+async def press(server, value: object, reply_to: str | None, where: Where = HOME, who: Person | None = None,
+                mention: bool = False) -> Exchange:
+    """A button press as Teams sends it: no text, the button's data (plus inputs) as `value`, and replyToId."""
+    fields = {"value": value}
+    if reply_to is not None:
+        fields["replyToId"] = reply_to
+    if mention:  # not what Teams sends for a press; only to reach the logic behind the channel filter
+        fields["entities"] = [{"type": "mention", "text": "<at>Implementeringsassistent</at>",
+                               "mentioned": {"id": BOT_ID, "name": "Implementeringsassistent"}}]
+    return await send(server, server.activity(where, who or mette(), **fields))
+
+
+async def twin(server, text: str, where: Where = HOME, who: Person | None = None) -> str:
+    """The text twin, as a client without card support gets it (a channel outside the card channels)."""
+    done = await ask(server, text, where, who, channelId="slack")
+    assert card_of(done.messages[0]) is None
+    return done.messages[0]["text"]
+
+
+async def register(server, lang: str = "da", where: Where = HOME) -> None:
+    done = await ask(server, SAY[lang]["register"], where, mette(lang))
+    assert "**Aarhus Kommune**" in (card_of(done.messages[0]) or {}).get("fallbackText", done.texts[0])
+
+
+async def overall(server, lang: str = "da", where: Where = HOME) -> tuple[int, int, int]:
+    """(current phase, done, total) from the status reply's text."""
+    text = await twin(server, "status", where, mette(lang))
+    phase = re.search(r"(?:er i|is in) \*\*(?:Fase|Phase) (\d):", text)
+    total = re.search(r"(?:I alt|Overall): (\d+) (?:af|of) (\d+) ", text)
+    assert phase and total, text
+    return int(phase[1]), int(total[1]), int(total[2])
+
+
+def audit(server) -> list[dict]:
+    path = server.data_dir / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def snapshot(server) -> dict[str, str]:
+    """Every file the store keeps (state, audit trail), by content hash."""
+    return {str(p.relative_to(server.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(server.data_dir.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def records(server) -> dict:
+    """What a stale press must leave alone: the audit trail and the stored state, less each conversation's last
+    numbered list (redrawing a card renumbers its tasks, so «udført 3» then means what the redrawn card shows)."""
+    audit_file, state_file = server.data_dir / "audit.jsonl", server.data_dir / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
+    state.pop("lists", None)
+    return {"audit": audit_file.read_bytes() if audit_file.exists() else b"", "state": state}
+
+
+def put_path(conversation: str, activity_id: str) -> str:
+    return f"/v3/conversations/{conversation}/activities/{activity_id}"
+
+
+# -- reading cards -----------------------------------------------------------------------------------------------
+def walk(node: object):
+    """Every dict in a card, depth first, in document order."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+def text_blocks(card: dict) -> list[str]:
+    return [n["text"] for n in walk(card.get("body", [])) if n.get("type") == "TextBlock"]
+
+
+def buttons(card: dict) -> list[dict]:
+    return [n for n in walk(card) if n.get("type") == "Action.Submit"]
+
+
+def rows(card: dict) -> list[tuple[list[str], list[dict]]]:
+    """Each ColumnSet as (its TextBlocks, its buttons): a task line and the button beside it."""
+    return [([n["text"] for n in walk(row) if n.get("type") == "TextBlock"], buttons(row))
+            for row in walk(card.get("body", [])) if row.get("type") == "ColumnSet"]
+
+
+def inputs(card: dict) -> list[dict]:
+    return [n for n in walk(card.get("body", [])) if str(n.get("type", "")).startswith("Input.")]
+
+
+def numbered(text: str) -> list[tuple[int, str]]:
+    return [(int(n), line) for n, line in re.findall(r"^(\d+)\. (.+)$", text, flags=re.M)]
+
+
+def task_lines(card: dict) -> list[str]:
+    return [texts[0] for texts, _ in rows(card)]
+
+
+def done_button(card: dict, task_id: str) -> dict:
+    (button,) = [b for b in buttons(card) if b["data"].get("task") == task_id]
+    return button
+
+
+# -- 1. the official schema, offline -----------------------------------------------------------------------------
+def _schema() -> dict:
+    raw = SCHEMA_FILE.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == SCHEMA_SHA256, "tests/data/adaptive-card-1.5.schema.json was edited"
+    return json.loads(raw)
+
+
+def _no_network(uri: str):
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # every $ref must resolve inside the vendored file
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return _schema()
+
+
+@pytest.fixture(scope="module")
+def validator(schema):
+    formats = jsonschema.FormatChecker(formats=())
+    formats.checks("uri")(lambda value: not isinstance(value, str) or bool(urlsplit(value).scheme))
+    cls = jsonschema.validators.validator_for(schema)
+    assert cls is jsonschema.Draft6Validator
+    cls.check_schema(schema)
+    return cls(schema, registry=referencing.Registry(retrieve=_no_network), format_checker=formats)
+
+
+def schema_errors(validator, card: dict) -> list[str]:
+    """The schema's complaints, each as "path: message" for the most specific failure (the schema wraps every
+    element in anyOf over all element types, whose own message only repeats the whole element)."""
+
+    def leaves(error):
+        return [leaf for sub in error.context for leaf in leaves(sub)] if error.context else [error]
+
+    def other_type(error) -> bool:
+        """A failure of the alternative for another element type ("not a ColumnSet", "FactSet needs facts")."""
+        if error.validator == "enum" and list(error.absolute_path)[-1:] == ["type"]:
+            return True
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        types = ((schema.get("properties") or {}).get("type") or {}).get("enum")
+        return bool(types) and isinstance(error.instance, dict) and error.instance.get("type") not in types
+
+    out = {}
+    for error in validator.iter_errors(card):
+        found = leaves(error)
+        found = [e for e in found if not other_type(e)] or found
+        deepest = max(len(e.absolute_path) for e in found)
+        for leaf in found:
+            if len(leaf.absolute_path) == deepest:
+                text = f"{'/'.join(map(str, leaf.absolute_path)) or '(root)'}: {leaf.message[:160]}"
+                out[text] = leaf.validator != "additionalProperties"  # the likeliest cause first
+    return sorted(out, key=lambda text: (out[text], text))[:8]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def too_new(schema: dict, card: dict) -> list[str]:
+    """Elements and properties whose schema `version` is above the card's own: a 1.5 client may drop them."""
+    definitions = schema["definitions"]
+    limit = _version(card["version"])
+
+    def properties(name: str) -> dict:
+        definition = definitions[name]
+        out = {}
+        for parent in definition.get("allOf", []):
+            out.update(properties(parent["$ref"].rsplit("/", 1)[1]))
+        out.update({k: v for k, v in definition.get("properties", {}).items() if v})  # `{}` only re-declares
+        return out
+
+    problems = []
+
+    def check(node: dict, name: str, path: str) -> None:
+        needs = definitions[name].get("version", "1.0")
+        if _version(needs) > limit:
+            problems.append(f"{path}: {name} needs {needs}")
+        known = properties(name)
+        for key in node:
+            needs = known.get(key, {}).get("version", "1.0")
+            if _version(needs) > limit:
+                problems.append(f"{path}.{key} needs {needs}")
+        for key in ("body", "items", "actions", "columns"):
+            for index, child in enumerate(node.get(key) or []):
+                check(child, "Column" if key == "columns" else child["type"], f"{path}/{key}/{index}")
+
+    check(card, "AdaptiveCard", "")
+    return problems
+
+
+def test_vendored_schema_is_the_official_adaptive_card_1_5_schema(schema, validator):
+    assert schema["$schema"] == "http://json-schema.org/draft-06/schema#"
+    assert schema["id"] == SCHEMA_ID
+    definitions = schema["definitions"]
+    # 1.5 is the newest version it knows: rtl, Action.mode and the Table element came with 1.5, nothing is newer.
+    assert definitions["AdaptiveCard"]["properties"]["rtl"]["version"] == "1.5"
+    assert definitions["Extendable.Action"]["properties"]["mode"]["version"] == "1.5"
+    assert "Table" in definitions
+    versions = {n["version"] for n in walk(schema) if isinstance(n.get("version"), str)}
+    assert max(versions, key=_version) == "1.5"
+    # Offline: every reference points inside the file.
+    refs = {n["$ref"] for n in walk(schema) if isinstance(n.get("$ref"), str)}
+    assert refs and all(ref.startswith("#/definitions/") for ref in refs)
+    # Not vacuous: it accepts a small valid card and rejects what Teams would refuse to render.
+    good = {"type": "AdaptiveCard", "$schema": SCHEMA_ID, "version": "1.5",
+            "body": [{"type": "TextBlock", "text": "Hej", "wrap": True},
+                     {"type": "Input.Toggle", "id": "c1", "title": "Et kriterium", "value": "false"}],
+            "actions": [{"type": "Action.Submit", "title": "Gem", "data": {"a": "gate"}}]}
+    assert schema_errors(validator, good) == []
+    bad = [
+        {**good, "body": [{"type": "TextBlock", "wrap": True}]},  # a TextBlock needs text
+        {**good, "body": [{"type": "TextBlock", "text": "x", "colour": "red"}]},  # unknown property
+        {**good, "body": [{"type": "Input.Toggle", "id": "c1"}]},  # a toggle needs a title
+        {**good, "body": [{"type": "Input.Text", "title": "x"}]},  # an input needs an id
+        {**good, "body": [{"type": "Button", "text": "x"}]},  # no such element
+        {**good, "actions": [{"type": "Action.Submit", "title": "x", "data": [1]}]},  # data is an object or a string
+        {**good, "body": [{"type": "ColumnSet", "columns": [{"type": "Column", "items": [], "spacing": "huge"}]}]},
+        {**good, "body": [{"type": "FactSet", "facts": [{"title": "x"}]}]},  # a fact needs a value
+        {**good, "$schema": "adaptive-card.json"},  # $schema must be a URI
+    ]
+    for card in bad:
+        assert schema_errors(validator, card), f"the schema accepted {card}"
+    assert too_new(schema, {**good, "version": "1.4", "rtl": True}) == [".rtl needs 1.5"]
+
+
+async def _card_tour(server, lang: str) -> dict[str, dict]:
+    """Drives the bot through every kind of card it sends; returns a named example of each."""
+    who = mette(lang)
+    await register(server, lang)
+    cards = {"status": (await ask(server, SAY[lang]["status"], HOME, who)).card}
+    shown = await ask(server, SAY[lang]["next"], HOME, who)
+    cards["next"] = shown.card
+    cards["next phase 2"] = (await ask(server, SAY[lang]["next2"], HOME, who)).card
+    defined = await ask(server, SAY[lang]["define"], HOME, who)
+    cards["define"] = defined.card
+    related = buttons(defined.card)[0]["data"]
+    cards["define via related button"] = (await press(server, related, defined.card_id, HOME, who)).card
+    first = await press(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, HOME, who)
+    cards["next redrawn after a press"] = first.updates[0]["attachments"][0]["content"]
+    again = await press(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, HOME, who)
+    cards["next redrawn after a stale press"] = again.updates[0]["attachments"][0]["content"]
+    for task in PHASE1[1:-1]:
+        await press(server, done_button(shown.card, task)["data"], shown.card_id, HOME, who)
+    last = await press(server, done_button(shown.card, PHASE1[-1])["data"], shown.card_id, HOME, who)
+    cards["self-check started by the last Fase 1 task"] = last.card
+    cards["status during the self-check"] = (await ask(server, SAY[lang]["status"], HOME, who)).card
+    cards["self-check after a typed answer"] = (await ask(server, SAY[lang]["yes13"], HOME, who)).card
+    value = {**buttons(last.card)[0]["data"], "c1": "true", "c2": "false", "c3": "true", "c4": "false",
+             "note": "Økonomiudvalget <b>mangler</b> *stadig* at [beslutte](x)"}
+    saved = await press(server, value, last.card_id, HOME, who)
+    cards["self-check redrawn after a save"] = saved.updates[0]["attachments"][0]["content"]
+    assert all(cards.values()), [name for name, card in cards.items() if not card]
+    return cards
+
+
+@BOTH
+async def test_every_card_the_bot_sends_is_a_valid_adaptive_card_1_5(server, schema, validator, lang):
+    named = await _card_tour(server, lang)
+    # Every card attachment that went out, POSTed or PUT, not only the named ones.
+    sent = [(f"POST {m['_path']}", m) for m in server.connector.sent] + \
+           [(f"PUT {m['_path']}", m) for m in server.connector.updated]
+    cards = [(where, card_of(m), m) for where, m in sent if card_of(m)]
+    assert len(cards) > len(named)
+    assert all(any(card is c for _, c, _ in cards) for card in named.values())
+    for where, card, activity in cards:
+        label = next((name for name, c in named.items() if c is card), where)
+        assert card["$schema"] == SCHEMA_ID, label
+        assert card["type"] == "AdaptiveCard", label
+        assert _version(card["version"]) <= MAX_CARD_VERSION, label
+        assert schema_errors(validator, card) == [], label
+        assert too_new(schema, card) == [], label
+        assert isinstance(card.get("fallbackText"), str) and card["fallbackText"].strip(), label
+        size = len(json.dumps(activity, ensure_ascii=False).encode("utf-8"))
+        assert size < TEAMS_MESSAGE_LIMIT, f"{label}: {size} bytes"
+        for attachment in activity["attachments"]:
+            assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive", label
+
+
+async def test_portfolio_cards_for_consultants_and_others_are_valid_too(tmp_path, schema, validator):
+    """KOMBIT's cross-municipality view: its bar-chart card, and the refusal (with one's own status card)."""
+    consultant = Person(aad_id="aad-kombit", name="Karen KOMBIT")
+    server = BotServer(data_dir=tmp_path / "data", config_overrides={"consultants": frozenset({"aad-kombit"})})
+    await server.start()
+    try:
+        await register(server)
+        await ask(server, SAY["da"]["mark"].format(task=title(PHASE1[0], "da")))
+        overview = (await ask(server, "oversigt", personal(9), consultant)).card
+        refusal = (await ask(server, "oversigt")).card
+    finally:
+        await server.close()
+    for label, card in (("portfolio", overview), ("portfolio refused", refusal)):
+        assert card is not None, label
+        assert card["$schema"] == SCHEMA_ID and _version(card["version"]) <= MAX_CARD_VERSION, label
+        assert schema_errors(validator, card) == [], label
+        assert too_new(schema, card) == [], label
+    assert "Aarhus Kommune" in overview["fallbackText"]
+
+
+# -- 2. each card holds what its text twin holds ------------------------------------------------------------------
+@BOTH
+@pytest.mark.parametrize("phase", [1, 2])
+async def test_next_card_has_every_numbered_task_of_its_text_with_a_done_button(server, lang, phase):
+    await register(server, lang)
+    utterance = SAY[lang]["next" if phase == 1 else "next2"]
+    text = await twin(server, utterance, HOME, mette(lang))
+    card = (await ask(server, utterance, HOME, mette(lang))).card
+    assert card["fallbackText"] == text
+    name = PHASES[phase]["name"][lang]
+    total = sum(t["phase"] == phase for t in TASKS)
+    header = T[lang]["next_header"].format(number=phase, phase=name, done=0, total=total)
+    assert text.split("\n\n")[0] == header
+    assert text_blocks(card)[0] == header
+    lines = numbered(text)
+    assert [n for n, _ in lines] == list(range(1, total + 1))
+    assert task_lines(card) == [f"{n}. {line}" for n, line in lines]  # same lines, same order
+    for (n, line), (texts, row_buttons) in zip(lines, rows(card)):
+        assert texts == [f"{n}. {line}"]
+        (button,) = row_buttons  # the button sits beside its task
+        assert button["title"] == T[lang]["done_button"]
+        assert button["data"] == {"v": 1, "a": "done", "m": AARHUS, "task": task_id_of(line, lang), "p": phase}
+    assert len(buttons(card)) == total and "actions" not in card
+    # The theme headings and the actors line are in the card too.
+    blocks = text_blocks(card)
+    for theme in re.findall(r"^\*\*([^*]+)\*\*$", text, flags=re.M):
+        assert theme in blocks, theme
+    actors = next(p for p in text.split("\n\n") if p.startswith(("**Aktører i fasen:**", "**Actors in this phase:**")))
+    assert blocks[-1] == actors
+
+
+@BOTH
+async def test_status_card_has_each_phases_done_and_total(server, lang):
+    await register(server, lang)
+    await ask(server, SAY[lang]["mark"].format(task=title("udpeg-projektleder", lang)), HOME, mette(lang))
+    phase2_task = next(t["id"] for t in TASKS if t["phase"] == 2 and t["title"]["da"] == "Planlæg uddannelse")
+    await ask(server, SAY[lang]["mark"].format(task=title(phase2_task, lang)), HOME, mette(lang))
+    text = await twin(server, "status", HOME, mette(lang))
+    card = (await ask(server, "status", HOME, mette(lang))).card
+    assert card["fallbackText"] == text
+    assert text_blocks(card)[0] == T[lang]["status_header"].format(number=1, phase=PHASES[1]["name"][lang])
+    facts = {f["title"]: f["value"] for n in walk(card["body"]) if n.get("type") == "FactSet" for f in n["facts"]}
+    found = re.findall(T[lang]["status_row"], text)
+    assert [int(n) for n, *_ in found] == [1, 2, 3, 4]
+    for number, name, done, total in found:
+        assert name == PHASES[int(number)]["name"][lang]
+        assert facts[f"{number} {name}"].split(" ")[0] == f"{done}/{total}"
+    assert facts[f"1 {PHASES[1]['name'][lang]}"] == "1/6"
+    done_all = sum(int(d) for *_, d, _ in found)
+    total_all = sum(int(t) for *_, t in found)
+    line = T[lang]["total"].format(done=done_all, total=total_all)
+    assert line in text.split("\n\n") and line in text_blocks(card)
+    (button,) = buttons(card)
+    assert button["title"] == T[lang]["next_button"]
+    assert button["data"] == {"v": 1, "a": "next", "m": AARHUS, "p": 1}
+
+
+@BOTH
+async def test_glossary_card_has_the_definition_and_a_button_per_related_term(server, lang):
+    await register(server, lang)
+    term = TERMS["go-live"]
+    text = await twin(server, SAY[lang]["define"], HOME, mette(lang))
+    card = (await ask(server, SAY[lang]["define"], HOME, mette(lang))).card
+    assert card["fallbackText"] == text
+    assert text.startswith(f"**{term['term'][lang]}**: {term['definition'][lang]}")
+    blocks = text_blocks(card)
+    assert blocks[0] == term["term"][lang]
+    assert term["definition"][lang] in blocks
+    related = [TERMS[r] for r in term["related"]]
+    names = [r["term"][lang] for r in related]
+    see_also = T[lang]["related"].split("{")[0]
+    assert next(p for p in text.split("\n\n") if p.startswith(see_also))
+    assert all(name in text.split(see_also, 1)[1] for name in names)
+    assert [b["title"] for b in buttons(card)] == names
+    assert [b["data"] for b in buttons(card)] == [{"v": 1, "a": "define", "m": AARHUS, "term": r["id"]} for r in related]
+
+
+async def _mark_all_but_last(server, lang: str, where: Where = HOME) -> Exchange:
+    """Shows the Fase 1 card and presses "Udført" on its first five tasks; returns the card's exchange."""
+    shown = await ask(server, SAY[lang]["next"], where, mette(lang))
+    for task in PHASE1[:-1]:
+        done = await press(server, done_button(shown.card, task)["data"], shown.card_id, where, mette(lang))
+        assert done.texts == [T[lang]["marked"].format(task=title(task, lang), who="Mette Hansen")]
+    return shown
+
+
+@BOTH
+async def test_self_check_card_has_a_toggle_per_success_criterion_a_note_and_two_buttons(server, lang):
+    await register(server, lang)
+    shown = await _mark_all_but_last(server, lang)
+    last = await press(server, done_button(shown.card, PHASE1[-1])["data"], shown.card_id, HOME, mette(lang))
+    assert last.status < 300 and len(last.messages) == 1
+    card = last.card
+    assert card is not None, "the last Fase 1 task must send the self-check card"
+    marked = T[lang]["marked"].format(task=title(PHASE1[-1], lang), who="Mette Hansen")
+    note = "\n\n".join([marked, T[lang]["progress"].format(n=6), T[lang]["phase_complete"]])
+    assert last.texts == [note]  # the short line shown with the card
+    assert card["fallbackText"].startswith(note + "\n\n")
+    criteria = [c[lang] for c in PHASES[1]["success_criteria"]]
+    # The text twin numbers the criteria unanswered; the card has one toggle per criterion, off.
+    assert [line for _, line in numbered(card["fallbackText"])] == [f"⬜ {c}" for c in criteria]
+    toggles = [i for i in inputs(card) if i["type"] == "Input.Toggle"]
+    assert [(t["id"], t["title"], t["value"], t["valueOn"], t["valueOff"]) for t in toggles] == [
+        (f"c{n}", c, "false", "true", "false") for n, c in enumerate(criteria, start=1)]
+    (note_input,) = [i for i in inputs(card) if i["type"] == "Input.Text"]
+    assert note_input["id"] == "note" and note_input["isMultiline"] is True
+    assert note_input["placeholder"] == T[lang]["note_placeholder"]
+    assert len(inputs(card)) == len(criteria) + 1
+    assert T[lang]["gate_header"] in text_blocks(card) and f"**{T[lang]['gate_header']}**" in card["fallbackText"]
+    assert [(b["title"], b["data"]) for b in card["actions"]] == [
+        (T[lang]["save"], {"v": 1, "a": "gate", "m": AARHUS, "p": 1}),
+        (T[lang]["proceed"], {"v": 1, "a": "proceed", "m": AARHUS, "p": 1})]
+    assert len(buttons(card)) == 2
+
+
+# -- 3. presses, end to end ----------------------------------------------------------------------------------------
+@BOTH
+async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(server, lang):
+    await register(server, lang)
+    assert await overall(server, lang) == (1, 0, 34)
+    shown = await ask(server, SAY[lang]["next"], HOME, mette(lang))
+    task = PHASE1[2]  # udpeg-gevinstejer, in the middle of the card
+    done = await press(server, done_button(shown.card, task)["data"], shown.card_id, HOME, mette(lang))
+    assert done.status < 300
+    # The short note: which task, and who pressed.
+    assert done.texts == [T[lang]["marked"].format(task=title(task, lang), who="Mette Hansen")]
+    assert done.card is None
+    # The pressed card, redrawn in place: without the task, with the new count.
+    (update,) = done.updates
+    assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
+    assert update["id"] == shown.card_id
+    redrawn = card_of(update)
+    header = T[lang]["next_header"].format(number=1, phase=PHASES[1]["name"][lang], done=1, total=6)
+    assert text_blocks(redrawn)[0] == header
+    assert title(task, lang) not in json.dumps(redrawn, ensure_ascii=False)
+    remaining = [b["data"]["task"] for b in buttons(shown.card) if b["data"]["task"] != task]
+    assert [b["data"]["task"] for b in buttons(redrawn)] == remaining
+    assert task_lines(redrawn) == [f"{n}. {title(t, lang)}" for n, t in enumerate(remaining, start=1)]
+    # The state: one more task done, recorded with who.
+    assert await overall(server, lang) == (1, 1, 34)
+    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit(server)][-1] == ("done", task, "Mette Hansen")
+
+
+@BOTH
+async def test_pressing_the_same_button_again_says_who_did_it_and_when_and_changes_nothing(server, lang):
+    await register(server, lang)
+    shown = await ask(server, SAY[lang]["next"], HOME, mette(lang))
+    data = done_button(shown.card, PHASE1[0])["data"]
+    first = await press(server, data, shown.card_id, HOME, mette(lang))
+    before = snapshot(server)
+    again = await press(server, data, shown.card_id, HOME, mette(lang))
+    assert again.status < 300
+    assert again.texts == [T[lang]["already"].format(task=title(PHASE1[0], lang), who="Mette Hansen", when=WHEN[lang])]
+    (update,) = again.updates  # the stale card is redrawn from the current state
+    assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
+    assert card_of(update) == card_of(first.updates[0])
+    assert snapshot(server) == before
+    assert await overall(server, lang) == (1, 1, 34)
+
+
+@BOTH
+async def test_press_on_a_task_another_person_just_did_names_that_person(server, lang):
+    """Two people of the same municipality, each in a personal chat (the second inherits the tenant's only one)."""
+    await register(server, lang)
+    johns = personal(2)
+    his = await ask(server, SAY[lang]["next"], johns, john(lang))
+    hers = await ask(server, SAY[lang]["next"], HOME, mette(lang))
+    task = PHASE1[1]
+    await press(server, done_button(hers.card, task)["data"], hers.card_id, HOME, mette(lang))
+    before = records(server)
+    late = await press(server, done_button(his.card, task)["data"], his.card_id, johns, john(lang))
+    assert late.texts == [T[lang]["already"].format(task=title(task, lang), who="Mette Hansen", when=WHEN[lang])]
+    (update,) = late.updates
+    assert update["_path"] == put_path(johns.conversation_id, his.card_id)
+    assert task not in [b["data"]["task"] for b in buttons(card_of(update))]
+    assert records(server) == before
+    assert [e["by"]["name"] for e in audit(server) if e["action"] == "done"] == ["Mette Hansen"]
+
+
+async def test_press_on_the_last_task_of_a_phase_also_redraws_the_pressed_card(server):
+    await register(server)
+    shown = await _mark_all_but_last(server, "da")
+    last = await press(server, done_button(shown.card, PHASE1[-1])["data"], shown.card_id)
+    assert last.card is not None  # the self-check card is sent ...
+    assert len(last.updates) == 1  # ... and the pressed card is redrawn
+    assert last.updates[0]["_path"] == put_path(HOME.conversation_id, shown.card_id)
+    assert title(PHASE1[-1], "da") not in json.dumps(card_of(last.updates[0]), ensure_ascii=False)
+
+
+async def _self_check(server, lang: str) -> Exchange:
+    await register(server, lang)
+    shown = await _mark_all_but_last(server, lang)
+    last = await press(server, done_button(shown.card, PHASE1[-1])["data"], shown.card_id, HOME, mette(lang))
+    assert last.card and last.card["actions"][0]["data"]["a"] == "gate"
+    return last
+
+
+def _answers(**toggles: str) -> dict:
+    return {f"c{n}": toggles.get(f"c{n}", "true") for n in range(1, 5)}
+
+
+@BOTH
+async def test_self_check_save_with_every_criterion_on_moves_to_phase_2(server, lang):
+    checklist = await _self_check(server, lang)
+    save, _ = checklist.card["actions"]
+    done = await press(server, {**save["data"], **_answers(), "note": ""}, checklist.card_id, HOME, mette(lang))
+    assert done.status < 300
+    assert done.texts[0].startswith(T[lang]["gate_done"])
+    assert await overall(server, lang) == (2, 6, 34)
+    (event,) = [e for e in audit(server) if e["action"] == "phase"]
+    assert event["by"]["name"] == "Mette Hansen" and event["code"] == AARHUS
+    details = event["details"]
+    assert (details["from"], details["to"], details["exceptions"]) == (1, 2, 0)
+    assert [a["criterion"] for a in details["answers"]] == [c["da"] for c in PHASES[1]["success_criteria"]]
+    assert all(a["ok"] for a in details["answers"])
+
+
+@BOTH
+async def test_self_check_save_with_a_gap_keeps_the_answers_and_redraws_then_proceed_moves_on(server, lang):
+    checklist = await _self_check(server, lang)
+    save, proceed = checklist.card["actions"]
+    note = "Økonomiudvalget beslutter i marts" if lang == "da" else "Økonomiudvalget decides in March"
+    saved = await press(server, {**save["data"], **_answers(c2="false"), "note": note}, checklist.card_id, HOME,
+                        mette(lang))
+    assert saved.status < 300
+    assert saved.texts == [T[lang]["saved"]] and saved.card is None
+    (update,) = saved.updates
+    assert update["_path"] == put_path(HOME.conversation_id, checklist.card_id)
+    redrawn = card_of(update)
+    toggles = {t["id"]: t["value"] for t in inputs(redrawn) if t["type"] == "Input.Toggle"}
+    assert toggles == {"c1": "true", "c2": "false", "c3": "true", "c4": "true"}
+    body = redrawn["body"]
+    c2 = next(i for i, n in enumerate(body) if n.get("id") == "c2")
+    assert body[c2 + 1]["type"] == "TextBlock" and body[c2 + 1]["text"] == note  # the note, under its criterion
+    assert note in redrawn["fallbackText"]
+    assert [line.split(" ", 1)[0] for _, line in numbered(redrawn["fallbackText"])] == ["✅", "❌", "✅", "✅"]
+    assert await overall(server, lang) == (1, 6, 34)  # saved, not moved
+    assert [e for e in audit(server) if e["action"] == "phase"] == []
+    # "Fortsæt alligevel" moves on with the gap as an exception.
+    moved = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
+    assert moved.texts[0].startswith(T[lang]["gate_done_exception"])
+    assert await overall(server, lang) == (2, 6, 34)
+    (event,) = [e for e in audit(server) if e["action"] == "phase"]
+    assert event["details"]["exceptions"] == 1
+    gaps = [a for a in event["details"]["answers"] if not a["ok"]]
+    assert gaps == [{"criterion": PHASES[1]["success_criteria"][1]["da"], "ok": False, "note": note}]
+
+
+@BOTH
+async def test_stale_proceed_press_after_the_transition_changes_nothing(server, lang):
+    checklist = await _self_check(server, lang)
+    save, proceed = checklist.card["actions"]
+    await press(server, {**save["data"], **_answers()}, checklist.card_id, HOME, mette(lang))
+    before = snapshot(server)
+    late = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
+    assert late.texts == [T[lang]["stale"]] and late.updates == []
+    assert snapshot(server) == before
+
+
+async def test_stale_save_press_after_the_transition_says_the_card_is_out_of_date(server):
+    checklist = await _self_check(server, "da")
+    save, _ = checklist.card["actions"]
+    await press(server, {**save["data"], **_answers()}, checklist.card_id)
+    before = snapshot(server)
+    late = await press(server, {**save["data"], **_answers(c3="false")}, checklist.card_id)
+    assert snapshot(server) == before
+    assert late.texts == [T["da"]["stale"]]
+
+
+@BOTH
+async def test_related_term_button_gives_that_terms_definition(server, lang):
+    await register(server, lang)
+    defined = await ask(server, SAY[lang]["define"], HOME, mette(lang))
+    before = snapshot(server)
+    for button in buttons(defined.card):
+        term = TERMS[button["data"]["term"]]
+        shown = await press(server, button["data"], defined.card_id, HOME, mette(lang))
+        assert shown.status < 300 and shown.updates == []  # a new card; the pressed one stays as it is
+        assert shown.card["fallbackText"].startswith(f"**{term['term'][lang]}**: {term['definition'][lang]}")
+        assert text_blocks(shown.card)[0] == term["term"][lang]
+        assert [b["data"]["term"] for b in buttons(shown.card)] == term["related"]
+    assert snapshot(server) == before
+
+
+async def test_related_term_button_works_before_registration(server):
+    defined = await ask(server, SAY["en"]["define"], HOME, mette("en"))
+    button = buttons(defined.card)[0]
+    assert button["data"]["m"] == ""  # drawn without a municipality
+    shown = await press(server, button["data"], defined.card_id, HOME, mette("en"))
+    term = TERMS[button["data"]["term"]]
+    assert shown.card["fallbackText"].startswith(f"**{term['term']['en']}**: {term['definition']['en']}")
+
+
+@BOTH
+async def test_status_next_button_sends_the_open_tasks_card(server, lang):
+    await register(server, lang)
+    status = await ask(server, "status", HOME, mette(lang))
+    shown = await press(server, buttons(status.card)[0]["data"], status.card_id, HOME, mette(lang))
+    assert shown.updates == []
+    expected = await twin(server, SAY[lang]["next"], HOME, mette(lang))
+    assert shown.card["fallbackText"] == expected
+
+
+@pytest.mark.parametrize("room", [channel(), group_chat()], ids=["channel", "group-chat"])
+async def test_press_in_a_channel_or_group_chat_is_handled(server, room):
+    await register(server, "da", room)
+    shown = await ask(server, SAY["da"]["next"], room)
+    done = await press(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, room)
+    assert done.texts == [T["da"]["marked"].format(task=title(PHASE1[0], "da"), who="Mette Hansen")]
+    assert len(done.updates) == 1
+
+
+# -- 4. stale and malformed presses --------------------------------------------------------------------------------
+GOOD = {"v": 1, "a": "done", "m": AARHUS, "task": PHASE1[0], "p": 1}
+
+
+def _without(key: str) -> dict:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+def _nested(depth: int, leaf: object) -> object:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+def _nested_object(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+MALFORMED = [  # (id, value, catalog key of the expected reply)
+    ("version-0", {**GOOD, "v": 0}, "old"),
+    ("version-2", {**GOOD, "v": 2}, "old"),
+    ("version-string", {**GOOD, "v": "1"}, "old"),
+    ("unknown-action", {**GOOD, "a": "explode"}, "invalid"),
+    ("action-null", {**GOOD, "a": None}, "invalid"),
+    ("missing-task", _without("task"), "invalid"),
+    ("task-list", {**GOOD, "task": [PHASE1[0]]}, "invalid"),
+    ("task-int", {**GOOD, "task": 1}, "invalid"),
+    ("task-dict", {**GOOD, "task": {"id": PHASE1[0]}}, "invalid"),
+    ("task-null", {**GOOD, "task": None}, "invalid"),
+    ("unknown-task", {**GOOD, "task": "udpeg-blockchain-ejer"}, "invalid"),
+    ("phase-0", {**GOOD, "p": 0}, "invalid"),
+    ("phase-5", {**GOOD, "p": 5}, "invalid"),
+    ("phase-negative", {**GOOD, "p": -1}, "invalid"),
+    ("phase-string", {**GOOD, "p": "1"}, "invalid"),
+    ("phase-float", {**GOOD, "p": 1.5}, "invalid"),
+    ("phase-null", {**GOOD, "p": None}, "invalid"),
+    ("missing-phase", _without("p"), "invalid"),
+    ("define-unknown-term", {"v": 1, "a": "define", "m": AARHUS, "term": "blockchain"}, "invalid"),
+    ("define-term-list", {"v": 1, "a": "define", "m": AARHUS, "term": ["go-live"]}, "invalid"),
+    ("value-list", [GOOD], "empty"),
+    ("value-string", "done", "empty"),
+    ("value-number", 1, "empty"),
+    ("value-without-version", _without("v"), "empty"),
+    ("deep-task-500", {**GOOD, "task": _nested(500, PHASE1[0])}, "invalid"),
+    ("deep-action-500", {**GOOD, "a": _nested(500, "done")}, "invalid"),
+    ("deep-value-500", _nested_object(500), "empty"),
+]
+
+
+@pytest.fixture
+async def aarhus(server):
+    """Aarhus registered in a personal chat, the open tasks card shown."""
+    await register(server)
+    shown = await ask(server, SAY["da"]["next"])
+    server.card_id = shown.card_id
+    return server
+
+
+async def _refused_politely(server, value: object, reply_to: str | None, expected: str, where: Where = HOME,
+                            who: Person | None = None, mention: bool = False) -> None:
+    before = snapshot(server)
+    outcome = await press(server, value, reply_to, where, who or mette(), mention)
+    assert outcome.status < 500
+    assert outcome.texts == [expected], outcome.texts
+    assert outcome.card is None and outcome.updates == []
+    assert snapshot(server) == before  # state and audit trail untouched
+
+
+@pytest.mark.parametrize("value, key", [(v, k) for _, v, k in MALFORMED], ids=[i for i, _, _ in MALFORMED])
+async def test_malformed_press_gets_a_polite_reply_and_changes_nothing(aarhus, value, key):
+    await _refused_politely(aarhus, value, aarhus.card_id, T["da"][key])
+
+
+@BOTH
+@pytest.mark.parametrize("version", [0, 2])
+async def test_card_from_another_version_asks_again(server, lang, version):
+    await register(server, lang)
+    shown = await ask(server, SAY[lang]["next"], HOME, mette(lang))
+    value = {**done_button(shown.card, PHASE1[0])["data"], "v": version}
+    await _refused_politely(server, value, shown.card_id, T[lang]["old"], who=mette(lang))
+    assert await overall(server, lang) == (1, 0, 34)
+
+
+@BOTH
+async def test_card_of_another_municipality_names_both(server, lang):
+    """A card drawn for Odense, pressed after the conversation was switched to Aarhus."""
+    who = mette(lang)
+    await ask(server, SAY[lang]["odense"], HOME, who)
+    odense_card = await ask(server, SAY[lang]["next"], HOME, who)
+    assert done_button(odense_card.card, PHASE1[0])["data"]["m"] == ODENSE
+    await ask(server, SAY[lang]["register"], HOME, who)
+    expected = T[lang]["other"].format(other="Odense Kommune", current="Aarhus Kommune")
+    await _refused_politely(server, done_button(odense_card.card, PHASE1[0])["data"], odense_card.card_id, expected,
+                            who=who)
+    assert await overall(server, lang) == (1, 0, 34)
+
+
+@pytest.mark.parametrize("value", [_without("m"), {**GOOD, "m": "9999"}, {**GOOD, "m": 751}, {**GOOD, "m": ["0751"]}],
+                         ids=["missing", "unknown-code", "number", "list"])
+async def test_press_with_a_missing_or_foreign_municipality_code_changes_nothing(aarhus, value):
+    """Not a card the bot drew for any municipality: the button cannot be used, and nothing changes."""
+    before = snapshot(aarhus)
+    outcome = await press(aarhus, value, aarhus.card_id)
+    assert outcome.status < 300 and outcome.updates == []
+    (text,) = outcome.texts
+    assert text == "Knappen kunne ikke bruges. Spørg igen, fx «hvad skal vi nu?». Intet er ændret."
+    assert snapshot(aarhus) == before
+
+
+async def test_press_without_reply_to_id_is_still_answered(aarhus):
+    done = await press(aarhus, GOOD, None)
+    assert done.texts == [T["da"]["marked"].format(task=title(PHASE1[0], "da"), who="Mette Hansen")]
+    assert done.updates == []  # nothing to redraw without knowing the card
+
+
+async def test_press_in_a_conversation_that_is_not_registered_says_how_to_register(server):
+    for lang in ("da", "en"):
+        await _refused_politely(server, GOOD, "reply-1", T[lang]["register_needed"], who=mette(lang))
+    assert not (server.data_dir / "audit.jsonl").exists()
+
+
+@pytest.mark.parametrize("mention", [
+    pytest.param(True, id="with-mention"),
+    pytest.param(False, id="as-teams-sends-it"),
+])
+async def test_press_from_another_tenant_with_the_same_team_id_is_refused(server, mention):
+    await register(server, "da", channel())
+    shown = await ask(server, SAY["da"]["next"], channel())
+    forged = channel(tenant=OTHER_TENANT)
+    intruder = Person(aad_id="aad-intruder", name="Ivan Intruder")
+    await _refused_politely(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, T["da"]["refused"],
+                            forged, intruder, mention=mention)
+    assert "tilknyttet en anden organisation" in T["da"]["refused"]
+    assert await overall(server, "da", channel()) == (1, 0, 34)
+
+
+async def test_body_nested_beyond_the_parsers_limit_is_a_client_error(aarhus):
+    """A value nested 100 000 deep is no activity Teams sends: refused as a bad request, not a server error."""
+    activity = aarhus.activity(HOME, mette(), value="@@DEEP@@", replyToId=aarhus.card_id)
+    depth = 100_000
+    raw = json.dumps(activity).replace('"@@DEEP@@"', "[" * depth + "]" * depth).encode()
+    before = snapshot(aarhus)
+    outcome = await send(aarhus, raw=raw)
+    assert 400 <= outcome.status < 500
+    assert outcome.messages == [] and outcome.updates == []
+    assert snapshot(aarhus) == before
+
+
+@pytest.mark.parametrize("value, key", [({**GOOD, "v": True}, "old"), ({**GOOD, "p": True}, "invalid")],
+                         ids=["version-true", "phase-true"])
+async def test_boolean_version_or_phase_is_refused(aarhus, value, key):
+    await _refused_politely(aarhus, value, aarhus.card_id, T["da"][key])

@@ -156,6 +156,9 @@ class TinyStore:
                     key = _reconcile_key(event)
                     if key:
                         latest[key] = event
+                    if event.action == "local_remove":  # what happened to the removed task no longer counts
+                        for stale in [k for k in latest if k[0] in ("task", "assign") and k[1:3] == (event.code, event.task_id)]:
+                            del latest[stale]
                 except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
                     raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
                                      "the file was left untouched") from None
@@ -279,10 +282,12 @@ class TinyStore:
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}),
                                    "local_tasks": [*local, event.details["task"]]}, Query().code == event.code)
         elif event.action == "local_remove" and event.task_id:
+            # Gone with everything about it: a task re-added later under the same title starts afresh.
             local = [t for t in (doc or {}).get("local_tasks") or [] if t["id"] != event.task_id]
             tasks = {k: v for k, v in ((doc or {}).get("tasks") or {}).items() if k != event.task_id}
-            municipalities.upsert({**(doc or {"code": event.code}), "local_tasks": local, "tasks": tasks},
-                                  Query().code == event.code)
+            assignments = {k: v for k, v in ((doc or {}).get("assignments") or {}).items() if k != event.task_id}
+            municipalities.upsert({**(doc or {"code": event.code}), "local_tasks": local, "tasks": tasks,
+                                   "assignments": assignments}, Query().code == event.code)
         elif event.action == "phase" and event.details:
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "phase": event.details["to"],
                                    "gate": None, "phase_at": event.at}, Query().code == event.code)

@@ -17,11 +17,14 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 ROLES = ("responsible", "performer")
+_ME = {"mig", "mig selv", "me", "myself"}
 
 
 def _person(ctx: Ctx, typed: str) -> dict:
     """The @mentioned person whose name was typed, else just the name."""
     wanted = fold(typed.lstrip("@").strip())
+    if wanted in _ME:
+        return asdict(ctx.turn.user)
     for person in ctx.turn.mentions:
         if fold(person.name) == wanted or fold(person.name).startswith(wanted) and wanted:
             return asdict(person)

@@ -30,6 +30,7 @@ class Row:
     overall_pct: int
     next_milestone: tuple[str, date] | None
     overdue: int  # open tasks whose tidsfrist (weeks before go-live) has passed
+    golive: date | None
 
 
 def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
@@ -48,7 +49,8 @@ def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
     p = progress[phase - 1]
     return Row(state.code, ctx.municipality_name(state.code), wave.id if wave else None, phase,
                round(100 * p.done / p.total) if p.total else 100, round(100 * done / total) if total else 100,
-               (upcoming[0][1], upcoming[0][0]) if upcoming else None, overdue)
+               (upcoming[0][1], upcoming[0][0]) if upcoming else None, overdue,
+               milestones["go-live"].date if "go-live" in milestones else None)
 
 
 async def _rows(ctx: Ctx) -> list[Row]:
@@ -127,9 +129,9 @@ async def overview(ctx: Ctx, u: Understanding) -> Reply:
     sort = u.slots.get("sort")
     if sort == "behind":
         rows.sort(key=_behind_key)
-    elif sort == "golive":
-        far = date.max
-        rows.sort(key=lambda r: (r.next_milestone[1] if r.next_milestone and r.next_milestone[0] == "go-live" else far, r.name))
+    elif sort == "golive":  # upcoming go-lives first, soonest first; passed or unknown ones after
+        today = ctx.today()
+        rows.sort(key=lambda r: (r.golive is None or r.golive < today, r.golive or date.max, r.name))
     else:
         rows.sort(key=lambda r: r.name)
     header = ctx.t("portfolio.header", count=len(rows))
@@ -158,8 +160,10 @@ async def lagging(ctx: Ctx, u: Understanding) -> Reply:
         if wave else ctx.t("portfolio.all")
     if not behind:
         return Reply(ctx.t("portfolio.none_behind", scope=scope, count=len(rows)))
-    lines = [_line(ctx, r) for r in behind[:LISTED]]
-    return Reply(ctx.t("portfolio.behind", scope=scope, count=len(behind)) + "\n\n" + "\n".join(f"- {x}" for x in lines))
+    lines = [f"- {_line(ctx, r)}" for r in behind[:LISTED]]
+    if len(behind) > LISTED:
+        lines.append(ctx.t("portfolio.more", count=len(behind) - LISTED))
+    return Reply(ctx.t("portfolio.behind", scope=scope, count=len(behind)) + "\n\n" + "\n".join(lines))
 
 
 async def in_phase(ctx: Ctx, u: Understanding) -> Reply:
@@ -206,11 +210,17 @@ def export_csv(ctx: Ctx, states: list[MunicipalityState]) -> bytes:
             done = state.tasks.get(task.id)
             assignment = state.assignments.get(task.id, {})
             people = [(assignment.get(role) or {}).get("name", "") for role in ROLES]
-            writer.writerow([state.code, municipality.name, wave.name.da if wave else "", phase, task.id,
-                             task.title.da, task.phase, themes.get(task.theme, task.theme), "ja" if task.local else "nej",
-                             "udført" if done and done.done else "åben", done.by.name if done and done.done else "",
-                             done.at if done and done.done else "", *people])
+            writer.writerow(map(_cell, [
+                state.code, municipality.name, wave.name.da if wave else "", phase, task.id, task.title.da, task.phase,
+                themes.get(task.theme, task.theme), "ja" if task.local else "nej",
+                "udført" if done and done.done else "åben", done.by.name if done and done.done else "",
+                done.at if done and done.done else "", *people]))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _cell(value: object) -> object:
+    """Excel runs a cell that starts with = + - @ as a formula: names from Teams must stay text."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
 async def export(ctx: Ctx, u: Understanding) -> Reply:

@@ -28,8 +28,10 @@ async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply 
         listed = await ctx.store.last_list(ctx.turn.conversation.id)
         if not listed:
             return None, Reply(ctx.t("task.no_list", number=value))
-        if not 1 <= value <= len(listed) or lookup_task(listed[value - 1]) is None:
+        if not 1 <= value <= len(listed):
             return None, Reply(ctx.t("task.out_of_range", number=value, last=len(listed)))
+        if lookup_task(listed[value - 1]) is None:  # a local task removed since the list was shown
+            return None, Reply(ctx.t("task.gone", number=value))
         return lookup_task(listed[value - 1]), None
     lookup = u.unresolved.get("task")
     if lookup is None and value:

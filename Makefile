@@ -27,5 +27,19 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q -s tests/e2e/test_fuzz.py -k fuzzed_activities
 
+# The bot against a bare aiohttp server and Microsoft's stock EchoBot, plus store, understanding, start-up
+# and memory figures, with PASS/FAIL targets (about 3 minutes on 2 cores; sized by BENCH_*, see
+# bench/__main__.py). Phony on its own line: a bench/ folder exists, so make would call it up to date.
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Microsoft 365 Agents Playground (a local Teams client, offline) with the bot: installs the pinned npm
+# package into node_modules/ if missing (never commit it: licence), refuses a taken port 56150, then
+# http://localhost:56150; Ctrl-C stops both. Without Node.js/npm, `make chat` is the fallback.
+.PHONY: playground
+playground: $(STAMP)
+	$(PY) tools/playground.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

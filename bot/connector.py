@@ -25,6 +25,8 @@ from botframework.connector.auth import (
 )
 from botframework.connector.auth.jwt_token_validation import JwtTokenValidation
 
+from bot.wire import to_wire
+
 USER_AGENT = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17.1; kombit-implementeringsassistent)"
 TOKEN_REUSE_SECONDS = 600  # MSAL tokens live about an hour; ask MSAL (which refreshes) every 10 minutes
 
@@ -80,23 +82,23 @@ class _Conversations:
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity, **_) -> ResourceResponse:
         data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}",
-                                activity.serialize())
+                                to_wire(activity))
         return ResourceResponse(id=data.get("id", ""))
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity, **_) -> ResourceResponse:
-        data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities", activity.serialize())
+        data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities", to_wire(activity))
         return ResourceResponse(id=data.get("id", ""))
 
     async def update_activity(self, conversation_id: str, activity_id: str, activity: Activity, **_) -> ResourceResponse:
         data = await self._call("PUT", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}",
-                                activity.serialize())
+                                to_wire(activity))
         return ResourceResponse(id=data.get("id", activity_id))
 
     async def delete_activity(self, conversation_id: str, activity_id: str, **_) -> None:
         await self._call("DELETE", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}", None)
 
     async def create_conversation(self, parameters: ConversationParameters, **_) -> ConversationResourceResponse:
-        data = await self._call("POST", "", parameters.serialize())
+        data = await self._call("POST", "", to_wire(parameters))
         return ConversationResourceResponse.deserialize(data)
 
 

@@ -31,6 +31,7 @@ class AssistantBot(ActivityHandler):
         self.shelf = shelf or ExportShelf()
         self.download_base = download_base
         self._greeted: dict[str, datetime] = {}
+        self._remembered: dict[str, tuple] = {}  # what this process last stored per conversation
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -55,7 +56,13 @@ class AssistantBot(ActivityHandler):
 
     async def _remember(self, turn_context: TurnContext, key: str, reply: Reply) -> None:
         """Where proactive messages for this municipality can go: this conversation, at its root (not a thread)."""
-        reference = TurnContext.get_conversation_reference(turn_context.activity)
+        activity = turn_context.activity
+        fingerprint = (reply.municipality, reply.language, activity.service_url, activity.channel_id,
+                       activity.recipient.id if activity.recipient else None, activity.conversation.tenant_id)
+        if self._remembered.get(key) == fingerprint:
+            return  # the common case: nothing changed, so no reference is built or serialised
+        self._remembered[key] = fingerprint
+        reference = TurnContext.get_conversation_reference(activity)
         reference.conversation.id = key
         reference.activity_id = None
         reference.user = None  # not needed to post in the conversation, and personal data
@@ -65,10 +72,15 @@ class AssistantBot(ActivityHandler):
     async def on_members_removed_activity(self, members_removed: list[ChannelAccount], turn_context: TurnContext) -> None:
         recipient = turn_context.activity.recipient
         if recipient and any(m and m.id == recipient.id for m in members_removed or []):
-            await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
+            await self._forget_conversation(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
-        await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
+        await self._forget_conversation(turn_context)
+
+    async def _forget_conversation(self, turn_context: TurnContext) -> None:
+        key = teams.conversation(turn_context.activity).id
+        self._remembered.pop(key, None)
+        await self.assistant.services.store.deactivate_conversation(key)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         recipient = turn_context.activity.recipient

@@ -171,7 +171,15 @@ class TinyStore:
             self._reconcile(latest)
 
     async def _run(self, fn, *args) -> Any:
+        """Writes (and big reads): in a worker thread, under the cross-process lock."""
         return await asyncio.to_thread(self._locked, fn, *args)
+
+    async def _read(self, fn, *args) -> Any:
+        """Small reads, inline: the parsed file is cached by its identity, so this is a stat() and a dict
+        lookup. No file lock is needed (writers replace the file atomically); the thread lock keeps a read
+        from seeing TinyDB's half-updated copy while a writer thread works on it."""
+        with self._thread_lock:
+            return fn(*args)
 
     def _locked(self, fn, *args) -> Any:
         with self._thread_lock, self._file_lock:
@@ -189,7 +197,7 @@ class TinyStore:
                 return None
             return Registration(scope=doc["scope"], code=doc["code"], tenant_id=doc.get("tenant_id"),
                                 by=_actor(doc["by"]), at=doc["at"])
-        return await self._run(get)
+        return await self._read(get)
 
     async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
@@ -209,7 +217,7 @@ class TinyStore:
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         def get():
             return sorted({d["code"] for d in self._table("registrations").search(Query().tenant_id == tenant_id)})
-        return await self._run(get)
+        return await self._read(get)
 
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
@@ -225,12 +233,12 @@ class TinyStore:
                 local_tasks=list(doc.get("local_tasks") or []),
                 assignments=dict(doc.get("assignments") or {}),
             )
-        return await self._run(get)
+        return await self._read(get)
 
     async def all_municipalities(self) -> list[MunicipalityState]:
         def codes():
             return sorted(d["code"] for d in self._table("municipalities").all() if d.get("tenant_id"))
-        return [await self.municipality(code) for code in await self._run(codes)]
+        return [await self.municipality(code) for code in await self._read(codes)]
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
                        details: dict | None = None) -> TaskChange:
@@ -364,7 +372,7 @@ class TinyStore:
         def get():
             doc = self._table("preferences").get(Query().user_id == user_id)
             return doc.get("language") if doc else None
-        return await self._run(get)
+        return await self._read(get)
 
     async def set_language(self, user_id: str, language: str) -> None:
         await self._run(lambda: self._table("preferences").upsert({"user_id": user_id, "language": language},
@@ -374,7 +382,7 @@ class TinyStore:
         def get():
             doc = self._table("lists").get(Query().conversation == conversation)
             return list(doc["task_ids"]) if doc else []
-        return await self._run(get)
+        return await self._read(get)
 
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
         await self._run(lambda: self._table("lists").upsert({"conversation": conversation, "task_ids": task_ids},
@@ -458,7 +466,7 @@ class TinyStore:
     async def conversations(self) -> list[ConversationRecord]:
         def read():
             return [ConversationRecord(**d) for d in self._table("conversations").all() if d.get("active", True)]
-        return await self._run(read)
+        return await self._read(read)
 
     async def deactivate_conversation(self, key: str) -> None:
         """The bot was removed there (or the Connector answers 403/404): no more proactive messages."""
@@ -466,7 +474,7 @@ class TinyStore:
         await self._run(lambda: self._table("conversations").update({"active": False}, Query().key == key))
 
     async def sent_nudges(self) -> set[str]:
-        return await self._run(lambda: {d["key"] for d in self._table("nudges").all() if d.get("state") == "sent"})
+        return await self._read(lambda: {d["key"] for d in self._table("nudges").all() if d.get("state") == "sent"})
 
     async def claim_nudge(self, key: str, owner: str, at: str, stale_before: str) -> bool:
         """Take a nudge for sending, at most one sender at a time, across processes.
@@ -495,7 +503,7 @@ class TinyStore:
         def read():
             doc = self._table("waves").get(Query().id == wave_id)
             return doc["signature"] if doc else None
-        return await self._run(read)
+        return await self._read(read)
 
     async def set_wave_signature(self, wave_id: str, signature: str) -> None:
         await self._run(lambda: self._table("waves").upsert({"id": wave_id, "signature": signature}, Query().id == wave_id))

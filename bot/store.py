@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 from dataclasses import asdict
 from datetime import date
@@ -23,6 +24,9 @@ from tinydb.storages import Storage
 
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
                            TaskState)
+
+
+_CODE = re.compile(r"\d{4}")  # municipality codes name files: nothing else may
 
 
 class StoreError(Exception):
@@ -138,12 +142,19 @@ class TinyStore:
         self._file_lock = FileLock(str(self.data_dir / ".lock"))
         self._thread_lock = threading.Lock()
         self._db = TinyDB(self.state_path, storage=AtomicJSONStorage)
+        self.municipalities_dir = self.data_dir / "municipalities"
+        self.municipalities_dir.mkdir(exist_ok=True)
+        self._municipality_dbs: dict[str, TinyDB] = {}
         self._conversation_seen: dict[str, tuple] = {}  # what this process last stored per conversation
         self._check_readable()
 
     def _check_readable(self) -> None:
         """Fail at start-up, naming the file, rather than at the first user's message."""
         self._db.storage.read()
+        self._migrate()
+        for code in self._codes_on_disk():
+            self._mtable(code)
+            self._municipality_dbs[code].storage.read()
         if not self.audit_path.exists():
             return
         good_end, latest = 0, {}
@@ -189,6 +200,28 @@ class TinyStore:
         # No query cache: another process (the nudges command, an admin command) may have written.
         return self._db.table(name, cache_size=0)
 
+    def _mtable(self, code: str):
+        """One municipality's own file: marking a task rewrites that municipality's state, not all 98."""
+        db = self._municipality_dbs.get(code)
+        if db is None:
+            if not _CODE.fullmatch(code or ""):
+                raise ValueError(f"not a municipality code: {code!r}")
+            db = TinyDB(self.municipalities_dir / f"{code}.json", storage=AtomicJSONStorage)
+            self._municipality_dbs[code] = db
+        return db.table("municipality", cache_size=0)
+
+    def _codes_on_disk(self) -> list[str]:
+        return sorted(p.stem for p in self.municipalities_dir.glob("*.json") if _CODE.fullmatch(p.stem))
+
+    def _migrate(self) -> None:
+        """Data dirs from before the split kept every municipality in state.json: move them to their files."""
+        if "municipalities" not in (self._db.storage.read() or {}):
+            return
+        with self._thread_lock, self._file_lock:
+            for doc in self._table("municipalities").all():
+                self._mtable(doc["code"]).upsert(dict(doc), Query().code == doc["code"])
+            self._db.drop_table("municipalities")  # only after every file is written: a crash just redoes this
+
     # -- registrations ----------------------------------------------------------------------------
     async def registration(self, scope: str) -> Registration | None:
         def get():
@@ -202,7 +235,7 @@ class TinyStore:
     async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
             # Check and bind in one locked step: two tenants racing for one municipality cannot both win.
-            municipalities = self._table("municipalities")
+            municipalities = self._mtable(registration.code)
             doc = municipalities.get(Query().code == registration.code)
             bound = doc.get("tenant_id") if doc else None
             if bound and bound != registration.tenant_id:
@@ -222,7 +255,7 @@ class TinyStore:
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
         def get():
-            doc = self._table("municipalities").get(Query().code == code) or {"code": code}
+            doc = self._mtable(code).get(Query().code == code) or {"code": code}
             return MunicipalityState(
                 code=code,
                 tenant_id=doc.get("tenant_id"),
@@ -237,13 +270,14 @@ class TinyStore:
 
     async def all_municipalities(self) -> list[MunicipalityState]:
         def codes():
-            return sorted(d["code"] for d in self._table("municipalities").all() if d.get("tenant_id"))
+            return [code for code in self._codes_on_disk()
+                    if (self._mtable(code).get(Query().code == code) or {}).get("tenant_id")]
         return [await self.municipality(code) for code in await self._read(codes)]
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
                        details: dict | None = None) -> TaskChange:
         def change():
-            doc = self._table("municipalities").get(Query().code == code) or {}
+            doc = self._mtable(code).get(Query().code == code) or {}
             current = (doc.get("tasks") or {}).get(task_id)
             if current is not None and bool(current["done"]) == done:
                 return TaskChange(False, _task_state(current))
@@ -257,7 +291,7 @@ class TinyStore:
     # -- the audit trail is the write-ahead log; state.json is what it adds up to -----------------------
     def _apply(self, event: AuditEvent) -> dict | None:
         """Make state.json reflect one audit event. Idempotent: replaying an applied event changes nothing."""
-        municipalities = self._table("municipalities")
+        municipalities = self._mtable(event.code)
         doc = municipalities.get(Query().code == event.code)
         if event.action in ("done", "reopen"):
             tasks = dict((doc or {}).get("tasks") or {})
@@ -310,8 +344,8 @@ class TinyStore:
     async def set_gate(self, code: str, gate: dict | None) -> None:
         """The self-check in progress. Not audited answer by answer: the phase event carries the outcome."""
         def write():
-            doc = self._table("municipalities").get(Query().code == code) or {"code": code, "tasks": {}}
-            self._table("municipalities").upsert({**doc, "gate": gate}, Query().code == code)
+            doc = self._mtable(code).get(Query().code == code) or {"code": code, "tasks": {}}
+            self._mtable(code).upsert({**doc, "gate": gate}, Query().code == code)
         await self._run(write)
 
     def _reconcile(self, latest: dict[tuple, AuditEvent]) -> int:
@@ -320,7 +354,7 @@ class TinyStore:
         `latest` holds the newest event per task ("task", code, task_id) and per registration scope."""
         replayed = 0
         for (kind, *where), event in latest.items():
-            doc = self._table("municipalities").get(Query().code == event.code) or {}
+            doc = self._mtable(event.code).get(Query().code == event.code) or {}
             if kind == "task":
                 stored = (doc.get("tasks") or {}).get(event.task_id)
             elif kind == "scope":
@@ -392,7 +426,7 @@ class TinyStore:
     async def rebind(self, code: str, tenant_id: str, by: Actor, at: str) -> str | None:
         """Bind a municipality to another tenant; returns the previous tenant. Audited."""
         def change():
-            doc = self._table("municipalities").get(Query().code == code)
+            doc = self._mtable(code).get(Query().code == code)
             previous = doc.get("tenant_id") if doc else None
             event = AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}", tenant_id=tenant_id)
             self._append_audit(event)
@@ -407,12 +441,13 @@ class TinyStore:
         leaves either the old trail or the new one."""
         def erase():
             replaced = asdict(pseudonym)
-            municipalities = self._table("municipalities")
-            for doc in municipalities.all():
-                tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
-                         for tid, st in (doc.get("tasks") or {}).items()}
-                if tasks != doc.get("tasks"):
-                    municipalities.update({"tasks": tasks}, Query().code == doc["code"])
+            for code in self._codes_on_disk():
+                municipalities = self._mtable(code)
+                for doc in municipalities.all():
+                    tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
+                             for tid, st in (doc.get("tasks") or {}).items()}
+                    if tasks != doc.get("tasks"):
+                        municipalities.update({"tasks": tasks}, Query().code == doc["code"])
             self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
             conversations = self._table("conversations")
             for doc in conversations.all():
@@ -440,10 +475,13 @@ class TinyStore:
         def copy():
             target.mkdir(parents=True, exist_ok=True)
             copied = []
-            for source in (self.state_path, self.audit_path):
+            (target / "municipalities").mkdir(exist_ok=True)
+            sources = [self.state_path, self.audit_path, *(self.municipalities_dir / f"{c}.json" for c in self._codes_on_disk())]
+            for source in sources:
                 if source.exists():
-                    AtomicJSONStorage(target / source.name).write_text(source.read_text(encoding="utf-8"))
-                    copied.append(target / source.name)
+                    destination = target / source.relative_to(self.data_dir)
+                    AtomicJSONStorage(destination).write_text(source.read_text(encoding="utf-8"))
+                    copied.append(destination)
             return copied
         return await self._run(copy)
 

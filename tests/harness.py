@@ -205,3 +205,21 @@ class BotServer:
         new = self.connector.sent[before:]
         assert len(new) <= 1, f"expected at most one reply, got {len(new)}"
         return reply_text(new[0]) if new else ""
+
+
+def stored_municipalities(data_dir: Path) -> dict[str, dict]:
+    """code -> the municipality's stored document (bot/store.py keeps one file per municipality)."""
+    import json
+
+    out = {}
+    for path in sorted((Path(data_dir) / "municipalities").glob("*.json")):
+        for doc in (json.loads(path.read_text(encoding="utf-8")).get("municipality") or {}).values():
+            out[doc["code"]] = doc
+    return out
+
+
+def stored_text(data_dir: Path) -> str:
+    """Every byte of state the store keeps, as text: to prove something is (not) in it."""
+    data_dir = Path(data_dir)
+    files = [data_dir / "state.json", data_dir / "audit.jsonl", *sorted((data_dir / "municipalities").glob("*.json"))]
+    return "".join(p.read_text(encoding="utf-8") for p in files if p.exists())

@@ -30,7 +30,8 @@ import referencing.exceptions
 import yaml
 
 import bot.app
-from tests.harness import BOT_ID, OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal
+from tests.harness import (BOT_ID, BotServer, OTHER_TENANT, Person, Where, card_of,
+                           channel, group_chat, personal, stored_municipalities)
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "content" / "data"
@@ -256,7 +257,8 @@ def records(server) -> dict:
     audit_file, state_file = server.data_dir / "audit.jsonl", server.data_dir / "state.json"
     state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
     state.pop("lists", None)
-    return {"audit": audit_file.read_bytes() if audit_file.exists() else b"", "state": state}
+    return {"audit": audit_file.read_bytes() if audit_file.exists() else b"", "state": state,
+            "municipalities": stored_municipalities(server.data_dir)}
 
 
 def put_path(conversation: str, activity_id: str) -> str:

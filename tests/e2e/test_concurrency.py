@@ -27,7 +27,8 @@ from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.context import Services
 from dialogs.understanding import Understander
-from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, Where, channel, group_chat, personal
+from tests.harness import (BotServer, OTHER_TENANT, Person, TENANT, Where, channel,
+                           group_chat, personal, stored_municipalities)
 
 WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
          "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
@@ -105,14 +106,13 @@ async def at_once(server: BotServer, bodies: list[dict]) -> dict[str, str]:
 
 
 def read_state(data_dir: Path) -> dict:
-    return json.loads((data_dir / "state.json").read_text(encoding="utf-8"))
+    """state.json's tables, with "municipalities" as code -> document from the per-municipality files."""
+    state = json.loads((data_dir / "state.json").read_text(encoding="utf-8"))
+    return {**state, "municipalities": stored_municipalities(data_dir)}
 
 
 def tasks_of(state: dict, code: str) -> dict[str, dict]:
-    for doc in (state.get("municipalities") or {}).values():
-        if doc["code"] == code:
-            return doc.get("tasks") or {}
-    return {}
+    return (state["municipalities"].get(code) or {}).get("tasks") or {}
 
 
 def read_audit(data_dir: Path) -> list[dict]:
@@ -206,7 +206,7 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
         winners[code] = bound[0]
 
     state = read_state(big.data_dir)
-    tenants = {d["code"]: d.get("tenant_id") for d in state["municipalities"].values()}
+    tenants = {code: d.get("tenant_id") for code, d in state["municipalities"].items()}
     assert tenants == {code: w.tenant_id for code, w in winners.items()}
     registrations = sorted((d["scope"], d["code"]) for d in state["registrations"].values())
     assert registrations == sorted((f"conversation:{w.conversation_id}", code) for code, w in winners.items())

@@ -30,7 +30,7 @@ import pytest
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from content import load_content
-from tests.harness import BotServer, Connector, Person, Where, personal
+from tests.harness import BotServer, Connector, Person, Where, personal, stored_municipalities
 
 REPO = Path(__file__).resolve().parents[2]
 ITERATIONS = int(os.environ.get("CRASH_ITERATIONS", "20"))
@@ -131,9 +131,8 @@ async def rig(tmp_path):
 
 
 def read_state(data_dir: Path) -> dict[str, dict[str, dict]]:
-    """code -> task id -> task state, straight from state.json."""
-    data = json.loads((data_dir / "state.json").read_text(encoding="utf-8"))
-    return {doc["code"]: doc.get("tasks") or {} for doc in (data.get("municipalities") or {}).values()}
+    """code -> task id -> task state, straight from the store's files."""
+    return {code: doc.get("tasks") or {} for code, doc in stored_municipalities(data_dir).items()}
 
 
 def read_audit(data_dir: Path) -> list[dict]:

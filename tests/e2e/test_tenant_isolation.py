@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, channel, personal
+from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, channel, personal, stored_text
 
 REFUSED = "tilknyttet en anden organisation"
 
@@ -89,7 +89,7 @@ async def test_forget_user_pseudonymises_the_audit_trail(aarhus):
     await aarhus.stop_bot()
     result = _admin(aarhus.data_dir, "forget-user", Person().aad_id)
     assert result.returncode == 0, result.stderr
-    text = (aarhus.data_dir / "audit.jsonl").read_text() + (aarhus.data_dir / "state.json").read_text()
+    text = stored_text(aarhus.data_dir)
     assert Person().aad_id not in text and Person().name not in text
     await aarhus.start()
     history = await aarhus.say("historik", channel())

@@ -10,6 +10,8 @@ from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, Messag
 from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
+from bot.connector import ConnectorError
+from bot.wire import to_wire
 from bot.exports import ExportShelf
 from dialogs import cards
 from dialogs.assistant import Assistant
@@ -31,7 +33,6 @@ class AssistantBot(ActivityHandler):
         self.shelf = shelf or ExportShelf()
         self.download_base = download_base
         self._greeted: dict[str, datetime] = {}
-        self._remembered: dict[str, tuple] = {}  # what this process last stored per conversation
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -57,17 +58,19 @@ class AssistantBot(ActivityHandler):
     async def _remember(self, turn_context: TurnContext, key: str, reply: Reply) -> None:
         """Where proactive messages for this municipality can go: this conversation, at its root (not a thread)."""
         activity = turn_context.activity
-        fingerprint = (reply.municipality, reply.language, activity.service_url, activity.channel_id,
+        store = self.assistant.services.store
+        scope = teams.conversation(activity).scope
+        fingerprint = (reply.municipality, reply.language, scope, activity.service_url, activity.channel_id,
                        activity.recipient.id if activity.recipient else None, activity.conversation.tenant_id)
-        if self._remembered.get(key) == fingerprint:
+        if store.conversation_known(key, fingerprint):
             return  # the common case: nothing changed, so no reference is built or serialised
-        self._remembered[key] = fingerprint
         reference = TurnContext.get_conversation_reference(activity)
         reference.conversation.id = key
         reference.activity_id = None
         reference.user = None  # not needed to post in the conversation, and personal data
-        await self.assistant.services.store.remember_conversation(ConversationRecord(
-            key=key, code=reply.municipality, reference=reference.serialize(), language=reply.language))
+        await store.remember_conversation(ConversationRecord(
+            key=key, code=reply.municipality, reference=to_wire(reference), language=reply.language, scope=scope),
+            fingerprint)
 
     async def on_members_removed_activity(self, members_removed: list[ChannelAccount], turn_context: TurnContext) -> None:
         recipient = turn_context.activity.recipient
@@ -78,9 +81,7 @@ class AssistantBot(ActivityHandler):
         await self._forget_conversation(turn_context)
 
     async def _forget_conversation(self, turn_context: TurnContext) -> None:
-        key = teams.conversation(turn_context.activity).id
-        self._remembered.pop(key, None)
-        await self.assistant.services.store.deactivate_conversation(key)
+        await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         recipient = turn_context.activity.recipient
@@ -120,7 +121,10 @@ async def _send(turn_context: TurnContext, reply: Reply) -> None:
         # A button press: redraw the pressed card in place with the new state.
         updated = MessageFactory.attachment(CardFactory.adaptive_card(reply.replace_card))
         updated.id = activity.reply_to_id
-        await turn_context.update_activity(updated)
+        try:
+            await turn_context.update_activity(updated)
+        except ConnectorError as error:  # the card may be gone; the change is saved and the note still goes out
+            log.warning("card not redrawn", extra={"activity_id": activity.id, "status": error.status})
     if card_channel and reply.card:
         message = MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
         if reply.note:

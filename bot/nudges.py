@@ -53,8 +53,8 @@ class NudgeSender:
     async def _due(self, now: datetime) -> tuple[list[Nudge], dict[str, str]]:
         store, content = self.services.store, self.services.content
         conversations = await store.conversations()
-        codes = {c.code for c in conversations}
-        states = {code: await store.municipality(code) for code in codes}
+        states = {code: await store.municipality(code) for code in {c.code for c in conversations}}
+        conversations = [c for c in conversations if await self._still_theirs(c, states[c.code])]
         changed: dict[str, str] = {}
         for wave in content.project.waves:
             signature, seen = wave_signature(wave), await store.wave_signature(wave.id)
@@ -63,6 +63,20 @@ class NudgeSender:
             elif seen != signature:
                 changed[wave.id] = signature
         return self.planner.plan(now, states, conversations, await store.sent_nudges(), changed), changed
+
+    async def _still_theirs(self, record, state) -> bool:
+        """A conversation hears about a municipality only while its tenant owns it (no rebind since) and its
+        scope is still registered to it (the team did not move on to another municipality)."""
+        tenant = (record.reference.get("conversation") or {}).get("tenantId")
+        if not state.tenant_id or tenant != state.tenant_id:
+            return False
+        if record.scope:
+            registration = await self.services.store.registration(record.scope)
+            if registration is not None:
+                return registration.code == record.code
+            # A personal chat uses its tenant's only municipality without registering (see dialogs.context).
+            return await self.services.store.codes_for_tenant(tenant) == [record.code]
+        return True
 
     async def sweep(self, now: datetime, dry_run: bool = False) -> SweepReport:
         report = SweepReport(window_open=in_window(self.services.content.project.nudges.window, now))

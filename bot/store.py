@@ -9,6 +9,7 @@ writes. Blocking file work runs in a worker thread so the event loop keeps servi
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import re
@@ -174,7 +175,7 @@ class TinyStore:
                     raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
                                      "the file was left untouched") from None
                 good_end = fh.tell()
-        with self._thread_lock, self._file_lock:
+        with self._file_lock, self._thread_lock:
             if good_end < self.audit_path.stat().st_size:
                 with self.audit_path.open("r+b") as fh:  # drop only the torn, never-acknowledged tail
                     fh.truncate(good_end)
@@ -193,7 +194,9 @@ class TinyStore:
             return fn(*args)
 
     def _locked(self, fn, *args) -> Any:
-        with self._thread_lock, self._file_lock:
+        # The file lock first: waiting for another process must not hold the thread lock, which inline reads
+        # on the event loop also take.
+        with self._file_lock, self._thread_lock:
             return fn(*args)
 
     def _table(self, name: str):
@@ -217,7 +220,7 @@ class TinyStore:
         """Data dirs from before the split kept every municipality in state.json: move them to their files."""
         if "municipalities" not in (self._db.storage.read() or {}):
             return
-        with self._thread_lock, self._file_lock:
+        with self._file_lock, self._thread_lock:
             for doc in self._table("municipalities").all():
                 self._mtable(doc["code"]).upsert(dict(doc), Query().code == doc["code"])
             self._db.drop_table("municipalities")  # only after every file is written: a crash just redoes this
@@ -240,12 +243,26 @@ class TinyStore:
             bound = doc.get("tenant_id") if doc else None
             if bound and bound != registration.tenant_id:
                 return bound
+            previous = self._table("registrations").get(Query().scope == registration.scope)
             event = AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation,
                                scope=registration.scope, tenant_id=registration.tenant_id)
             self._append_audit(event)
             self._apply(event)
+            if previous and previous["code"] != registration.code:
+                self._release_if_unused(previous["code"], previous.get("tenant_id"), registration, conversation)
             return None
         return await self._run(put)
+
+    def _release_if_unused(self, code: str, tenant_id: str | None, by: Registration, conversation: str) -> None:
+        """A scope moved to another municipality: if its tenant has no other registration for the old one,
+        the old one is free again (a mistaken "tilmeld" must not lock the real owner out). Audited."""
+        users = [r for r in self._table("registrations").search(Query().code == code) if r.get("tenant_id") == tenant_id]
+        doc = self._mtable(code).get(Query().code == code) or {}
+        if users or not tenant_id or doc.get("tenant_id") != tenant_id:
+            return
+        event = AuditEvent(code, "rebind", None, by.by, by.at, f"released-by:{by.scope}", tenant_id="")
+        self._append_audit(event)
+        self._mtable(code).update({"tenant_id": None}, Query().code == code)
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         def get():
@@ -262,9 +279,10 @@ class TinyStore:
                 phase=doc.get("phase") or 1,
                 milestones={k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()},
                 tasks={tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()},
-                gate=doc.get("gate"),
-                local_tasks=list(doc.get("local_tasks") or []),
-                assignments=dict(doc.get("assignments") or {}),
+                # Copies: these dicts live in the parsed-file cache, which a caller must never change in place.
+                gate=copy.deepcopy(doc.get("gate")),
+                local_tasks=copy.deepcopy(doc.get("local_tasks") or []),
+                assignments=copy.deepcopy(doc.get("assignments") or {}),
             )
         return await self._read(get)
 
@@ -300,12 +318,14 @@ class TinyStore:
             municipalities.upsert({**(doc or {"code": event.code}), "tasks": tasks}, Query().code == event.code)
             return new
         if event.action == "register" and event.scope:
-            registration = Registration(event.scope, event.code, event.tenant_id, event.by, event.at)
-            self._table("registrations").upsert(asdict(registration), Query().scope == event.scope)
+            # The binding first, then the registration: a crash between them leaves a bound municipality
+            # without this scope's row, which start-up replays (a row without a binding would let anyone claim).
             if doc is None:
                 municipalities.insert({"code": event.code, "tenant_id": event.tenant_id, "tasks": {}})
             elif not doc.get("tenant_id"):
                 municipalities.update({"tenant_id": event.tenant_id}, Query().code == event.code)
+            registration = Registration(event.scope, event.code, event.tenant_id, event.by, event.at)
+            self._table("registrations").upsert(asdict(registration), Query().scope == event.scope)
         elif event.action == "rebind" and event.tenant_id:
             municipalities.upsert({**(doc or {"code": event.code, "tasks": {}}), "tenant_id": event.tenant_id},
                                   Query().code == event.code)
@@ -359,6 +379,8 @@ class TinyStore:
                 stored = (doc.get("tasks") or {}).get(event.task_id)
             elif kind == "scope":
                 stored = self._table("registrations").get(Query().scope == event.scope)
+                if stored and stored.get("code") == event.code and event.tenant_id and not doc.get("tenant_id"):
+                    stored = None  # the row without its binding: replay binds it
             elif kind == "milestone":
                 have = (doc.get("milestones") or {}).get(event.details["name"])
                 stored = {"at": event.at} if have == event.details["date"] else None
@@ -399,7 +421,9 @@ class TinyStore:
                     if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
                         out.append(_event(d))
             return out[-limit:][::-1]  # newest first
-        return await self._run(read)
+        # No lock: the trail is only ever appended to (forget-user replaces it atomically), and a torn last
+        # line is skipped above.
+        return await asyncio.to_thread(read)
 
     # -- per-user and per-conversation memory -----------------------------------------------------
     async def language(self, user_id: str) -> str | None:
@@ -446,8 +470,15 @@ class TinyStore:
                 for doc in municipalities.all():
                     tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
                              for tid, st in (doc.get("tasks") or {}).items()}
-                    if tasks != doc.get("tasks"):
-                        municipalities.update({"tasks": tasks}, Query().code == doc["code"])
+                    assignments = {tid: {role: (replaced if (person or {}).get("id") == user_id else person)
+                                         for role, person in roles.items()}
+                                   for tid, roles in (doc.get("assignments") or {}).items()}
+                    gate = doc.get("gate")
+                    if gate and (gate.get("started_by") or {}).get("id") == user_id:
+                        gate = {**gate, "started_by": replaced}
+                    changes = {"tasks": tasks, "assignments": assignments, "gate": gate}
+                    if any(changes[k] != doc.get(k) for k in changes):
+                        municipalities.update(changes, Query().code == doc["code"])
             self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
             conversations = self._table("conversations")
             for doc in conversations.all():
@@ -459,8 +490,14 @@ class TinyStore:
             if self.audit_path.exists():
                 for line in self.audit_path.read_text(encoding="utf-8").splitlines():
                     event = json.loads(line)
-                    if event.get("by", {}).get("id") == user_id:
+                    named = event.get("by", {}).get("id") == user_id
+                    person = (event.get("details") or {}).get("person")
+                    if named:
                         event["by"] = replaced
+                    if person and person.get("id") == user_id:  # assigned as ansvarlig/udfører
+                        event["details"] = {**event["details"], "person": replaced}
+                        named = True
+                    if named:
                         count += 1
                         codes.add(event["code"])
                     lines.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
@@ -486,9 +523,14 @@ class TinyStore:
         return await self._run(copy)
 
     # -- proactive messages: where they can go and which were sent ------------------------------------
-    async def remember_conversation(self, record: ConversationRecord) -> None:
+    def conversation_known(self, key: str, fingerprint: tuple) -> bool:
+        """True when this process last stored this conversation with the same fingerprint and it is active:
+        then the caller need not even build the reference. A deactivation forgets the fingerprint."""
+        return self._conversation_seen.get(key) == fingerprint
+
+    async def remember_conversation(self, record: ConversationRecord, fingerprint: tuple | None = None) -> None:
         """Keep the newest reference for a conversation; a turn that changes nothing writes nothing."""
-        fingerprint = (record.code, json.dumps(record.reference, sort_keys=True), record.language, record.active)
+        fingerprint = fingerprint or (record.code, json.dumps(record.reference, sort_keys=True), record.language)
         if self._conversation_seen.get(record.key) == fingerprint:
             return
 

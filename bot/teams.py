@@ -17,7 +17,11 @@ def channel_data(activity: Activity) -> dict:
 
 
 def tenant_id(activity: Activity) -> str | None:
-    """Teams puts the tenant in channelData.tenant.id; botbuilder only reads conversation.tenantId."""
+    """Teams puts the tenant in channelData.tenant.id; botbuilder only reads conversation.tenantId.
+
+    Only Teams vouches for it: on Web Chat or Direct Line the client writes channelData itself."""
+    if activity.channel_id != "msteams":
+        return None
     tenant = channel_data(activity).get("tenant")
     if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
         return tenant["id"]
@@ -41,14 +45,16 @@ def conversation(activity: Activity) -> Conversation:
     if team_id and kind == "personal":
         kind = "channel"
     scope = f"team:{team_id}" if team_id else f"conversation:{base}"
-    return Conversation(id=base, scope=scope, kind=kind, tenant_id=tenant_id(activity))
+    return Conversation(id=base, scope=scope, kind=kind, tenant_id=tenant_id(activity), thread=conv_id)
 
 
 def user(activity: Activity) -> Actor:
     sender = activity.from_property
     if sender is None:
         return Actor(id="", name="")
-    return Actor(id=sender.aad_object_id or sender.id or "", name=sender.name or "")
+    # An AAD object id (what consultants are listed by) only counts when Teams sent it.
+    aad = sender.aad_object_id if activity.channel_id == "msteams" else None
+    return Actor(id=aad or sender.id or "", name=sender.name or "")
 
 
 def addressed(activity: Activity) -> bool:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from content.names import key
 from content.schema import (
     AliasesFile,
     Content,
@@ -133,7 +134,8 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
     added = {t.id for t in project.add_tasks}
     for task in effective:
         path, where = (paths["project"], "project.add_tasks") if task.id in added else (paths["tasks"], "tasks")
-        for name in {task.title.da.lower(), task.title.en.lower(), *(a.lower() for a in task.aliases.all())}:
+        # Compared as the lookup compares them (case, æ/ae, spaces and hyphens folded away).
+        for name in {key(task.title.da), key(task.title.en), *(key(a) for a in task.aliases.all())} - {""}:
             _require(owner.get(name, task.id) == task.id, path, f"{where} (id={task.id}).aliases",
                      f"'{name}' also names task '{owner.get(name)}'")
             owner[name] = task.id

@@ -99,6 +99,10 @@ class Ctx:
             self._code = code
         return self._code
 
+    def list_key(self) -> str:
+        """Where "udført 3" looks up number 3: the thread the list was shown in (two threads, two lists)."""
+        return self.turn.conversation.thread or self.turn.conversation.id
+
     def forget_lookup(self) -> None:
         self._looked_up, self._code, self.refused_code = False, None, None
 

@@ -43,7 +43,7 @@ class NameIndex:
             for name in item_names:
                 k = key(name)
                 if k:
-                    # First writer wins: content validation already refuses a name shared by two items.
+                    # First writer wins: content validation refuses a task name shared by two tasks (same key).
                     self._id_of.setdefault(k, item_id)
                     self._word_runs.append((f" {' '.join(words(name))} ", item_id))
         self._keys = list(self._id_of)

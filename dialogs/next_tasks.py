@@ -47,6 +47,6 @@ async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number
     actors = ctx.t("next.actors", actors=ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors]))
     lines += [actors, ctx.t("next.hint")]
     body.append(cards.subtle(actors))
-    await ctx.store.set_last_list(ctx.turn.conversation.id, listed)
+    await ctx.store.set_last_list(ctx.list_key(), listed)
     text = "\n\n".join(lines)
     return Reply(text, card=cards.card(body, text))

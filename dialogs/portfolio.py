@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from dialogs import cards
 from dialogs.assign import ROLES
 from dialogs.context import Ctx
-from dialogs.progress import current_phase, milestones_of, phase_progress, tasks_of
+from dialogs.markdown import esc
+from dialogs.progress import current_phase, is_done, milestones_of, phase_progress, tasks_of
 from dialogs.status import status_reply
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
@@ -43,7 +44,7 @@ def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
     if "go-live" in milestones:
         golive = milestones["go-live"].date
         overdue = sum(1 for t in tasks_of(ctx.content, state)
-                      if t.deadline_weeks_before_go_live is not None and not (state.tasks.get(t.id) and state.tasks[t.id].done)
+                      if t.deadline_weeks_before_go_live is not None and not is_done(state, t.id)
                       and golive - timedelta(weeks=t.deadline_weeks_before_go_live) < today)
     wave = ctx.content.project.wave_of(state.code)
     p = progress[phase - 1]
@@ -56,6 +57,13 @@ def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
 async def _rows(ctx: Ctx) -> list[Row]:
     today = ctx.today()
     return [row_of(ctx, state, today) for state in await ctx.store.all_municipalities()]
+
+
+def _shared_room(ctx: Ctx) -> Reply | None:
+    """Every municipality's progress and names are for the consultant's eyes: never in a shared channel."""
+    if ctx.turn.conversation.kind != "personal":
+        return Reply(ctx.t("portfolio.personal_only"))
+    return None
 
 
 async def _refuse(ctx: Ctx) -> Reply:
@@ -123,6 +131,8 @@ def _chart(ctx: Ctx, rows: list[Row]) -> tuple[list[dict], list[str]]:
 async def overview(ctx: Ctx, u: Understanding) -> Reply:
     if not ctx.consultant:
         return await _refuse(ctx)
+    if shared := _shared_room(ctx):
+        return shared
     rows = await _rows(ctx)
     if not rows:
         return Reply(ctx.t("portfolio.empty"))
@@ -147,9 +157,11 @@ async def overview(ctx: Ctx, u: Understanding) -> Reply:
 async def lagging(ctx: Ctx, u: Understanding) -> Reply:
     if not ctx.consultant:
         return await _refuse(ctx)
+    if shared := _shared_room(ctx):
+        return shared
     if "wave" in u.unresolved:
         names = [w.name.get(ctx.lang) for w in ctx.content.project.waves]
-        return Reply(ctx.t("portfolio.no_wave", text=str(u.slots["wave"]),
+        return Reply(ctx.t("portfolio.no_wave", text=esc(str(u.slots["wave"])),
                            options=ctx.either(names) if names else "–"))
     rows = await _rows(ctx)
     wave = u.slots.get("wave")
@@ -169,6 +181,8 @@ async def lagging(ctx: Ctx, u: Understanding) -> Reply:
 async def in_phase(ctx: Ctx, u: Understanding) -> Reply:
     if not ctx.consultant:
         return await _refuse(ctx)
+    if shared := _shared_room(ctx):
+        return shared
     number = u.slots.get("phase")
     if not isinstance(number, int):
         return Reply(ctx.t("phase.which", options=ctx.either([f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases])))
@@ -184,9 +198,11 @@ async def in_phase(ctx: Ctx, u: Understanding) -> Reply:
 async def status_for(ctx: Ctx, u: Understanding) -> Reply:
     if not ctx.consultant:
         return await _refuse(ctx)
+    if shared := _shared_room(ctx):
+        return shared
     code = u.slots.get("municipality")
     if "municipality" in u.unresolved or not code:
-        return Reply(ctx.t("portfolio.unknown_municipality", text=str(code or "")))
+        return Reply(ctx.t("portfolio.unknown_municipality", text=esc(str(code or ""))))
     if (await ctx.store.municipality(code)).tenant_id is None:
         return Reply(ctx.t("portfolio.not_registered", name=ctx.municipality_name(code)))
     return await status_reply(ctx, code)
@@ -226,6 +242,8 @@ def _cell(value: object) -> object:
 async def export(ctx: Ctx, u: Understanding) -> Reply:
     if not ctx.consultant:
         return await _refuse(ctx)
+    if shared := _shared_room(ctx):
+        return shared
     states = await ctx.store.all_municipalities()
     name = f"implementering-{ctx.today().isoformat()}.csv"
     return Reply(ctx.t("portfolio.export", count=len(states)), file=(name, export_csv(ctx, states)))

@@ -74,6 +74,7 @@ class ConversationRecord:
     reference: dict  # Bot Framework ConversationReference, serialised by bot/
     language: str
     active: bool = True
+    scope: str = ""  # the registration scope it was seen in: a team that moved on gets no old nudges
 
 
 class Store(Protocol):
@@ -99,7 +100,9 @@ class Store(Protocol):
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]: ...
 
-    async def remember_conversation(self, record: ConversationRecord) -> None: ...
+    def conversation_known(self, key: str, fingerprint: tuple) -> bool: ...
+
+    async def remember_conversation(self, record: ConversationRecord, fingerprint: tuple | None = None) -> None: ...
 
     async def conversations(self) -> list[ConversationRecord]: ...
 

@@ -25,7 +25,7 @@ async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply 
     state = await _state(ctx)
     lookup_task = (lambda task_id: find_task(ctx.content, state, task_id)) if state else ctx.content.task
     if isinstance(value, int):
-        listed = await ctx.store.last_list(ctx.turn.conversation.id)
+        listed = await ctx.store.last_list(ctx.list_key())
         if not listed:
             return None, Reply(ctx.t("task.no_list", number=value))
         if not 1 <= value <= len(listed):
@@ -44,7 +44,7 @@ async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply 
     candidates = [t for t in (lookup_task(c) for c in (lookup.candidates if lookup else ())) if t]
     if lookup and lookup.ambiguous:
         # Number the candidates and remember them, so "done 2" picks one of exactly these.
-        await ctx.store.set_last_list(ctx.turn.conversation.id, [t.id for t in candidates])
+        await ctx.store.set_last_list(ctx.list_key(), [t.id for t in candidates])
         listing = "\n".join(f"{i}. {t.title.get(ctx.lang)}" for i, t in enumerate(candidates, start=1))
         return None, Reply(ctx.t("task.ambiguous", text=raw) + "\n\n" + listing + "\n\n" + ctx.t("task.ambiguous.hint"))
     if candidates:

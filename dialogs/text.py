@@ -2,25 +2,18 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
-# Danish letters folded to the ASCII spellings people type without a Danish keyboard, so that
-# "Århus", "Aarhus", "naeste" and "næste" meet in the middle. Both templates and input are folded.
-_FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "u", "é": "e", "è": "e"})
+from content.names import fold, key
+
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _NOISE = re.compile(r"[\"'`«»“”„‘’´,;:!?()\[\]{}*_~|]")
 _EDGE_PUNCT = re.compile(r"^[\s.,;:!?¿¡…\-–—]+|[\s.,;:!?…\-–—]+$")
 _SPACE = re.compile(r"\s+")
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")  # after folding
 
 # Understanding looks at no more than this; a 20 kB paste is not a command.
 MAX_UTTERANCE = 300
-
-
-def fold(text: str) -> str:
-    """Lower-case, NFC, Danish letters to ASCII digraphs."""
-    return unicodedata.normalize("NFC", text).lower().translate(_FOLD)
 
 
 def clean(text: str, people: frozenset[str] = frozenset()) -> str:
@@ -35,11 +28,6 @@ def clean(text: str, people: frozenset[str] = frozenset()) -> str:
     text = _NOISE.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
     return _EDGE_PUNCT.sub("", text)[:MAX_UTTERANCE]
-
-
-def key(text: str) -> str:
-    """A name's matching key: folded with every space, hyphen and dot gone ("Høje-Taastrup" == "hoeje taastrup")."""
-    return _NOT_ALNUM.sub("", fold(text))
 
 
 def words(text: str) -> list[str]:

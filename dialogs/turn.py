@@ -9,10 +9,11 @@ from dialogs.store import Actor
 
 @dataclass(frozen=True)
 class Conversation:
-    id: str  # without a thread's ";messageid=…" suffix: a thread is part of its channel's conversation
+    id: str  # without a thread's ";messageid=…" suffix: a thread shares its channel's registration
     scope: str  # who shares a registration: "team:<team id>" in a team, else "conversation:<id>"
     kind: str  # "personal" | "groupChat" | "channel"
     tenant_id: str | None = None
+    thread: str = ""  # the full id, thread included: numbered lists belong to the thread they were shown in
 
 
 @dataclass(frozen=True)

@@ -220,10 +220,11 @@ async def press(server, value: object, reply_to: str | None, where: Where = HOME
 
 
 async def twin(server, text: str, where: Where = HOME, who: Person | None = None) -> str:
-    """The text twin, as a client without card support gets it (a channel outside the card channels)."""
-    done = await ask(server, text, where, who, channelId="slack")
-    assert card_of(done.messages[0]) is None
-    return done.messages[0]["text"]
+    """The text twin: what a client without card support is sent. Asked in Teams (only Teams vouches for the
+    tenant that owns the municipality), it is the card's fallbackText, or the text when no card was sent."""
+    done = await ask(server, text, where, who)
+    card = card_of(done.messages[0])
+    return card["fallbackText"] if card else done.messages[0]["text"]
 
 
 async def register(server, lang: str = "da", where: Where = HOME) -> None:

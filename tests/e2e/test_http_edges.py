@@ -79,12 +79,13 @@ async def test_team_registration_is_shared_by_channels_and_threads(server):
     assert "tilmeld" in await server.say("status", other_team)
 
 
-async def test_thread_reply_numbers_refer_to_the_channel_list(server):
+async def test_numbers_refer_to_the_list_shown_in_the_same_thread(server):
     general = channel()
     await server.say("tilmeld Aarhus", general)
-    await server.say("hvad skal vi nu?", general.thread("111"))
-    reply = await server.say("done 2", general.thread("222"))
-    assert "Udpeg projektleder" in reply
+    await server.say("hvad skal vi nu?", general.thread("111"))  # phase 1: 2 is Udpeg projektleder
+    await server.say("hvad er det næste i Forberedelse?", general.thread("222"))  # another list elsewhere
+    assert "Udpeg projektleder" in await server.say("done 2", general.thread("111"))
+    assert "Udpeg projektleder" not in await server.say("fortryd 1", general.thread("222"))
 
 
 async def test_personal_chat_uses_the_tenants_only_municipality(server):
@@ -136,3 +137,20 @@ async def test_info_logs_hold_ids_not_message_text(server, caplog):
         await server.say("tilmeld Aarhus hemmelig-tekst-123", personal())
     assert caplog.records
     assert not any("hemmelig-tekst-123" in r.getMessage() or "hemmelig-tekst-123" in str(vars(r)) for r in caplog.records)
+
+
+async def test_clients_without_cards_get_the_text_twin(server):
+    activity = server.message("hvad betyder go-live?", personal())
+    activity["channelId"] = "slack"
+    assert await server.post(activity) < 300
+    reply = server.connector.sent[-1]
+    assert not reply.get("attachments") and reply["text"].startswith("**Go-live**: Milepæl")
+
+
+async def test_only_teams_vouches_for_the_tenant(server):
+    """Web Chat and Direct Line clients write channelData themselves: a forged tenant there opens nothing."""
+    await server.say("tilmeld Aarhus", channel())
+    forged = server.message("status", channel())
+    forged["channelId"] = "webchat"
+    assert await server.post(forged) < 300
+    assert "tilknyttet en anden organisation" in server.connector.texts()[-1]

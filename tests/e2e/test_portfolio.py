@@ -256,9 +256,11 @@ async def test_every_consultant_command_is_for_listed_consultants_only(tmp_path,
     bot = await _start(tmp_path, wave_content, rows, public_url=PUBLIC)
     try:
         await _run_all(bot, rows, CONSULTANT_EN, CONSULTANT)
-        # A consultant may ask from inside a municipality's team too, and still sees everything.
+        # Inside a municipality's team the consultant is told to ask in a personal chat: the team's members
+        # must not see the other municipalities' progress and names.
         inside = await ask(bot, "oversigt", channel(), CONSULTANT)
-        assert reply_text(inside).startswith("**Oversigt: 98 kommuner**")
+        assert reply_text(inside).startswith("Oversigter på tværs af kommuner giver jeg kun i en personlig chat")
+        assert leaked_names(json.dumps(inside, ensure_ascii=False), "") == []
         # Another municipality asking about Aarhus gets its own status (Tårnby), and nothing of Aarhus.
         taarnby = channel(team="19:team-0185@thread.tacv2", channel_id="19:general-0185@thread.tacv2",
                           tenant="tenant-0185")
@@ -510,18 +512,13 @@ async def test_export_downloads_a_csv_with_every_municipality_and_task(kombit, r
     assert by_key[done][9:11] == ["udført", rows[done[0]].done[done[1]]]
 
 
-async def test_export_link_as_text_where_cards_are_not_shown(kombit, rows):
+async def test_a_consultant_id_counts_only_when_teams_sends_it(kombit, rows):
+    """On Web Chat, Direct Line or any other channel the client writes from.aadObjectId itself: no rights."""
     activity = kombit.message("export", consultant_chat(), CONSULTANT_EN)
-    activity["channelId"] = "slack"  # not a card channel: the link is Markdown in the text
+    activity["channelId"] = "slack"
     reply = await send(kombit, activity)
-    assert card_of(reply) is None
-    assert reply["text"].startswith("📄 The export of 98 municipalities × tasks is ready (CSV for Excel, semicolon-separated).")
-    url = link_of(reply)
-    assert f"[implementering-2026-11-27.csv]({url})" in reply["text"]
-    status, _, body = await download(kombit, url)
-    assert status == 200 and parse_csv(body)[0] == HEADER
-    status, _, again = await download(kombit, url)  # the link works until it expires, not just once
-    assert status == 200 and again == body
+    assert reply["text"].startswith("The overview of all municipalities is for KOMBIT's implementation consultants")
+    assert "/exports/" not in json.dumps(reply)
 
 
 async def test_unknown_and_expired_export_links_are_404(kombit, monkeypatch):

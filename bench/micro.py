@@ -120,16 +120,19 @@ def generate(data_dir: Path, events: int, seed: int = 7) -> None:
                 event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, f"a:gen-{code}")
                 tasks[task_id] = {"done": done, "by": asdict(by), "at": at, "conversation": event.conversation}
             audit.write(json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":")) + "\n")
-    state = {}
-    if municipalities:
-        state["municipalities"] = {str(i): doc for i, doc in enumerate(municipalities.values(), start=1)}
-        state["registrations"] = {str(i): doc for i, doc in enumerate(registrations, start=1)}
-    if state:
-        AtomicJSONStorage(data_dir / "state.json").write(state)
+    # One file per municipality (bot/store.py: municipalities/<code>.json), registrations in state.json.
+    (data_dir / "municipalities").mkdir(exist_ok=True)
+    for code, doc in municipalities.items():
+        AtomicJSONStorage(data_dir / "municipalities" / f"{code}.json").write({"municipality": {"1": doc}})
+    if registrations:
+        AtomicJSONStorage(data_dir / "state.json").write(
+            {"registrations": {str(i): doc for i, doc in enumerate(registrations, start=1)}})
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def _digest(data_dir: Path) -> str:
+    """Every state file the store keeps (state.json and one file per municipality)."""
+    files = [data_dir / "state.json", *sorted((data_dir / "municipalities").glob("*.json"))]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files if p.exists())).hexdigest()
 
 
 def check_generated(workdir: Path, events: int = 400) -> float:
@@ -142,11 +145,11 @@ def check_generated(workdir: Path, events: int = 400) -> float:
 
     data_dir = Path(tempfile.mkdtemp(prefix="audit-check-", dir=workdir))
     generate(data_dir, events)
-    before = _digest(data_dir / "state.json")
+    before = _digest(data_dir)
     started = time.perf_counter()
     TinyStore(data_dir)
     elapsed = time.perf_counter() - started
-    if _digest(data_dir / "state.json") != before:
+    if _digest(data_dir) != before:
         raise RuntimeError("TinyStore reconciled a generated state.json: bench/micro.py generate() no longer "
                            "writes what bot/store.py writes, so the mark-done figures would mean nothing")
     shutil.rmtree(data_dir, ignore_errors=True)

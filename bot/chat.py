@@ -13,7 +13,8 @@ from dialogs.turn import Conversation, TurnInput
 
 async def run_chat(config: Config, municipality: str | None, locale: str, lines=None, out=sys.stdout) -> None:
     assistant = Assistant(build_services(config))
-    conversation = Conversation(id="terminal", scope="conversation:terminal", kind="personal", tenant_id="terminal")
+    # No tenant: only Teams vouches for one, and a terminal must not bind a municipality to a made-up tenant.
+    conversation = Conversation(id="terminal", scope="conversation:terminal", kind="personal", tenant_id=None)
     user = Actor(id="terminal-user", name="Terminal")
 
     async def say(text: str) -> None:

@@ -19,7 +19,7 @@ def parse_at(text: str | None, timezone: str) -> datetime:
         raise ValueError(f"--at must be YYYY-MM-DD or YYYY-MM-DDTHH:MM, not {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    if len(text) == 10:  # a bare date: sweep at the window's opening that day
+    if len(text) == 10:  # a bare date: sweep at 09:00 that day, inside the default window
         moment = moment.replace(hour=9)
     return moment
 

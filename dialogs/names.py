@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from dialogs.text import key, words
+from content.names import key
+from dialogs.text import words
 
 # Definite/plural endings tried when the bare form is not known: "forløbet", "faseovergangene", "bølger".
 _SUFFIXES = ("erne", "ene", "en", "et", "er", "e", "s", "n")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from content.names import fold, key
+from content.names import fold
 
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]{0,200}>")

@@ -133,16 +133,19 @@ class BotServer:
     async def start(self) -> None:
         if not self.connector.url:
             await self.connector.start()
-        config = Config(data_dir=self.data_dir, port=0, **self.config_overrides)
-        services = build_services(config, self.content_root) if self.content_root else None
-        app = make_app(config, clock=self.clock, services=services)
-        self.runner = web.AppRunner(app)
+        self.runner = web.AppRunner(self.build_app())
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
         self.session = self.session or ClientSession()
+
+    def build_app(self) -> web.Application:
+        """The bot's app as the tests want it; a test with its own config or services overrides this."""
+        config = Config(data_dir=self.data_dir, port=0, **self.config_overrides)
+        services = build_services(config, self.content_root) if self.content_root else None
+        return make_app(config, clock=self.clock, services=services)
 
     async def stop_bot(self) -> None:
         if self.runner:

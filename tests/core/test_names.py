@@ -8,7 +8,8 @@ import time
 import pytest
 
 from dialogs.names import Lookup, NameIndex
-from dialogs.text import MAX_UTTERANCE, clean, key
+from content.names import key
+from dialogs.text import MAX_UTTERANCE, clean
 from dialogs.understanding import Understander
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import web
 
 from bot.app import make_app
 from bot.config import Config
@@ -51,19 +51,10 @@ class AuthBotServer(BotServer):
     content: object = None
     connector: RecordingConnector = field(default_factory=RecordingConnector)
 
-    async def start(self) -> None:
-        if not self.connector.url:
-            await self.connector.start()
+    def build_app(self) -> web.Application:
         services = Services(content=self.content, catalogs=Catalogs(), store=TinyStore(self.data_dir),
                             understander=Understander(self.content))
-        app = make_app(self.config, clock=self.clock, services=services)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        self.session = self.session or ClientSession()
+        return make_app(self.config, clock=self.clock, services=services)
 
     async def post_with(self, body: dict, authorization: str | None) -> int:
         headers = {"Content-Type": "application/json"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import ClientSession, web
+from aiohttp import web
 
 from bot.app import make_app
 from bot.config import Config
@@ -61,17 +61,8 @@ class ContentServer(BotServer):
 
     services: Services | None = None
 
-    async def start(self) -> None:
-        if not self.connector.url:
-            await self.connector.start()
-        app = make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock, services=self.services)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        self.session = self.session or ClientSession()
+    def build_app(self) -> web.Application:
+        return make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock, services=self.services)
 
 
 @pytest.fixture

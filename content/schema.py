@@ -133,6 +133,9 @@ class Project(Strict):
     def wave_of(self, code: str) -> Wave | None:
         return next((w for w in self.waves if code in w.members), None)
 
+    def wave(self, wave_id: str) -> Wave | None:
+        return next((w for w in self.waves if w.id == wave_id), None)
+
 
 class PhasesFile(Strict):
     phases: list[Phase] = Field(min_length=4, max_length=4)

@@ -76,6 +76,10 @@ class Ctx:
         """«a», «b» eller «c» / «a», «b» or «c»."""
         return format_list([f"«{i}»" for i in items], style="or", locale=self.lang)
 
+    def phase_options(self) -> str:
+        """«1 Opstart», «2 Forberedelse», «3 Ibrugtagning» eller «4 Forankring»: for "which phase?" answers."""
+        return self.either([f"{p.number} {p.name.get(self.lang)}" for p in self.content.phases])
+
     def all_of(self, items: list[str]) -> str:
         return format_list(items, locale=self.lang)
 

@@ -17,6 +17,7 @@ from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.text import without_mentions
 from dialogs.need import municipality_or_reply
+from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase, phase_progress
 from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.turn import Reply
@@ -31,11 +32,15 @@ def _criteria(ctx: Ctx, phase: int) -> list[str]:
     return [c.get(ctx.lang) for c in ctx.content.phase(phase).success_criteria]
 
 
+def _header(ctx: Ctx, gate: dict) -> str:
+    source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
+    return ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
+                 target=gate["to"], target_name=target.name.get(ctx.lang))
+
+
 def checklist(ctx: Ctx, gate: dict) -> str:
     """The self-check as text: header, one line per criterion with its answer, and how to answer."""
-    source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
-    lines = [ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
-                   target=gate["to"], target_name=target.name.get(ctx.lang)), ctx.t("gate.intro")]
+    lines = [_header(ctx, gate), ctx.t("gate.intro")]
     rows = []
     for index, criterion in enumerate(_criteria(ctx, gate["from"]), start=1):
         answer = gate["answers"].get(str(index))
@@ -50,10 +55,7 @@ def checklist(ctx: Ctx, gate: dict) -> str:
 def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) -> Reply:
     """The self-check as text and as a card: a toggle per criterion, a note field, save and proceed."""
     text = checklist(ctx, gate)
-    source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
-    body = [cards.title(ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
-                                  target=gate["to"], target_name=target.name.get(ctx.lang)).strip("*")),
-            cards.text(ctx.t("gate.intro"))]
+    body = [cards.title(_header(ctx, gate).strip("*")), cards.text(ctx.t("gate.intro"))]
     for index, criterion in enumerate(_criteria(ctx, gate["from"]), start=1):
         answer = gate["answers"].get(str(index))
         body.append(cards.toggle(f"c{index}", criterion, bool(answer and answer["ok"])))
@@ -208,10 +210,9 @@ async def move(ctx: Ctx, u: Understanding) -> Reply:
         return reply
     state = await ctx.store.municipality(code)
     current = current_phase(ctx.content, state)
-    if "phase" in u.unresolved:
-        return Reply(ctx.t("phase.unknown", text=esc(str(u.slots["phase"])), options=ctx.either(
-            [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases])))
-    target = int(u.slots.get("phase") or min(current + 1, len(ctx.content.phases)))
+    target, reply = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
+    if reply:
+        return reply
     name = ctx.content.phase(target).name.get(ctx.lang)
     if target == current:
         return Reply(ctx.t("gate.already", target=target, target_name=name))

@@ -25,11 +25,10 @@ async def add(ctx: Ctx, u: Understanding) -> Reply:
     # The title is shown in every task list: no Markdown or card markup may come in with it.
     title = " ".join(_MARKUP.sub(" ", str(u.slots.get("title", ""))).split()).strip(" '\"«»“”")[:120]
     themes = ctx.either([t.name.get(ctx.lang) for t in ctx.content.themes])
-    phases = ctx.either([f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases])
     if not title:
         return Reply(ctx.t("local.how"))
     if "phase" in u.unresolved or not u.slots.get("phase"):
-        return Reply(ctx.t("local.which_phase", title=esc(title), options=phases))
+        return Reply(ctx.t("local.which_phase", title=esc(title), options=ctx.phase_options()))
     if "theme" in u.unresolved or not u.slots.get("theme"):
         return Reply(ctx.t("local.which_theme", title=esc(title), options=themes))
     state = await ctx.store.municipality(code)

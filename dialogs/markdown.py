@@ -16,6 +16,3 @@ def esc(text: str, limit: int = 80) -> str:
 def bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
-
-def numbered(lines: list[str], start: int = 1) -> str:
-    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=start))

@@ -9,10 +9,8 @@ from dialogs.understanding import Understanding
 
 def phase_or_reply(ctx: Ctx, u: Understanding, default: int | None) -> tuple[int | None, Reply | None]:
     if "phase" in u.unresolved:
-        names = [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases]
-        return None, Reply(ctx.t("phase.unknown", text=esc(str(u.slots["phase"])), options=ctx.either(names)))
+        return None, Reply(ctx.t("phase.unknown", text=esc(str(u.slots["phase"])), options=ctx.phase_options()))
     number = u.slots.get("phase") or default
     if number is None:
-        names = [f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases]
-        return None, Reply(ctx.t("phase.which", options=ctx.either(names)))
+        return None, Reply(ctx.t("phase.which", options=ctx.phase_options()))
     return int(number), None

@@ -4,7 +4,9 @@ else gets a polite refusal and their own status."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -18,6 +20,7 @@ from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
+Handler = Callable[[Ctx, Understanding], Awaitable[Reply]]
 LISTED = 40  # rows in a chat answer; the export has them all
 
 
@@ -59,11 +62,17 @@ async def _rows(ctx: Ctx) -> list[Row]:
     return [row_of(ctx, state, today) for state in await ctx.store.all_municipalities()]
 
 
-def _shared_room(ctx: Ctx) -> Reply | None:
-    """Every municipality's progress and names are for the consultant's eyes: never in a shared channel."""
-    if ctx.turn.conversation.kind != "personal":
-        return Reply(ctx.t("portfolio.personal_only"))
-    return None
+def consultants_only(handler: Handler) -> Handler:
+    """Every municipality's progress and names are for KOMBIT's consultants, and only in a personal chat:
+    anyone else is refused (with their own status), and a shared channel never sees them."""
+    @functools.wraps(handler)
+    async def guarded(ctx: Ctx, u: Understanding) -> Reply:
+        if not ctx.consultant:
+            return await _refuse(ctx)
+        if ctx.turn.conversation.kind != "personal":
+            return Reply(ctx.t("portfolio.personal_only"))
+        return await handler(ctx, u)
+    return guarded
 
 
 async def _refuse(ctx: Ctx) -> Reply:
@@ -92,6 +101,14 @@ def _line(ctx: Ctx, row: Row) -> str:
     if row.overdue:
         parts.append(ctx.t("portfolio.overdue", count=row.overdue))
     return " · ".join(parts)
+
+
+def _listing(ctx: Ctx, rows: list[Row]) -> str:
+    """One bullet per municipality, at most LISTED, then how many more."""
+    lines = [f"- {_line(ctx, r)}" for r in rows[:LISTED]]
+    if len(rows) > LISTED:
+        lines.append(ctx.t("portfolio.more", count=len(rows) - LISTED))
+    return "\n".join(lines)
 
 
 def _bar(label: str, value: float, maximum: float, caption: str) -> dict:
@@ -128,11 +145,8 @@ def _chart(ctx: Ctx, rows: list[Row]) -> tuple[list[dict], list[str]]:
     return body, text
 
 
+@consultants_only
 async def overview(ctx: Ctx, u: Understanding) -> Reply:
-    if not ctx.consultant:
-        return await _refuse(ctx)
-    if shared := _shared_room(ctx):
-        return shared
     rows = await _rows(ctx)
     if not rows:
         return Reply(ctx.t("portfolio.empty"))
@@ -154,11 +168,8 @@ async def overview(ctx: Ctx, u: Understanding) -> Reply:
     return Reply(text, card=cards.card(body, text, [cards.button(ctx.t("card.export"), "export", "", p=1)]))
 
 
+@consultants_only
 async def lagging(ctx: Ctx, u: Understanding) -> Reply:
-    if not ctx.consultant:
-        return await _refuse(ctx)
-    if shared := _shared_room(ctx):
-        return shared
     if "wave" in u.unresolved:
         names = [w.name.get(ctx.lang) for w in ctx.content.project.waves]
         return Reply(ctx.t("portfolio.no_wave", text=esc(str(u.slots["wave"])),
@@ -168,38 +179,26 @@ async def lagging(ctx: Ctx, u: Understanding) -> Reply:
     if wave:
         rows = [r for r in rows if r.wave == wave]
     behind = sorted((r for r in rows if r.overdue), key=_behind_key)
-    scope = ctx.content.project.waves[[w.id for w in ctx.content.project.waves].index(wave)].name.get(ctx.lang) \
-        if wave else ctx.t("portfolio.all")
+    scope = ctx.content.project.wave(wave).name.get(ctx.lang) if wave else ctx.t("portfolio.all")
     if not behind:
         return Reply(ctx.t("portfolio.none_behind", scope=scope, count=len(rows)))
-    lines = [f"- {_line(ctx, r)}" for r in behind[:LISTED]]
-    if len(behind) > LISTED:
-        lines.append(ctx.t("portfolio.more", count=len(behind) - LISTED))
-    return Reply(ctx.t("portfolio.behind", scope=scope, count=len(behind)) + "\n\n" + "\n".join(lines))
+    return Reply(ctx.t("portfolio.behind", scope=scope, count=len(behind)) + "\n\n" + _listing(ctx, behind))
 
 
+@consultants_only
 async def in_phase(ctx: Ctx, u: Understanding) -> Reply:
-    if not ctx.consultant:
-        return await _refuse(ctx)
-    if shared := _shared_room(ctx):
-        return shared
     number = u.slots.get("phase")
     if not isinstance(number, int):
-        return Reply(ctx.t("phase.which", options=ctx.either([f"{p.number} {p.name.get(ctx.lang)}" for p in ctx.content.phases])))
+        return Reply(ctx.t("phase.which", options=ctx.phase_options()))
     rows = sorted((r for r in await _rows(ctx) if r.phase == number), key=lambda r: r.name)
     name = ctx.content.phase(number).name.get(ctx.lang)
     if not rows:
         return Reply(ctx.t("portfolio.in_phase.none", number=number, phase=name))
-    lines = [_line(ctx, r) for r in rows[:LISTED]]
-    return Reply(ctx.t("portfolio.in_phase", number=number, phase=name, count=len(rows)) + "\n\n"
-                 + "\n".join(f"- {x}" for x in lines))
+    return Reply(ctx.t("portfolio.in_phase", number=number, phase=name, count=len(rows)) + "\n\n" + _listing(ctx, rows))
 
 
+@consultants_only
 async def status_for(ctx: Ctx, u: Understanding) -> Reply:
-    if not ctx.consultant:
-        return await _refuse(ctx)
-    if shared := _shared_room(ctx):
-        return shared
     code = u.slots.get("municipality")
     if "municipality" in u.unresolved or not code:
         return Reply(ctx.t("portfolio.unknown_municipality", text=esc(str(code or ""))))
@@ -239,11 +238,8 @@ def _cell(value: object) -> object:
     return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
+@consultants_only
 async def export(ctx: Ctx, u: Understanding) -> Reply:
-    if not ctx.consultant:
-        return await _refuse(ctx)
-    if shared := _shared_room(ctx):
-        return shared
     states = await ctx.store.all_municipalities()
     name = f"implementering-{ctx.today().isoformat()}.csv"
     return Reply(ctx.t("portfolio.export", count=len(states)), file=(name, export_csv(ctx, states)))

@@ -45,8 +45,8 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         task = value.get("task")
         if not isinstance(task, str) or find_task(ctx.content, await ctx.store.municipality(code), task) is None:
             return Reply(ctx.t("press.invalid"))
-        handler = mark.mark_done if action == "done" else mark.reopen
-        result = await handler(ctx, Understanding("mark_done", {"task": task}))
+        intent, handler = ("mark_done", mark.mark_done) if action == "done" else ("reopen", mark.reopen)
+        result = await handler(ctx, Understanding(intent, {"task": task}))
         # Redraw the pressed card from the new state (another member may have changed it since it was drawn).
         refreshed = await open_tasks_reply(ctx, code, await ctx.store.municipality(code), phase)
         short = (result.note or result.text).split("\n\n")[0]

@@ -73,8 +73,7 @@ class AssistantBot(ActivityHandler):
             fingerprint)
 
     async def on_members_removed_activity(self, members_removed: list[ChannelAccount], turn_context: TurnContext) -> None:
-        recipient = turn_context.activity.recipient
-        if recipient and any(m and m.id == recipient.id for m in members_removed or []):
+        if _includes_bot(members_removed, turn_context):
             await self._forget_conversation(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
@@ -84,8 +83,7 @@ class AssistantBot(ActivityHandler):
         await self.assistant.services.store.deactivate_conversation(teams.conversation(turn_context.activity).id)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
-        recipient = turn_context.activity.recipient
-        if recipient and any(m and m.id == recipient.id for m in members_added or []):
+        if _includes_bot(members_added, turn_context):
             await self._greet(turn_context)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -108,6 +106,12 @@ class AssistantBot(ActivityHandler):
         self._greeted[turn.conversation.id] = turn.now
         reply = await self.assistant.on_added(turn)
         await _send(turn_context, reply)
+
+
+def _includes_bot(members: list[ChannelAccount] | None, turn_context: TurnContext) -> bool:
+    """A membership change is about the bot when the bot (the activity's recipient) is among the members."""
+    recipient = turn_context.activity.recipient
+    return bool(recipient) and any(m and m.id == recipient.id for m in members or [])
 
 
 # Clients that render Adaptive Cards; elsewhere (and in `python -m bot chat`) the text twin is the answer.

@@ -12,6 +12,7 @@
   BENCH_UNDERSTAND_PASSES=3 passes over the corpus
   BENCH_STARTUPS=3          fresh-data-dir start-ups timed
   BENCH_STARTUP_EVENTS=1000 one more start-up on a data dir with this many audit events (0: skip)
+  BENCH_SWEEPS=5            timed nudge sweeps (98 × 3 conversations, all due), each on a fresh data dir (0: skip)
 
 Progress goes to stderr, the report to stdout. Only 127.0.0.1 is ever contacted.
 """
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import load, micro, report, servers
+from bench import load, micro, report, servers, sweep
 from bench.activities import MIX, Slot, municipality_names
 from bench.connector import Connector
 from bench.report import VARIANTS
@@ -55,6 +56,7 @@ class Settings:
     understand_passes: int = int(_num("BENCH_UNDERSTAND_PASSES", 3))
     startups: int = int(_num("BENCH_STARTUPS", 3))
     startup_events: int = int(_num("BENCH_STARTUP_EVENTS", 1000))
+    sweeps: int = int(_num("BENCH_SWEEPS", 5))
 
 
 _T0 = time.perf_counter()
@@ -138,6 +140,10 @@ async def main() -> int:
         if settings.startup_events:
             startup_with_data = (settings.startup_events,
                                  (await micro.startup(1, workdir, settings.startup_events))[0])
+        nudge_sweep = None
+        if settings.sweeps:
+            progress("nudge sweep: 98 municipalities × 3 conversations, all due")
+            nudge_sweep = await sweep.measure(settings.sweeps, workdir, progress)
         progress("load")
         summaries, rss, rss_problems, noise = await measure_load(settings, workdir)
     except Exception:
@@ -146,6 +152,7 @@ async def main() -> int:
     elapsed = time.perf_counter() - _T0
 
     problems = sum(s.missing + s.wrong + s.errors for s in summaries.values()) + rss_problems
+    problems += len(nudge_sweep.problems) if nudge_sweep else 0
     out = [f"Benchmark — {os.cpu_count()} cores, Python {sys.version.split()[0]}, {settings.rounds} rounds × "
            f"{settings.requests} activities per variant and concurrency; CPU is the server process's only",
            "bot mix: " + " / ".join(f"«{t}»" for t, _ in MIX)
@@ -165,7 +172,7 @@ async def main() -> int:
     for m in marks:
         out.append(f"mark-done with {m.events:>6} audit events stored: median {m.median_ms:6.2f} ms, "
                    f"p95 {m.p95_ms:6.2f} ms  (state.json {m.state_kb:.0f} kB, audit.jsonl {m.audit_mb:.1f} MB)")
-    out.append("nudge sweep (98 × 3, all due): not measured yet — the sweep exists (bot/nudges.py), its bench does not")
+    out.append(nudge_sweep.line() if nudge_sweep else "nudge sweep (98 × 3, all due): skipped (BENCH_SWEEPS=0)")
     out.append(f"start-up to 200 on /healthz: median {statistics.median(startups):.2f} s of "
                + ", ".join(f"{s:.2f}" for s in startups) + " s (fresh data dir)"
                + (f"; {startup_with_data[1]:.2f} s with {startup_with_data[0]} audit events stored"
@@ -173,7 +180,7 @@ async def main() -> int:
     out.append("bot RSS: " + ", ".join(f"{mb:.1f} MB after {n} activities" for n, mb in rss))
     out += ["", "targets:"]
     out += [t.line() for t in report.targets(summaries, marks, understanding, startups, rss, settings.rss_limit_mb,
-                                             settings.rss_growth_mb, startup_with_data)]
+                                             settings.rss_growth_mb, startup_with_data, nudge_sweep)]
     out.append(f"\n(total {elapsed:.0f} s)")
     print("\n".join(out), flush=True)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -75,7 +75,7 @@ class MarkDone:
     events: int
     median_ms: float
     p95_ms: float
-    state_kb: float  # state.json after the run: what each mark reads (several times) and rewrites
+    state_kb: float  # state.json after the run (registrations; a mark itself writes its municipality's file)
     audit_mb: float
 
 
@@ -160,8 +160,8 @@ async def _time_set_task(data_dir: Path, events: int, samples: int) -> list[floa
     from bot.store import TinyStore
     from dialogs.store import Actor
 
-    # Open the store on the empty dir, then fill it. TinyStore reads state.json on every call (no cache)
-    # and only appends to audit.jsonl, so set_task then runs exactly as in a server that has this data.
+    # Open the store on the empty dir, then fill it. TinyStore re-reads a file another process replaced,
+    # and takes a replaced audit.jsonl as the new trail, so set_task then runs as in a server with this data.
     # Opening it on the filled dir would time the start-up scan instead, which takes minutes at 10k events.
     store = TinyStore(data_dir)
     generate(data_dir, events)
@@ -183,8 +183,9 @@ async def _time_set_task(data_dir: Path, events: int, samples: int) -> list[floa
 
 
 async def mark_done(sizes: list[int], samples: int, workdir: Path) -> list[MarkDone]:
-    """TinyStore.set_task (what "marker ... som udført" writes: audit append + state.json rewrite, both
-    fsynced), median of `samples`, with `events` audit events already stored."""
+    """TinyStore.set_task (what "marker ... som udført" writes: the audit line, fdatasynced; its
+    municipality's file follows at the next checkpoint), median of `samples`, with `events` audit events
+    already stored."""
     results = []
     for events in sizes:
         data_dir = Path(tempfile.mkdtemp(prefix=f"audit-{events}-", dir=workdir))

@@ -4,12 +4,12 @@ Drives `python -m bot serve` (own process, fresh data dir, loopback Connector) w
 concurrency 8 and reports where its CPU went, per activity:
 
 - with py-spy (on PATH, or BENCH_PY_SPY=/path/to/py-spy; not a project dependency: `pip install py-spy`
-  anywhere), it samples the running bot — only the thread holding the GIL, so it sees Python work in the
-  event loop and in the store's worker threads, not waits — and prints the CPU split by area (scaled to
+  anywhere), it samples the running bot — only the thread holding the GIL, so it sees Python work, not
+  waits — and prints the CPU split by area (scaled to
   the user CPU /proc measured) and the hottest frames. Low overhead, so the shares are trustworthy.
 - otherwise (or with --cprofile) the bot runs as `python -m bench.profiled_bot FILE`: cProfile on every
   thread with a CPU clock. Exact call counts, but the profiler inflates deep Python call trees (hassil,
-  msrest, filelock) several times: read the ranking, not the shares.
+  msrest, TinyDB) several times: read the ranking, not the shares.
 """
 from __future__ import annotations
 
@@ -35,12 +35,13 @@ AREAS = [
     ("understanding (hassil templates, rapidfuzz names)", ["Understander.understand"]),
     ("inbound parse (json + msrest deserialize)", ["parse (bot/inbound.py)"]),
     ("msrest serialize (reply activity, conversation reference)", ["(msrest/serialization.py)"]),
-    ("store: cross-process file lock (filelock)", ["BaseFileLock.", "(filelock/"]),
-    ("store: state.json rewrite (json.dumps, fsync, rename)", ["AtomicJSONStorage.write"]),
-    ("store: audit append", ["TinyStore._append_audit"]),
+    ("store: cross-process file lock", ["ProcessLock."]),
+    ("store: state files (json.dumps, rename)", ["AtomicJSONStorage.write", "write_atomically"]),
+    ("store: audit append and fdatasync", ["TinyStore._append_audit", "AuditLog."]),
+    ("store: checkpoints of deferred files", ["TinyStore.checkpoint"]),
     ("store: TinyDB queries", ["(tinydb/"]),
-    ("store: rest of the worker-thread call", ["TinyStore._locked"]),
-    ("store: hand-off to worker threads (to_thread, futures, wake-ups)",
+    ("store: rest of a change", ["TinyStore._write"]),
+    ("worker threads (to_thread, futures, wake-ups)",
      ["to_thread", "run_in_executor", "_chain_future", "_copy_future_state", "Future.set_result", "_WorkItem.run",
       "_worker (concurrent", "_read_from_self", "call_soon_threadsafe", "ThreadPoolExecutor.submit"]),
     ("reply: HTTP POST to the Connector", ["_send (bot/handler.py)"]),
@@ -129,7 +130,7 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
     print(f"{run.requests} activities at c=8, {run.requests / run.elapsed:.0f} act/s while profiled; missing "
           f"{run.missing}, wrong {run.wrong}, errors {run.errors}", file=out)
     print(f"CPU per activity: event-loop thread {spent(0, True):.2f} user + {spent(1, True):.2f} system ms; "
-          f"store worker threads {spent(0, False):.2f} user + {spent(1, False):.2f} system ms", file=out)
+          f"other threads {spent(0, False):.2f} user + {spent(1, False):.2f} system ms", file=out)
     if use_py_spy:
         areas, frames, total = _areas(raw)
         print(f"\nwhere the user CPU goes ({total} py-spy samples of the GIL holder; ms/act = share × "

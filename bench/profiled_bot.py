@@ -1,9 +1,8 @@
 """`python -m bench.profiled_bot STATS_FILE`: `python -m bot serve` under cProfile, worker threads included.
 
-Why not `python -m cProfile -m bot serve`: that profiles the main thread only, and the bot's store runs
-its file work (TinyDB reads and rewrites, the file lock, fsync) in asyncio's worker threads — about 40 %
-of the bot's CPU per /proc/<pid>/task. So each worker thread gets its own profiler, enabled only while it
-runs a work item (never while it idles on the queue, and never left open mid-call when the server stops,
+Why not `python -m cProfile -m bot serve`: that profiles the main thread only, and work may run in
+asyncio's worker threads (a store waiting for another process's lock, MSAL token fetches). So each worker
+thread gets its own profiler, enabled only while it runs a work item (never while it idles on the queue, and never left open mid-call when the server stops,
 which would corrupt the merge). All profilers use time.thread_time, the thread's own user+system CPU: a
 wall clock would charge epoll waits, GIL waits and fsync waits as if they were work. The profiles are
 merged and written when the server stops (SIGINT).

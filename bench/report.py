@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bench.load import Summary
 from bench.micro import MarkDone, Understanding
+from bench.sweep import SweepFigures, connections
 
 VARIANTS = ("bare", "echo", "bot")
 
@@ -61,7 +62,7 @@ class Target:
 
 def targets(summaries: dict[tuple[str, int], Summary], marks: list[MarkDone], understanding: Understanding,
             startups: list[float], rss: list[tuple[int, float]], rss_limit_mb: float, rss_growth_mb: float,
-            startup_with_data: tuple[int, float] | None) -> list[Target]:
+            startup_with_data: tuple[int, float] | None, sweep: SweepFigures | None = None) -> list[Target]:
     out = []
     bot_cpu, bare_cpu = pooled_cpu(summaries, "bot"), pooled_cpu(summaries, "bare")
     r = _ratio(bot_cpu, bare_cpu)
@@ -88,6 +89,8 @@ def targets(summaries: dict[tuple[str, int], Summary], marks: list[MarkDone], un
         out.append(Target("mark-done at 100k ≤ 1.5× at 0", None, "needs sizes 0 and a larger one"))
     out.append(Target("understanding ≤ 0.5 ms median (uncached)", understanding.median_ms <= 0.5,
                       f"{understanding.median_ms:.3f} ms"))
+    if sweep is not None:
+        out.append(sweep_target(sweep))
     start = statistics.median(startups)
     out.append(Target("start-up ≤ 2 s (fresh data dir)", start <= 2, f"{start:.2f} s median of {len(startups)}"))
     if startup_with_data:
@@ -101,3 +104,18 @@ def targets(summaries: dict[tuple[str, int], Summary], marks: list[MarkDone], un
                           growth <= rss_growth_mb,
                           f"{growth:+.1f} MB ({growth * 1024 / max(1, n2 - n1) * 1000:+.0f} kB per 1k activities)"))
     return out
+
+
+SWEEP_LIMIT_S = 3.0
+
+
+def sweep_target(sweep: SweepFigures) -> Target:
+    """Fast enough, over a handful of kept-alive connections (not one per message), and every nudge
+    delivered once to its own conversation: a fast sweep that lost or doubled nudges does not pass."""
+    kept_alive = sweep.connections <= sweep.connection_limit
+    ok = sweep.median_s <= SWEEP_LIMIT_S and kept_alive and not sweep.problems
+    detail = (f"{sweep.median_s:.2f} s median of {len(sweep.runs)}, {sweep.nudges} nudges, "
+              f"{connections(sweep.connections)} (limit {sweep.connection_limit})")
+    if sweep.problems:
+        detail += f"; {len(sweep.problems)} delivery problems"
+    return Target(f"nudge sweep (98 × 3, all due) ≤ {SWEEP_LIMIT_S:g} s over one keep-alive session", ok, detail)

@@ -2,7 +2,7 @@
 
 Own processes because CPU per activity must be the server's alone: /proc/<pid>/stat utime+stime covers
 all of a process's threads (botbuilder's stock client sends through `requests` in a thread pool, the
-bot's store writes in worker threads) and nothing of the load generator's.
+bot's authentication may use a worker thread) and nothing of the load generator's.
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -55,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             from bot.app import make_app
 
             app = make_app(config)
+            # Content, templates and the SDK are built once and live as long as the process: moving them out
+            # of the collector's reach spares every full collection from walking them again.
+            gc.collect()
+            gc.freeze()
             print(f"Bot listening on http://localhost:{config.port}/api/messages "
                   f"({'authentication on' if config.auth_enabled else 'local mode, no authentication'})", flush=True)
-            web.run_app(app, host=config.host, port=config.port, print=None)
+            web.run_app(app, host=config.host, port=config.port, print=None, access_log_class=logs.AccessLogger)
         elif args.command == "nudges":
             from bot.sweep_command import run_sweep
 

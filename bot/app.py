@@ -14,6 +14,7 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from bot import exports, inbound, teams
+from bot.adapter import AssistantAdapter
 from bot.exports import ExportShelf
 from bot.config import Config
 from bot.connector import FastAuthentication
@@ -29,6 +30,7 @@ from dialogs.understanding import Understander
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_SECONDS = 1.0
 MAX_BODY = 256 * 1024  # a Teams activity is a few kB; anything near this is not one
 SERVICES = web.AppKey("services", Services)
 BOT = web.AppKey("bot", AssistantBot)
@@ -91,7 +93,7 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     config.check()
     services = services or build_services(config)
     authentication = FastAuthentication(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
-    adapter = CloudAdapter(authentication)
+    adapter = AssistantAdapter(authentication)
     adapter.on_turn_error = _on_turn_error
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES] = services
@@ -106,23 +108,36 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     sender = NudgeSender(services, adapter, config.app_id)
     app[NUDGES] = sender
 
-    async def nudge_loop(_: web.Application):
+    async def nudge_loop():
         """Sweeps for due nudges while the server runs; a failed sweep is logged and tried next time."""
-        async def loop():
-            while True:
-                await asyncio.sleep(config.nudge_interval_minutes * 60)
-                try:
-                    await sender.sweep(clock())
-                except Exception:
-                    log.exception("nudge sweep failed")
+        while True:
+            await asyncio.sleep(config.nudge_interval_minutes * 60)
+            try:
+                await sender.sweep(clock())
+            except Exception:
+                log.exception("nudge sweep failed")
 
-        task = asyncio.create_task(loop()) if config.nudge_interval_minutes > 0 else None
+    async def checkpoint_loop():
+        """Marks are written to the audit trail at once and to their municipality's file here, at most a
+        second later: one file write for however many marks came in that second."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await services.store.checkpoint()
+            except Exception:  # the trail has every change; the next checkpoint (or start-up) writes the files
+                log.exception("checkpoint failed")
+
+    async def background(_: web.Application):
+        tasks = [asyncio.create_task(checkpoint_loop())]
+        if config.nudge_interval_minutes > 0:
+            tasks.append(asyncio.create_task(nudge_loop()))
         yield
-        if task:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await services.store.checkpoint()
         await authentication.close()
 
-    app.cleanup_ctx.append(nudge_loop)
+    app.cleanup_ctx.append(background)
     return app

@@ -12,7 +12,15 @@ from dialogs.turn import Conversation, TurnInput
 
 
 async def run_chat(config: Config, municipality: str | None, locale: str, lines=None, out=sys.stdout) -> None:
-    assistant = Assistant(build_services(config))
+    services = build_services(config)
+    assistant = Assistant(services)
+    try:
+        await _converse(assistant, municipality, locale, lines, out)
+    finally:
+        await services.store.checkpoint()  # marks made here are in the audit trail; now in the state files too
+
+
+async def _converse(assistant: Assistant, municipality: str | None, locale: str, lines, out) -> None:
     # No tenant: only Teams vouches for one, and a terminal must not bind a municipality to a made-up tenant.
     conversation = Conversation(id="terminal", scope="conversation:terminal", kind="personal", tenant_id=None)
     user = Actor(id="terminal-user", name="Terminal")

@@ -10,10 +10,12 @@ session, with credentials and tokens cached per audience.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from urllib.parse import quote
 
 import aiohttp
+import yarl
 from botbuilder.schema import Activity, ConversationParameters, ConversationResourceResponse, ResourceResponse
 from botframework.connector.auth import (
     AppCredentials,
@@ -25,7 +27,7 @@ from botframework.connector.auth import (
 )
 from botframework.connector.auth.jwt_token_validation import JwtTokenValidation
 
-from bot.wire import to_wire
+from bot.wire import to_json
 
 USER_AGENT = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17.1; kombit-implementeringsassistent)"
 TOKEN_REUSE_SECONDS = 600  # MSAL tokens live about an hour; ask MSAL (which refreshes) every 10 minutes
@@ -44,7 +46,7 @@ class _TokenCache:
     def __init__(self, credentials: AppCredentials):
         self.credentials = credentials
         self._token = ""
-        self._fetched = 0.0
+        self._fetched = float("-inf")  # not 0: time.monotonic() counts from boot, and a host may be young
         self._lock = asyncio.Lock()
 
     async def header(self) -> dict[str, str]:
@@ -67,38 +69,47 @@ class _Conversations:
         self._base = service_url.rstrip("/") + "/v3/conversations"
         self._tokens = tokens
 
-    async def _call(self, method: str, path: str, body: dict | None) -> dict:
-        headers = {"User-Agent": USER_AGENT, **await self._tokens.header()}
-        async with self._session.request(method, self._base + path, json=body, headers=headers) as response:
-            text = await response.text()
+    async def _call(self, method: str, path: str, body: object | None, extra_headers: dict | None = None) -> dict:
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(extra_headers or {}),
+                   **await self._tokens.header()}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+            data = to_json(body)
+        # encoded=True: the path is percent-encoded here, as botbuilder sends it; yarl would otherwise decode
+        # "%3B" back to ";" in a thread's conversation id, which some proxies read as a path parameter.
+        url = yarl.URL(self._base + path, encoded=True)
+        async with self._session.request(method, url, data=data, headers=headers) as response:
+            raw = await response.read()
             if response.status >= 400:
                 retry_after = response.headers.get("Retry-After")
-                raise ConnectorError(response.status, text,
+                raise ConnectorError(response.status, raw.decode("utf-8", "replace"),
                                      float(retry_after) if retry_after and retry_after.isdigit() else None)
             try:
-                return await response.json(content_type=None) if text else {}
+                data = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 return {}
+            return data if isinstance(data, dict) else {}
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity, **_) -> ResourceResponse:
         data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}",
-                                to_wire(activity))
+                                activity, {"x-ms-conversation-id": conversation_id})
         return ResourceResponse(id=data.get("id", ""))
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity, **_) -> ResourceResponse:
-        data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities", to_wire(activity))
+        data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities", activity)
         return ResourceResponse(id=data.get("id", ""))
 
     async def update_activity(self, conversation_id: str, activity_id: str, activity: Activity, **_) -> ResourceResponse:
         data = await self._call("PUT", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}",
-                                to_wire(activity))
+                                activity)
         return ResourceResponse(id=data.get("id", activity_id))
 
     async def delete_activity(self, conversation_id: str, activity_id: str, **_) -> None:
         await self._call("DELETE", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}", None)
 
     async def create_conversation(self, parameters: ConversationParameters, **_) -> ConversationResourceResponse:
-        data = await self._call("POST", "", to_wire(parameters))
+        data = await self._call("POST", "", parameters)
         return ConversationResourceResponse.deserialize(data)
 
 

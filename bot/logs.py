@@ -4,18 +4,48 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def _timestamp(created: float) -> str:
+    """UTC, milliseconds: what logging's formatTime gives, without its strftime per record in local time."""
+    seconds = int(created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+        entry = {"time": _timestamp(record.created), "level": record.levelname, "logger": record.name,
                  "event": record.getMessage()}
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:  # the `extra=` of the call
+            entry[key] = fields[key]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+SLOW_REQUEST = 1.0  # seconds
+
+
+class AccessLogger(AbstractAccessLogger):
+    """A line for each request that failed (status ≥ 400) or was slow: method, route, status, milliseconds.
+
+    Not for every request: each message turn already logs its own line (dialogs.assistant: intent and
+    conversation), and a second per turn cost ~5 % of the turn's CPU. The route, not the path: an export
+    link's path is its secret token. No client address or user agent: only the Bot Connector calls."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if response.status < 400 and time < SLOW_REQUEST:
+            return
+        info = request.match_info.route.resource if getattr(request, "match_info", None) else None
+        self.logger.info("request", extra={"method": request.method, "route": info.canonical if info else "-",
+                                           "status": response.status, "ms": round(time * 1000, 2)})
 
 
 def setup(level: str = "INFO") -> None:

@@ -3,6 +3,11 @@
 The sweep runs inside `serve` every few minutes and as `python -m bot nudges`. Two sweeps at once (two
 processes on one data dir) cannot double-send: a nudge is claimed under the store's cross-process lock
 before it is sent and marked sent after; a failed delivery drops the claim so a later sweep retries it.
+
+Delivery is concurrent across conversations (at most CONCURRENCY at a time, over the adapter's one
+keep-alive session) because a sweep can hold hundreds of nudges and each is a round trip to the Connector:
+one at a time, 294 nudges at 100 ms each would take half a minute. Within a conversation nudges go one
+after another, in plan order, so a chat reads them in order and never gets two at once.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ GONE = (403, 404)  # the bot was removed from the conversation, or it no longer 
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0  # seconds; a Connector asking for longer is retried on the next sweep
 CLAIM_STALE = timedelta(minutes=10)  # a claim this old belonged to a sweep that died
+CONCURRENCY = 8  # conversations delivered to at once; well under the session's connection limit (100)
 
 
 @dataclass
@@ -42,11 +48,12 @@ class SweepReport:
 
 class NudgeSender:
     def __init__(self, services: Services, adapter: CloudAdapter, app_id: str,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = CONCURRENCY):
         self.services = services
         self.adapter = adapter
         self.app_id = app_id
         self.sleep = sleep
+        self.concurrency = concurrency
         self.planner = Planner(services.content, services.catalogs)
         self.owner = uuid.uuid4().hex  # this sweeper's name on its claims
 
@@ -85,17 +92,11 @@ class NudgeSender:
         report.planned, changed = await self._due(now)
         if dry_run:
             return report
+        outcomes = await self._send_all(report.planned, now)
+        lists = {"sent": report.sent, "failed": report.failed, "gone": report.deactivated, "skipped": report.skipped}
+        for nudge in report.planned:  # in plan order, whatever order the deliveries finished in
+            lists[outcomes[nudge.key]].append(nudge.key)
         store = self.services.store
-        for nudge in report.planned:
-            stamp = now.isoformat()
-            if not await store.claim_nudge(nudge.key, self.owner, stamp, (now - CLAIM_STALE).isoformat()):
-                report.skipped.append(nudge.key)
-                continue
-            status = await self._deliver(nudge)
-            await store.finish_nudge(nudge.key, self.owner, sent=status == "sent", at=stamp)
-            {"sent": report.sent, "failed": report.failed, "gone": report.deactivated}[status].append(nudge.key)
-            if status == "gone":
-                await store.deactivate_conversation(nudge.conversation.key)
         for wave_id, signature in changed.items():
             wave_keys = [n.key for n in report.planned if n.wave == wave_id]
             if not any(k in report.failed for k in wave_keys):
@@ -104,30 +105,80 @@ class NudgeSender:
                                        "failed": len(report.failed), "deactivated": len(report.deactivated)})
         return report
 
-    async def _deliver(self, nudge: Nudge) -> str:
+    async def _send_all(self, planned: list[Nudge], now: datetime) -> dict[str, str]:
+        """Nudge key -> "sent", "failed", "gone" or "skipped". Conversations in parallel, at most
+        `concurrency` at a time; each conversation's nudges one after another, in plan order."""
+        by_conversation: dict[str, list[Nudge]] = {}
+        for nudge in planned:
+            by_conversation.setdefault(nudge.conversation.key, []).append(nudge)
+        slots = asyncio.Semaphore(self.concurrency)
+        # Retries go one nudge at a time: a Connector that throttles (429) or struggles (5xx) must not get
+        # a retry storm from every slot at once, and each nudge's waits stay in its own order.
+        retrying = asyncio.Lock()
+        outcomes: dict[str, str] = {}
+
+        async def one_conversation(nudges: list[Nudge]) -> None:
+            async with slots:
+                # Deserialised once per conversation, not per nudge: msrest's deserialiser is not cheap.
+                reference = ConversationReference().deserialize(nudges[0].conversation.reference)
+                for nudge in nudges:
+                    outcomes[nudge.key] = await self._claim_and_deliver(nudge, reference, now, retrying)
+
+        results = await asyncio.gather(*(one_conversation(n) for n in by_conversation.values()),
+                                       return_exceptions=True)
+        # An unexpected error surfaces only after every other conversation has finished, so no delivery is
+        # abandoned between its send and its "sent" mark (which would send it again after CLAIM_STALE).
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return outcomes
+
+    async def _claim_and_deliver(self, nudge: Nudge, reference: ConversationReference, now: datetime,
+                                 retrying: asyncio.Lock) -> str:
+        store = self.services.store
+        stamp = now.isoformat()
+        if not await store.claim_nudge(nudge.key, self.owner, stamp, (now - CLAIM_STALE).isoformat()):
+            return "skipped"  # claimed by another sweep, or already sent
+        status = await self._deliver(nudge, reference, retrying)
+        await store.finish_nudge(nudge.key, self.owner, sent=status == "sent", at=stamp)
+        if status == "gone":
+            await store.deactivate_conversation(nudge.conversation.key)
+        return status
+
+    async def _deliver(self, nudge: Nudge, reference: ConversationReference, retrying: asyncio.Lock) -> str:
         """"sent", "gone" (403/404: stop nudging there) or "failed" (retry on a later sweep)."""
-        reference = ConversationReference().deserialize(nudge.conversation.reference)
+        error = await self._send_once(reference, nudge.text)
+        if error is not None and _status(error) not in GONE:
+            async with retrying:
+                error = await self._retry(reference, nudge.text, error)
+        if error is None:
+            return "sent"
+        if _status(error) in GONE:
+            log.info("conversation gone", extra={"conversation": nudge.conversation.key, "status": _status(error)})
+            return "gone"
+        log.warning("nudge not delivered", extra={"key": nudge.key, "error": type(error).__name__,
+                                                   "status": _status(error)})
+        return "failed"
+
+    async def _retry(self, reference: ConversationReference, text: str, error: Exception) -> Exception | None:
+        """Attempts 2..ATTEMPTS after a failed first one: after the Connector's Retry-After on a 429 (one
+        longer than MAX_RETRY_AFTER is left to the next sweep), else after 0.5 s, 1 s, 2 s. None: sent."""
         delay = 0.5
-        for attempt in range(1, ATTEMPTS + 1):
-            error = await self._send_once(reference, nudge.text)
-            if error is None:
-                return "sent"
-            status = getattr(error, "status", None)
-            if status in GONE:
-                log.info("conversation gone", extra={"conversation": nudge.conversation.key, "status": status})
-                return "gone"
-            if attempt == ATTEMPTS:
+        for _ in range(ATTEMPTS - 1):
+            if _status(error) in GONE:
                 break
-            if status == 429 and error.retry_after is not None:
-                if error.retry_after > MAX_RETRY_AFTER:
+            retry_after = getattr(error, "retry_after", None) if _status(error) == 429 else None
+            if retry_after is not None:
+                if retry_after > MAX_RETRY_AFTER:
                     break
-                wait = error.retry_after
+                wait = retry_after
             else:
                 wait, delay = delay, delay * 2
             await self.sleep(wait)
-        log.warning("nudge not delivered", extra={"key": nudge.key, "error": type(error).__name__,
-                                                   "status": getattr(error, "status", None)})
-        return "failed"
+            error = await self._send_once(reference, text)
+            if error is None:
+                return None
+        return error
 
     async def _send_once(self, reference: ConversationReference, text: str) -> Exception | None:
         failure: list[Exception] = []
@@ -143,3 +194,8 @@ class NudgeSender:
 
         await self.adapter.continue_conversation(reference, callback, self.app_id)
         return failure[0] if failure else None
+
+
+def _status(error: Exception) -> int | None:
+    """The Connector's HTTP status; None for a network error or a timeout."""
+    return getattr(error, "status", None)

@@ -6,6 +6,8 @@ to guess between two close candidates.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +38,25 @@ class Lookup:
         return self.id is None and self.tie and len(self.candidates) > 1
 
 
+class _Texts:
+    """Strings searched for a part all at once, as one text, instead of one by one: which of them contain it."""
+
+    def __init__(self, texts: list[tuple[str, str]]):  # (text, id); no text holds a newline
+        self._joined = "\n".join(text for text, _ in texts)
+        self._starts = list(itertools.accumulate((len(text) + 1 for text, _ in texts[:-1]), initial=0))
+        self._ids = [item_id for _, item_id in texts]
+
+    def ids_containing(self, part: str) -> list[str]:
+        """Ids of the texts containing `part` (which holds no newline), in the texts' order, each once."""
+        found: dict[str, None] = {}
+        at = self._joined.find(part)
+        while at >= 0:
+            n = bisect.bisect_right(self._starts, at) - 1
+            found[self._ids[n]] = None
+            at = self._joined.find(part, self._starts[n + 1]) if n + 1 < len(self._starts) else -1
+        return list(found)
+
+
 class NameIndex:
     def __init__(self, names: Mapping[str, Iterable[str]]):
         self._id_of: dict[str, str] = {}
@@ -48,15 +69,21 @@ class NameIndex:
                     self._id_of.setdefault(k, item_id)
                     self._word_runs.append((f" {' '.join(words(name))} ", item_id))
         self._keys = list(self._id_of)
+        self._digits_of = {k: _DIGITS.findall(k) for k in self._keys}
+        self._runs = _Texts(self._word_runs)
+        self._key_texts = _Texts([(k, self._id_of[k]) for k in self._keys])
 
-    def lookup(self, query: str) -> Lookup:
+    def lookup(self, query: str, suggest: bool = True) -> Lookup:
+        """`suggest=False`: when nothing matches, skip the closest guesses (a slow fuzzy pass over every name),
+        for callers that only need to know whether the query found something."""
         k = key(query)
         if not k:
             return Lookup()
         for candidate in (k, *(k[: -len(s)] for s in _SUFFIXES if k.endswith(s) and len(k) - len(s) >= 3)):
             if candidate in self._id_of:
                 return Lookup(self._id_of[candidate])
-        scored = self._best_per_id(k, fuzz.ratio)
+        # Names scoring below _TYPO_SCORE - _CLOSE can neither be the typo nor tie with it: not scored at all.
+        scored = self._best_per_id(k, fuzz.ratio, _TYPO_SCORE - _CLOSE)
         if scored and scored[0][1] >= _TYPO_SCORE:
             ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
             return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
@@ -64,25 +91,25 @@ class NameIndex:
             # Whole words of a name ("projektleder" in "Udpeg projektleder") may pick it; a bare part of a word
             # ("appoint as" in "appoint a super user") may only make a tie to ask about, never a match.
             run = f" {' '.join(words(query))} "
-            whole = list(dict.fromkeys(i for name, i in self._word_runs if run in name))
+            whole = self._runs.ids_containing(run)
             if len(whole) == 1:
                 return Lookup(whole[0])
-            parts = whole or list(dict.fromkeys(self._id_of[n] for n in self._keys if k in n))
+            parts = whole or self._key_texts.ids_containing(k)
             if len(parts) > 1:
                 return Lookup(None, tuple(parts[:8]), tie=True)
             if parts:
                 return Lookup(None, tuple(parts))
-        return Lookup(None, tuple(self.suggest(query)))
+        return Lookup(None, tuple(self.suggest(query)) if suggest else ())
 
     def suggest(self, query: str, n: int = 3) -> list[str]:
         k = key(query)
         return [i for i, _ in self._best_per_id(k, fuzz.WRatio)[:n]] if k else []
 
-    def _best_per_id(self, k: str, scorer) -> list[tuple[str, float]]:
+    def _best_per_id(self, k: str, scorer, cutoff: float | None = None) -> list[tuple[str, float]]:
         digits = _DIGITS.findall(k)
         best: dict[str, float] = {}
-        for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20):
-            if _DIGITS.findall(name) != digits:
+        for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20, score_cutoff=cutoff):
+            if self._digits_of[name] != digits:
                 continue  # "fase 2" is not a typo of "fase", nor "fase 3" of "fase 2"
             item_id = self._id_of[name]
             best[item_id] = max(best.get(item_id, 0.0), score)

@@ -1,9 +1,19 @@
 """Utterance -> intent + slots. Templates (hassil) find the shape; name indexes resolve the slots.
 
-Pipeline: clean and fold the text; try every template of both languages (people mix them: "what's next
-in Forberedelse?"); resolve each candidate's wildcard slots against content; keep the candidate that
-resolved best and matched most literal text. If nothing matches, correct misspelt template words
-("betyer" -> "betyder") and try once more; then accept a bare name ("go-live?", "fase 2").
+Pipeline:
+1. Clean and fold the text.
+2. Parse it with the templates of both languages (people mix them: "what's next in Forberedelse?"). hassil
+   runs only on the templates the text could match by how it starts and ends and the words it has
+   (dialogs/templates.py), which yields the same matches as running it on all of them. A parse is an
+   intent, its slots' raw text, and how much of the text the template's own words matched.
+3. The answer is the best parse: all slots resolved against content beats not, then most literal text,
+   then intent priority; on a tie, the one found first. Parses are looked up in the order they would
+   rank if resolved, so the first that resolves is the answer and the rest are never looked up (a name
+   that is not found costs a fuzzy search over all names).
+4. If none resolves as typed, correct misspelt template words ("betyer" -> "betyder") and do 2-3 again on
+   the corrected texts. If still none resolves, the answer is the best unresolved parse; only that one
+   gets the closest-name suggestions (a slow fuzzy pass) that replies offer.
+5. No parse at all: accept a bare name ("go-live?", "fase 2").
 """
 from __future__ import annotations
 
@@ -13,12 +23,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hassil import Intents, recognize_all
+from hassil import Intents
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from content import Content
 from dialogs.names import Lookup, NameIndex
+from dialogs.templates import Templates
 from dialogs.text import MAX_UTTERANCE, as_typed, clean, fold, words
 
 # A person's name: up to four words, none of them a sentence's small words.
@@ -47,6 +58,14 @@ _UNRESOLVED_PRIORITY = ("define", "register", "status_for", "compare_terms", "hi
                         "remove_local", "assign", "task_details", "lagging", "in_phase", "move_phase", "theme_info",
                         "phase_info", "next", "status", "set_language", "help", "set_milestone", "gate_proceed",
                         "gate_reject", "gate_confirm", "add_local", "my_tasks", "portfolio", "export")
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """One template's reading of the text, before its slots are looked up."""
+    intent: str
+    raw: dict[str, str]  # slot -> its text (wildcards) or list value
+    literal: int  # characters of the text not taken by name/free-text wildcards: the template's own words
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,7 @@ def _strings(node: Any) -> list[str]:
 
 class Understander:
     def __init__(self, content: Content):
-        self._intents = [Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()]
+        self._templates = Templates([Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()])
         self._codes = {m.code for m in content.municipalities}
         names = {
             "municipality": {m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases]
@@ -115,11 +134,7 @@ class Understander:
         folded = _GREETING_START.sub("", _POLITE_END.sub("", fold(cleaned)))
         if not any(ch.isalnum() for ch in folded):
             return Understanding("unknown", text=cleaned)
-        candidates = self._ranked(folded)
-        if not any(rank[0] for rank, _ in candidates):  # nothing resolved as typed: try with typos corrected
-            for corrected in self._corrections(folded):
-                candidates += self._ranked(corrected)
-        best = max(candidates, key=lambda c: c[0])[1] if candidates else self._bare_name(folded)
+        best = self._best(folded)
         if best and best.intent == "define" and "term" in best.unresolved and not _DEFINING.search(folded):
             best = None
         if best is None:
@@ -130,21 +145,45 @@ class Understander:
         return replace(best, slots={**best.slots, **typed}, text=cleaned)
 
     # -- matching ---------------------------------------------------------------------------------
-    def _ranked(self, folded: str) -> list[tuple[tuple, Understanding]]:
-        ranked = []
-        for intents in self._intents:
-            for result in recognize_all(folded, intents):
-                raw = {name: str(e.value).strip() for name, e in result.entities.items()}
-                wildcard_chars = sum(len(str(e.text or e.value)) for n, e in result.entities.items()
-                                     if n in _LOOKUP_SLOTS or n in _FREE_TEXT_SLOTS)
-                understanding = self._resolve(result.intent.name, raw)
-                resolved = not understanding.unresolved
-                order = _PRIORITY if resolved else _UNRESOLVED_PRIORITY
-                rank = (resolved, len(folded) - wildcard_chars, -order.index(understanding.intent))
-                ranked.append((rank, understanding))
-        return ranked
+    def _best(self, folded: str) -> Understanding | None:
+        """The best parse: resolved beats unresolved, then more literal text, then priority; ties: first found."""
+        parses = self._parses(folded)
+        best = self._first_resolved(parses)
+        if best is None:  # nothing resolved as typed: try with typos corrected
+            corrected = [parse for variant in self._corrections(folded) for parse in self._parses(variant)]
+            best = self._first_resolved(corrected)
+            if best is None:
+                best = self._best_unresolved(parses + corrected)
+        return best if best is not None else self._bare_name(folded)
 
-    def _resolve(self, intent: str, raw: dict[str, str]) -> Understanding:
+    def _parses(self, folded: str) -> list[_Parse]:
+        parses = []
+        for result in self._templates.recognize(folded):
+            raw = {name: str(e.value).strip() for name, e in result.entities.items()}
+            wildcard_chars = sum(len(str(e.text or e.value)) for n, e in result.entities.items()
+                                 if n in _LOOKUP_SLOTS or n in _FREE_TEXT_SLOTS)
+            parses.append(_Parse(result.intent.name, raw, len(folded) - wildcard_chars))
+        return parses
+
+    def _first_resolved(self, parses: list[_Parse]) -> Understanding | None:
+        """The best parse whose slots all resolve, or None: tries the parses in the order they would rank if
+        resolved, so the first that does outranks every other that does. The sort is stable: among equal
+        ranks the first found is tried first, as max() over the ranks would pick it."""
+        for parse in sorted(parses, key=lambda p: (p.literal, -_PRIORITY.index(p.intent)), reverse=True):
+            understanding = self._resolve(parse.intent, parse.raw, suggest=False)
+            if not understanding.unresolved:
+                return understanding
+        return None
+
+    def _best_unresolved(self, parses: list[_Parse]) -> Understanding | None:
+        """Of parses none of which resolves, the one whose reply helps most, with suggestions for its slots."""
+        if not parses:
+            return None
+        best = max(parses, key=lambda p: (p.literal, -_UNRESOLVED_PRIORITY.index(p.intent)))
+        return self._resolve(best.intent, best.raw)
+
+    def _resolve(self, intent: str, raw: dict[str, str], suggest: bool = True) -> Understanding:
+        """`suggest=False`: unresolved slots get no closest-name suggestions (only whether they resolve counts)."""
         slots: dict[str, Any] = {}
         unresolved: dict[str, Lookup] = {}
         for name, value in raw.items():
@@ -157,7 +196,7 @@ class Understander:
                 continue
             # Try the words as typed first: "tema" is a filler in "temaet Viden" but the name in "hvad er et tema".
             for attempt in dict.fromkeys((value, _TRAILER.sub("", value), _TRAILER.sub("", _FILLER.sub("", value)))):
-                resolved, lookup = self.resolve(name, attempt.strip())
+                resolved, lookup = self.resolve(name, attempt.strip(), suggest)
                 if resolved is not None:
                     break
             value = attempt.strip()
@@ -166,8 +205,10 @@ class Understander:
                 unresolved[name] = lookup
         return Understanding(intent, slots, unresolved)
 
-    def resolve(self, slot: str, value: str) -> tuple[Any, Lookup]:
-        """One slot's text -> (content id or list number, lookup). Public: dialogs re-resolve button data."""
+    def resolve(self, slot: str, value: str, suggest: bool = True) -> tuple[Any, Lookup]:
+        """One slot's text -> (content id or list number, lookup). Public: dialogs re-resolve button data.
+
+        `suggest=False` leaves out the closest guesses of a name that matched nothing (see NameIndex.lookup)."""
         digits = value.replace(" ", "")
         if slot == "task" and digits.isdigit() and len(digits) <= 3:
             return int(digits), Lookup(digits)
@@ -176,7 +217,7 @@ class Understander:
             return (code, Lookup(code)) if code in self._codes else (None, Lookup())
         if slot == "phase" and digits.isdigit():
             return (int(digits), Lookup(digits)) if 1 <= int(digits) <= 4 else (None, Lookup())
-        lookup = self._index[slot].lookup(value)
+        lookup = self._index[slot].lookup(value, suggest)
         if lookup.id is None:
             return None, lookup
         return (int(lookup.id) if slot == "phase" else lookup.id), lookup
@@ -204,7 +245,7 @@ class Understander:
         name = _TRAILER.sub("", _FILLER.sub("", folded)).strip()
         # A phase first: "fase 2" or "Forberedelse" alone asks about the phase, whose answer includes its focus.
         for intent, slot in (("phase_info", "phase"), ("define", "term"), ("theme_info", "theme"), ("register", "municipality")):
-            value, lookup = self.resolve(slot, name)
+            value, _ = self.resolve(slot, name, suggest=False)
             if value is not None:
                 return Understanding(intent, {slot: value})
         return None

@@ -147,6 +147,13 @@ class BotServer:
         services = build_services(config, self.content_root) if self.content_root else None
         return make_app(config, clock=self.clock, services=services)
 
+    async def checkpoint(self) -> None:
+        """Marks reach the audit trail at once and their municipality's file within a second (bot/app.py):
+        a test that reads the files calls this first."""
+        from bot.app import SERVICES
+
+        await self.runner.app[SERVICES].store.checkpoint()
+
     async def stop_bot(self) -> None:
         if self.runner:
             await self.runner.cleanup()
@@ -224,5 +231,5 @@ def stored_municipalities(data_dir: Path) -> dict[str, dict]:
 def stored_text(data_dir: Path) -> str:
     """Every byte of state the store keeps, as text: to prove something is (not) in it."""
     data_dir = Path(data_dir)
-    files = [data_dir / "state.json", data_dir / "audit.jsonl", *sorted((data_dir / "municipalities").glob("*.json"))]
+    files = [*sorted(data_dir.glob("*.json")), data_dir / "audit.jsonl", *sorted((data_dir / "municipalities").glob("*.json"))]
     return "".join(p.read_text(encoding="utf-8") for p in files if p.exists())

@@ -246,15 +246,17 @@ def audit(server) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
-def snapshot(server) -> dict[str, str]:
-    """Every file the store keeps (state, audit trail), by content hash."""
+async def snapshot(server) -> dict[str, str]:
+    """Every file the store keeps (state, audit trail), by content hash, once what it only cached is written."""
+    await server.checkpoint()
     return {str(p.relative_to(server.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(server.data_dir.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-def records(server) -> dict:
+async def records(server) -> dict:
     """What a stale press must leave alone: the audit trail and the stored state, less each conversation's last
     numbered list (redrawing a card renumbers its tasks, so «udført 3» then means what the redrawn card shows)."""
+    await server.checkpoint()
     audit_file, state_file = server.data_dir / "audit.jsonl", server.data_dir / "state.json"
     state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
     state.pop("lists", None)
@@ -655,14 +657,14 @@ async def test_pressing_the_same_button_again_says_who_did_it_and_when_and_chang
     shown = await ask(server, SAY[lang]["next"], HOME, mette(lang))
     data = done_button(shown.card, PHASE1[0])["data"]
     first = await press(server, data, shown.card_id, HOME, mette(lang))
-    before = snapshot(server)
+    before = await snapshot(server)
     again = await press(server, data, shown.card_id, HOME, mette(lang))
     assert again.status < 300
     assert again.texts == [T[lang]["already"].format(task=title(PHASE1[0], lang), who="Mette Hansen", when=WHEN[lang])]
     (update,) = again.updates  # the stale card is redrawn from the current state
     assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
     assert card_of(update) == card_of(first.updates[0])
-    assert snapshot(server) == before
+    assert await snapshot(server) == before
     assert await overall(server, lang) == (1, 1, 34)
 
 
@@ -675,13 +677,13 @@ async def test_press_on_a_task_another_person_just_did_names_that_person(server,
     hers = await ask(server, SAY[lang]["next"], HOME, mette(lang))
     task = PHASE1[1]
     await press(server, done_button(hers.card, task)["data"], hers.card_id, HOME, mette(lang))
-    before = records(server)
+    before = await records(server)
     late = await press(server, done_button(his.card, task)["data"], his.card_id, johns, john(lang))
     assert late.texts == [T[lang]["already"].format(task=title(task, lang), who="Mette Hansen", when=WHEN[lang])]
     (update,) = late.updates
     assert update["_path"] == put_path(johns.conversation_id, his.card_id)
     assert task not in [b["data"]["task"] for b in buttons(card_of(update))]
-    assert records(server) == before
+    assert await records(server) == before
     assert [e["by"]["name"] for e in audit(server) if e["action"] == "done"] == ["Mette Hansen"]
 
 
@@ -759,19 +761,19 @@ async def test_stale_proceed_press_after_the_transition_changes_nothing(server, 
     checklist = await _self_check(server, lang)
     save, proceed = checklist.card["actions"]
     await press(server, {**save["data"], **_answers()}, checklist.card_id, HOME, mette(lang))
-    before = snapshot(server)
+    before = await snapshot(server)
     late = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
     assert late.texts == [T[lang]["stale"]] and late.updates == []
-    assert snapshot(server) == before
+    assert await snapshot(server) == before
 
 
 async def test_stale_save_press_after_the_transition_says_the_card_is_out_of_date(server):
     checklist = await _self_check(server, "da")
     save, _ = checklist.card["actions"]
     await press(server, {**save["data"], **_answers()}, checklist.card_id)
-    before = snapshot(server)
+    before = await snapshot(server)
     late = await press(server, {**save["data"], **_answers(c3="false")}, checklist.card_id)
-    assert snapshot(server) == before
+    assert await snapshot(server) == before
     assert late.texts == [T["da"]["stale"]]
 
 
@@ -779,7 +781,7 @@ async def test_stale_save_press_after_the_transition_says_the_card_is_out_of_dat
 async def test_related_term_button_gives_that_terms_definition(server, lang):
     await register(server, lang)
     defined = await ask(server, SAY[lang]["define"], HOME, mette(lang))
-    before = snapshot(server)
+    before = await snapshot(server)
     for button in buttons(defined.card):
         term = TERMS[button["data"]["term"]]
         shown = await press(server, button["data"], defined.card_id, HOME, mette(lang))
@@ -787,7 +789,7 @@ async def test_related_term_button_gives_that_terms_definition(server, lang):
         assert shown.card["fallbackText"].startswith(f"**{term['term'][lang]}**: {term['definition'][lang]}")
         assert text_blocks(shown.card)[0] == term["term"][lang]
         assert [b["data"]["term"] for b in buttons(shown.card)] == term["related"]
-    assert snapshot(server) == before
+    assert await snapshot(server) == before
 
 
 async def test_related_term_button_works_before_registration(server):
@@ -881,12 +883,12 @@ async def aarhus(server):
 
 async def _refused_politely(server, value: object, reply_to: str | None, expected: str, where: Where = HOME,
                             who: Person | None = None, mention: bool = False) -> None:
-    before = snapshot(server)
+    before = await snapshot(server)
     outcome = await press(server, value, reply_to, where, who or mette(), mention)
     assert outcome.status < 500
     assert outcome.texts == [expected], outcome.texts
     assert outcome.card is None and outcome.updates == []
-    assert snapshot(server) == before  # state and audit trail untouched
+    assert await snapshot(server) == before  # state and audit trail untouched
 
 
 @pytest.mark.parametrize("value, key", [(v, k) for _, v, k in MALFORMED], ids=[i for i, _, _ in MALFORMED])
@@ -922,12 +924,12 @@ async def test_card_of_another_municipality_names_both(server, lang):
                          ids=["missing", "unknown-code", "number", "list"])
 async def test_press_with_a_missing_or_foreign_municipality_code_changes_nothing(aarhus, value):
     """Not a card the bot drew for any municipality: the button cannot be used, and nothing changes."""
-    before = snapshot(aarhus)
+    before = await snapshot(aarhus)
     outcome = await press(aarhus, value, aarhus.card_id)
     assert outcome.status < 300 and outcome.updates == []
     (text,) = outcome.texts
     assert text == "Knappen kunne ikke bruges. Spørg igen, fx «hvad skal vi nu?». Intet er ændret."
-    assert snapshot(aarhus) == before
+    assert await snapshot(aarhus) == before
 
 
 async def test_press_without_reply_to_id_is_still_answered(aarhus):
@@ -962,11 +964,11 @@ async def test_body_nested_beyond_the_parsers_limit_is_a_client_error(aarhus):
     activity = aarhus.activity(HOME, mette(), value="@@DEEP@@", replyToId=aarhus.card_id)
     depth = 100_000
     raw = json.dumps(activity).replace('"@@DEEP@@"', "[" * depth + "]" * depth).encode()
-    before = snapshot(aarhus)
+    before = await snapshot(aarhus)
     outcome = await send(aarhus, raw=raw)
     assert 400 <= outcome.status < 500
     assert outcome.messages == [] and outcome.updates == []
-    assert snapshot(aarhus) == before
+    assert await snapshot(aarhus) == before
 
 
 @pytest.mark.parametrize("value, key", [({**GOOD, "v": True}, "old"), ({**GOOD, "p": True}, "invalid")],

@@ -144,6 +144,7 @@ async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
     for body, task, person in zip(bodies, chosen, people):
         expected = f"✅ «{task.title.da}» er markeret som udført af {person.name}."
         assert replies[body["id"]].startswith(expected), (expected, replies[body["id"]])
+    await big.checkpoint()
     tasks = tasks_of(read_state(big.data_dir), "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {t.id: p.aad_id for t, p in zip(chosen, people)}
     done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
@@ -174,6 +175,8 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
         assert loser_text.startswith(f"«{task.title.da}» er allerede udført – markeret af {winner.name} "), loser_text
         winners[task.id] = winner.aad_id
 
+    await big.checkpoint()
+
     tasks = tasks_of(read_state(big.data_dir), "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items()} == winners
     done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
@@ -195,6 +198,8 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
         refused = [w for w, t in zip(pair, texts) if "tilknyttet en anden organisation" in t]
         assert len(bound) == 1 and len(refused) == 1, texts
         winners[code] = bound[0]
+
+    await big.checkpoint()
 
     state = read_state(big.data_dir)
     tenants = {code: d.get("tenant_id") for code, d in state["municipalities"].items()}
@@ -250,6 +255,8 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
         audit_before = len(read_audit(big.data_dir))
 
         replies = await at_once(big, bodies)
+
+        await big.checkpoint()
 
         state = read_state(big.data_dir)
         audit = read_audit(big.data_dir)

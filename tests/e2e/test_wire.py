@@ -1,6 +1,7 @@
 """The fast Connector client puts the same JSON on the wire as botbuilder's msrest serializer would."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -8,7 +9,7 @@ from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import (Activity, ChannelAccount, ConversationAccount, ConversationParameters, Entity, Mention,
                                TextFormatTypes)
 
-from bot.wire import to_wire
+from bot.wire import to_json, to_wire
 from dialogs import cards
 
 
@@ -69,3 +70,21 @@ def test_entity_additional_properties_are_kept():
     entity = Entity(type="mention")
     entity.additional_properties = {"mentioned": {"id": "29:x"}, "text": "<at>X</at>"}
     assert to_wire(entity) == {"type": "mention", "mentioned": {"id": "29:x"}, "text": "<at>X</at>"}
+
+
+def _parameters() -> ConversationParameters:
+    return ConversationParameters(is_group=False, bot=ChannelAccount(id="28:bot"), members=[ChannelAccount(id="29:mette")],
+                                  tenant_id="t", channel_data={"tenant": {"id": "t"}})
+
+
+@pytest.mark.parametrize("build", [_reply, _card_reply, _entity_reply, _parameters],
+                         ids=["text", "card", "entities", "conversation-parameters"])
+def test_bytes_on_the_wire_parse_to_the_same_json(build):
+    """What the Connector client sends (to_json, json's encoder calling back for models) is to_wire's JSON."""
+    assert json.loads(to_json(build())) == to_wire(build())
+
+
+def test_bytes_on_the_wire_are_utf8_and_refuse_unknown_objects():
+    assert "«Udpeg projektejer»".encode("utf-8") in to_json(_card_reply())
+    with pytest.raises(TypeError):
+        to_json({"x": object()})

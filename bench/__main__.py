@@ -171,7 +171,7 @@ async def main() -> int:
            f"{understanding.repeat_median_ms * 1000:.1f} µs"]
     for m in marks:
         out.append(f"mark-done with {m.events:>6} audit events stored: median {m.median_ms:6.2f} ms, "
-                   f"p95 {m.p95_ms:6.2f} ms  (state.json {m.state_kb:.0f} kB, audit.jsonl {m.audit_mb:.1f} MB)")
+                   f"p95 {m.p95_ms:6.2f} ms  (its municipality's file {m.file_kb:.0f} kB, audit.jsonl {m.audit_mb:.1f} MB)")
     out.append(nudge_sweep.line() if nudge_sweep else "nudge sweep (98 × 3, all due): skipped (BENCH_SWEEPS=0)")
     out.append(f"start-up to 200 on /healthz: median {statistics.median(startups):.2f} s of "
                + ", ".join(f"{s:.2f}" for s in startups) + " s (fresh data dir)"

@@ -75,7 +75,7 @@ class MarkDone:
     events: int
     median_ms: float
     p95_ms: float
-    state_kb: float  # state.json after the run (registrations; a mark itself writes its municipality's file)
+    file_kb: float  # the marked municipality's state file: what a checkpoint after the marks rewrites
     audit_mb: float
 
 
@@ -90,7 +90,7 @@ def generate(data_dir: Path, events: int, seed: int = 7) -> None:
     random task of a random municipality (done <-> reopen), so every event is a real change, as in the
     store. Lines are `json.dumps(asdict(AuditEvent))`; state.json goes through the store's own
     AtomicJSONStorage. `check_generated` verifies the store agrees."""
-    from bot.store import AtomicJSONStorage
+    from bot.json_file import AtomicJSONStorage
     from content import load_content
     from dialogs.store import Actor, AuditEvent, Registration
 
@@ -138,8 +138,8 @@ def _digest(data_dir: Path) -> str:
 def check_generated(workdir: Path, events: int = 400) -> float:
     """Open a generated data dir with the real TinyStore; returns the open time in seconds.
 
-    Start-up reconciliation rewrites state.json only where it disagrees with the audit trail, so an
-    unchanged file means generate() writes what bot/store.py writes. Small on purpose: the open is slow
+    Start-up reconciliation rewrites a state file only where it disagrees with the audit trail, so
+    unchanged files mean generate() writes what bot/store.py writes. Small on purpose: the open is slow
     (see open_time)."""
     from bot.store import TinyStore
 
@@ -160,9 +160,9 @@ async def _time_set_task(data_dir: Path, events: int, samples: int) -> list[floa
     from bot.store import TinyStore
     from dialogs.store import Actor
 
-    # Open the store on the empty dir, then fill it. TinyStore re-reads a file another process replaced,
-    # and takes a replaced audit.jsonl as the new trail, so set_task then runs as in a server with this data.
-    # Opening it on the filled dir would time the start-up scan instead, which takes minutes at 10k events.
+    # Open the store on the empty dir, then fill it, as another process would: the first change reads the
+    # new trail once (catch-up, in the warm-up calls below) and the municipality's file, after which
+    # set_task runs as in a server that has this data.
     store = TinyStore(data_dir)
     generate(data_dir, events)
     actor = Actor("aad-bench", "Bench Bruger")
@@ -190,7 +190,7 @@ async def mark_done(sizes: list[int], samples: int, workdir: Path) -> list[MarkD
     for events in sizes:
         data_dir = Path(tempfile.mkdtemp(prefix=f"audit-{events}-", dir=workdir))
         times = await _time_set_task(data_dir, events, samples)
-        state = data_dir / "state.json"
+        state = data_dir / "municipalities" / f"{MARK_CODE}.json"
         results.append(MarkDone(events, statistics.median(times) * 1000, percentile(times, 95) * 1000,
                                 state.stat().st_size / 1024 if state.exists() else 0.0,
                                 (data_dir / "audit.jsonl").stat().st_size / 2**20))

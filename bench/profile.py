@@ -33,8 +33,8 @@ from bench.connector import Connector
 # Each sample goes to the first area (in this order) one of whose markers appears in its stack.
 AREAS = [
     ("understanding (hassil templates, rapidfuzz names)", ["Understander.understand"]),
-    ("inbound parse (json + msrest deserialize)", ["parse (bot/inbound.py)"]),
-    ("msrest serialize (reply activity, conversation reference)", ["(msrest/serialization.py)"]),
+    ("inbound parse (json, Activity built from it)", ["parse (bot/inbound.py)"]),
+    ("msrest (conversation references, fallbacks)", ["(msrest/serialization.py)"]),
     ("store: cross-process file lock", ["ProcessLock."]),
     ("store: state files (json.dumps, rename)", ["AtomicJSONStorage.write", "write_atomically"]),
     ("store: audit append and fdatasync", ["TinyStore._append_audit", "AuditLog."]),
@@ -44,10 +44,10 @@ AREAS = [
     ("worker threads (to_thread, futures, wake-ups)",
      ["to_thread", "run_in_executor", "_chain_future", "_copy_future_state", "Future.set_result", "_WorkItem.run",
       "_worker (concurrent", "_read_from_self", "call_soon_threadsafe", "ThreadPoolExecutor.submit"]),
-    ("reply: HTTP POST to the Connector", ["_send (bot/handler.py)"]),
+    ("reply: card JSON and the HTTP POST to the Connector", ["_send (bot/handler.py)"]),
     ("remember conversation (per turn)", ["_remember (bot/handler.py)"]),
     ("authentication", ["authenticate_request"]),
-    ("logging (JSON access log, info lines)", ["(logging/", "log_access"]),
+    ("logging (a JSON line per turn)", ["(logging/", "log_access"]),
     ("dialogs (rest of the turn)", ["(dialogs/"]),
     ("botbuilder pipeline (rest)", ["(botbuilder/", "(core/", "(connector/"]),
     ("aiohttp server and client, event loop (rest)", [""]),
@@ -55,7 +55,7 @@ AREAS = [
 
 
 def _per_thread_cpu(pid: int) -> dict[str, tuple[int, int]]:
-    """(utime, stime) in ticks per thread id: the split between the event loop and the store's threads."""
+    """(utime, stime) in ticks per thread id: the split between the event loop and any other thread."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:

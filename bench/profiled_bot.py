@@ -1,7 +1,7 @@
 """`python -m bench.profiled_bot STATS_FILE`: `python -m bot serve` under cProfile, worker threads included.
 
 Why not `python -m cProfile -m bot serve`: that profiles the main thread only, and work may run in
-asyncio's worker threads (a store waiting for another process's lock, MSAL token fetches). So each worker
+asyncio's worker threads (MSAL token fetches, the history command's read of the audit trail). So each worker
 thread gets its own profiler, enabled only while it runs a work item (never while it idles on the queue, and never left open mid-call when the server stops,
 which would corrupt the merge). All profilers use time.thread_time, the thread's own user+system CPU: a
 wall clock would charge epoll waits, GIL waits and fsync waits as if they were work. The profiles are

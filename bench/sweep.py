@@ -205,7 +205,9 @@ async def one_sweep(template: Path, expected: dict[str, str], connector: Connect
             limit = authentication.session().connector.limit
         finally:
             await authentication.close()
-        return SweepRun(seconds, cpu, len(report.planned), len(report.sent), connector.connections, limit, _check(report, expected, connector.sends))
+            sender.services.store.close()
+        return SweepRun(seconds, cpu, len(report.planned), len(report.sent), connector.connections, limit,
+                        _check(report, expected, connector.sends))
     finally:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 

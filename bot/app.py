@@ -31,6 +31,7 @@ from dialogs.understanding import Understander
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 1.0
+SWEEP_SHUTDOWN_GRACE = 30.0  # seconds
 MAX_BODY = 256 * 1024  # a Teams activity is a few kB; anything near this is not one
 SERVICES = web.AppKey("services", Services)
 BOT = web.AppKey("bot", AssistantBot)
@@ -108,14 +109,17 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     sender = NudgeSender(services, adapter, config.app_id)
     app[NUDGES] = sender
 
+    sweeping = asyncio.Lock()
+
     async def nudge_loop():
         """Sweeps for due nudges while the server runs; a failed sweep is logged and tried next time."""
         while True:
             await asyncio.sleep(config.nudge_interval_minutes * 60)
-            try:
-                await sender.sweep(clock())
-            except Exception:
-                log.exception("nudge sweep failed")
+            async with sweeping:
+                try:
+                    await sender.sweep(clock())
+                except Exception:
+                    log.exception("nudge sweep failed")
 
     async def checkpoint_loop():
         """Marks are written to the audit trail at once and to their municipality's file here, at most a
@@ -132,12 +136,21 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
         if config.nudge_interval_minutes > 0:
             tasks.append(asyncio.create_task(nudge_loop()))
         yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await services.store.checkpoint()
-        await authentication.close()
+        try:
+            # A sweep cut off between a delivery and its "sent" mark would send that nudge again later: let a
+            # running one finish (bounded: its retries stop at the sweep's deadline).
+            await asyncio.wait_for(sweeping.acquire(), SWEEP_SHUTDOWN_GRACE)
+        except asyncio.TimeoutError:
+            log.warning("nudge sweep still running at shutdown; its unfinished nudges are retried later")
+        try:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await services.store.checkpoint()
+        finally:
+            services.store.close()
+            await authentication.close()
 
     app.cleanup_ctx.append(background)
     return app

@@ -1,8 +1,8 @@
 """The audit trail as the store's write-ahead log: appended, never rewritten in place.
 
-An event is appended (a plain write, on the event loop, under the store's cross-process lock) before the
-state it changes is written, and fsynced before the change is acknowledged (in the store's I/O thread,
-with the state files). A crash in between leaves an event that start-up replays into the state.
+An event is appended (a plain write, on the event loop, under the store's cross-process lock) and fdatasynced
+before the state files it changes are written and before the change is acknowledged. A crash in between
+leaves an event that start-up (or the next process to take the lock) replays into the state.
 
 The O_APPEND descriptor stays open; it is reopened when the file was replaced (an admin `forget-user`
 rewrites the trail atomically) or deleted.
@@ -79,19 +79,6 @@ class AuditLog:
         if end < size:
             os.ftruncate(fd, end)
         return end
-
-    def read_from(self, offset: int) -> tuple[list[bytes], int, int]:
-        """Complete lines from `offset` to the end: (lines, where they end, the file's inode); for catching
-        up with events other processes appended. A file that is gone reads as empty."""
-        try:
-            with open(self.path, "rb") as fh:
-                inode = os.fstat(fh.fileno()).st_ino
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return [], offset, 0
-        end = data.rfind(b"\n") + 1  # a line being appended right now is not complete: leave it
-        return data[:end].splitlines(), offset + end, inode
 
     def sync(self) -> None:
         if self._fd is not None:

@@ -72,24 +72,24 @@ class _Conversations:
     async def _call(self, method: str, path: str, body: object | None, extra_headers: dict | None = None) -> dict:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(extra_headers or {}),
                    **await self._tokens.header()}
-        data = None
+        payload = None
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
-            data = to_json(body)
+            payload = to_json(body)
         # encoded=True: the path is percent-encoded here, as botbuilder sends it; yarl would otherwise decode
         # "%3B" back to ";" in a thread's conversation id, which some proxies read as a path parameter.
         url = yarl.URL(self._base + path, encoded=True)
-        async with self._session.request(method, url, data=data, headers=headers) as response:
+        async with self._session.request(method, url, data=payload, headers=headers) as response:
             raw = await response.read()
             if response.status >= 400:
                 retry_after = response.headers.get("Retry-After")
                 raise ConnectorError(response.status, raw.decode("utf-8", "replace"),
                                      float(retry_after) if retry_after and retry_after.isdigit() else None)
             try:
-                data = json.loads(raw) if raw.strip() else {}
+                answer = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 return {}
-            return data if isinstance(data, dict) else {}
+            return answer if isinstance(answer, dict) else {}
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str, activity: Activity, **_) -> ResourceResponse:
         data = await self._call("POST", f"/{quote(conversation_id, safe='')}/activities/{quote(activity_id, safe='')}",

@@ -1,10 +1,10 @@
 """TinyDB's storage for the store's state files: atomic replaces, a parsed-file cache, and lookup indexes.
 
-A state file is rewritten whole (that is TinyDB), so each is kept small: one per municipality, plus
-state.json for the shared tables. The write is temp file + rename, so a reader (this process or another)
-sees the old file or the new one, never half of one. Whether the rename is also fsynced is the caller's
-choice: the store's state files are not (the audit trail is the write-ahead log, fsynced before a change
-is acknowledged, and start-up replays it into them), copies made by admin commands are.
+A state file is rewritten whole (that is TinyDB), so each is kept small: one per municipality, and one per
+other kind of state (bot/store.py). The write is temp file + rename, so a reader (this process or another)
+sees the old file or the new one, never half of one. Whether the temp file is fsynced first is the
+caller's choice: municipality files are not (the audit trail, fsynced before a change is acknowledged,
+rebuilds them at start-up); the other files, and copies made by admin commands, are.
 
 Inside a store change, a write is staged rather than done: `stage` takes the bytes, reads see the staged
 version, and the store writes the file when the change is complete (once, however often TinyDB wrote it

@@ -22,9 +22,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": _timestamp(record.created), "level": record.levelname, "logger": record.name,
                  "event": record.getMessage()}
-        fields = record.__dict__
-        for key in fields.keys() - _STANDARD:  # the `extra=` of the call
-            entry[key] = fields[key]
+        for key, value in record.__dict__.items():  # the `extra=` of the call, in the order given
+            if key not in _STANDARD:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -40,12 +40,12 @@ class AccessLogger(AbstractAccessLogger):
     conversation), and a second per turn cost ~5 % of the turn's CPU. The route, not the path: an export
     link's path is its secret token. No client address or user agent: only the Bot Connector calls."""
 
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        if response.status < 400 and time < SLOW_REQUEST:
+    def log(self, request: BaseRequest, response: StreamResponse, seconds: float) -> None:
+        if response.status < 400 and seconds < SLOW_REQUEST:
             return
         info = request.match_info.route.resource if getattr(request, "match_info", None) else None
         self.logger.info("request", extra={"method": request.method, "route": info.canonical if info else "-",
-                                           "status": response.status, "ms": round(time * 1000, 2)})
+                                           "status": response.status, "ms": round(seconds * 1000, 2)})
 
 
 def setup(level: str = "INFO") -> None:

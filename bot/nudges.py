@@ -33,6 +33,10 @@ GONE = (403, 404)  # the bot was removed from the conversation, or it no longer 
 ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0  # seconds; a Connector asking for longer is retried on the next sweep
 CLAIM_STALE = timedelta(minutes=10)  # a claim this old belonged to a sweep that died
+# Seconds one sweep may spend waiting between retries, all nudges together (retries go one at a time). It keeps
+# every claim of a living sweep well younger than CLAIM_STALE, so no other sweep takes one over and sends it
+# twice, and bounds how long a stopping server waits for its sweep; what is left over goes in the next sweep.
+RETRY_BUDGET = 240.0
 CONCURRENCY = 8  # conversations delivered to at once; well under the session's connection limit (100)
 
 
@@ -56,6 +60,7 @@ class NudgeSender:
         self.concurrency = concurrency
         self.planner = Planner(services.content, services.catalogs)
         self.owner = uuid.uuid4().hex  # this sweeper's name on its claims
+        self._retry_left = RETRY_BUDGET
 
     async def _due(self, now: datetime) -> tuple[list[Nudge], dict[str, str]]:
         store, content = self.services.store, self.services.content
@@ -115,6 +120,7 @@ class NudgeSender:
         # Retries go one nudge at a time: a Connector that throttles (429) or struggles (5xx) must not get
         # a retry storm from every slot at once, and each nudge's waits stay in its own order.
         retrying = asyncio.Lock()
+        self._retry_left = RETRY_BUDGET
         outcomes: dict[str, str] = {}
 
         async def one_conversation(nudges: list[Nudge]) -> None:
@@ -174,6 +180,9 @@ class NudgeSender:
                 wait = retry_after
             else:
                 wait, delay = delay, delay * 2
+            if wait > self._retry_left:
+                break  # the sweep's retry budget is spent: the next sweep tries again
+            self._retry_left -= wait
             await self.sleep(wait)
             error = await self._send_once(reference, text)
             if error is None:

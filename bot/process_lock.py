@@ -46,6 +46,11 @@ class ProcessLock:
     def release(self) -> None:
         fcntl.flock(self._descriptor(), fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock too, if held
+            self._fd = None
+
     def __enter__(self) -> "ProcessLock":
         self.acquire()
         return self

@@ -6,19 +6,21 @@ waves). TinyDB rewrites a whole file on every write, so a write costs one small 
 The audit trail grows forever, so it is appended to, never rewritten.
 
 The audit trail is the write-ahead log. A change is acknowledged once its events are fdatasynced, and
-start-up replays into the state files whatever a crash kept from them. So the state files need no fsync
-(they are replaced atomically; a process crash loses nothing, a power loss at most the newest unaudited
-changes: a language choice, a list, a nudge's "sent" mark, which may then go out twice), and the hottest
-change, a task marked done or open, does not rewrite its municipality's file at all: the file is written by
-`checkpoint`, once a second, however many marks it holds. Another process that takes the lock first reads
-the events this one appended (`_catch_up`), so whatever it writes holds them too.
+start-up replays into the state files whatever a crash kept from them. So municipality files need no fsync
+(they are replaced atomically, and the trail rebuilds them; at most a self-check in progress would be asked
+again after a power loss), and the hottest change, a task marked done or open, does not rewrite its
+municipality's file at all: the file is written by `checkpoint`, once a second, however many marks it
+holds. The other files hold what the trail does not (conversations, nudges' "sent" marks, preferences,
+lists) and are fsynced before their rename. Another process that takes the lock first reads the events this
+one appended (`_catch_up`), so whatever it writes holds them too.
 
 Every change runs one at a time under a cross-process file lock, so `serve` and a command on the same
 data dir cannot tear each other's writes. It runs on the event loop, disk included: a change is a few kB
 of JSON and an fdatasync (~0.1 ms of CPU), and a worker thread measured dearer in every respect (+0.7 ms
 CPU per change and a 2–3× longer p99 at 8 concurrent turns), because each system call in the thread must
-win the GIL back from the busy loop. Only waiting for another process's lock happens off the loop. Reads
-need no lock: files are replaced atomically, and each is parsed once per version (bot/json_file.py).
+win the GIL back from the busy loop. Waiting for another process's lock polls without blocking the loop;
+reading the whole trail for "historik" runs in a worker thread. Reads need no lock: files are replaced
+atomically, and each is parsed once per version (bot/json_file.py).
 """
 from __future__ import annotations
 
@@ -40,11 +42,13 @@ from bot.process_lock import ProcessLock
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
                            TaskState)
 
-__all__ = ["TinyStore", "StoreError", "AtomicJSONStorage"]
+__all__ = ["TinyStore", "StoreError"]
 
 _CODE = re.compile(r"\d{4}")  # municipality codes name files: nothing else may
 OWN_FILES = ("conversations", "nudges", "lists")  # tables with a file of their own (the rest: state.json)
-LIST_LIMIT = 500  # remembered numbered lists (one per thread); older threads' lists are dropped first
+# Numbered lists remembered (one per thread; "udført 3" refers to the thread's last list). A list matters
+# for minutes to days; 500 covers every thread of 98 municipalities' busy week, and keeps lists.json small.
+LIST_LIMIT = 500
 
 
 def _json_copy(value: Any) -> Any:
@@ -96,6 +100,18 @@ def _reconcile_key(event: AuditEvent) -> tuple | None:
     if event.action in ("local_add", "local_remove"):
         return ("local", event.code, event.task_id or event.details["task"]["id"])
     return None
+
+
+def _complete_lines(path: Path):
+    """The trail's lines, without a torn last one (a crash mid-append: never acknowledged)."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            if line.endswith(b"\n"):
+                yield line
 
 
 def _event(d: dict) -> AuditEvent:
@@ -215,14 +231,28 @@ class TinyStore:
                 self._staged, before = {}, self._audit.appended
                 try:
                     self._catch_up()
-                    return fn(*args)
+                    result = fn(*args)
+                except BaseException:
+                    self._discard(self._staged)
+                    raise
                 finally:
-                    # Also when fn failed half-way: what it changed in the caches must reach the files.
                     staged, self._staged = self._staged, None
-                    if staged or self._audit.appended > before:
-                        self._commit(staged, self._audit.appended > before, defer and self._audit.appended > before)
+                appended = self._audit.appended > before
+                if staged or appended:
+                    self._commit(staged, appended, defer and appended)
+                return result
             finally:
                 self._file_lock.release()
+
+    def _discard(self, staged: dict[AtomicJSONStorage, bytes]) -> None:
+        """A change failed half-way: none of it is written. The caches it touched are dropped (they may also
+        have held acknowledged deferred marks), and the next change re-reads the whole trail, which holds
+        those marks, and any event the failed change appended, so the state files end up telling the trail's
+        story."""
+        for storage in staged:
+            storage.settle(None)
+            self._deferred.discard(storage)
+        self._audit_seen = (0, 0)
 
     def _catch_up(self) -> None:
         """Apply what other processes appended to the audit trail since this one last looked (their deferred
@@ -279,31 +309,35 @@ class TinyStore:
         for storage, raw in list((self._staged or {}).items()):
             storage.settle(storage.write_file(raw))
             del self._staged[storage]
-        for storage in self._deferred:
-            storage.flush()
+        self._flush_deferred()
 
     async def checkpoint(self) -> int:
-        """Write the municipality files whose newest version is only cached; returns how many. `serve` calls
-        it every second and when it stops; a crash before that loses nothing (start-up replays the trail)."""
-        if not self._deferred:
+        """Write the municipality files whose newest version is only cached, and catch up with what other
+        processes appended to the trail; returns how many files were written. `serve` calls it every second
+        and when it stops, so neither its files nor its reads lag more than that; a crash before it loses
+        nothing (start-up replays the trail)."""
+        if not self._deferred and self._audit_position() == self._audit_seen:
             return 0
+        return await self._write(self._flush_deferred)
 
-        def flush() -> int:
-            written = 0
-            for storage in list(self._deferred):
-                if storage.deferred:
-                    storage.flush()
-                    written += not storage.deferred
-            self._deferred = {s for s in self._deferred if s.deferred}
-            return written
-        return await self._write(flush)
+    def _flush_deferred(self) -> int:
+        written = 0
+        for storage in list(self._deferred):
+            storage.flush()
+            written += not storage.deferred
+        self._deferred = {s for s in self._deferred if s.deferred}
+        return written
 
-    async def _read(self, fn, *args) -> Any:
-        """Reads need no lock: each file is replaced atomically, and parsed once per version."""
-        return fn(*args)
+    def close(self) -> None:
+        """Release the descriptors the store keeps open (the trail's, the lock's). Call `checkpoint` first."""
+        self._audit.close()
+        self._file_lock.close()
 
-    def _open(self, path: Path) -> TinyDB:
-        return TinyDB(path, storage=AtomicJSONStorage, sync=False, stage=self._stage, freshness=self._freshness)
+    def _open(self, path: Path, sync: bool = True) -> TinyDB:
+        """sync: fsync the file before its rename. Needed where the trail cannot rebuild the file (on some file
+        systems a rename without it can leave an empty file after a power loss); municipality files can
+        skip it, their content is the trail's (a self-check in progress at most would be asked again)."""
+        return TinyDB(path, storage=AtomicJSONStorage, sync=sync, stage=self._stage, freshness=self._freshness)
 
     def _db_of(self, table: str) -> TinyDB:
         return self._dbs.get(table, self._db)
@@ -348,7 +382,7 @@ class TinyStore:
         if db is None:
             if not _CODE.fullmatch(code or ""):
                 raise ValueError(f"not a municipality code: {code!r}")
-            db = self._open(self.municipalities_dir / f"{code}.json")
+            db = self._open(self.municipalities_dir / f"{code}.json", sync=False)
             self._municipality_storages.add(db.storage)
             self._municipality_dbs[code] = db
         return db.table("municipality", cache_size=0)
@@ -381,7 +415,7 @@ class TinyStore:
                 return None
             return Registration(scope=doc["scope"], code=doc["code"], tenant_id=doc.get("tenant_id"),
                                 by=_actor(doc["by"]), at=doc["at"])
-        return await self._read(get)
+        return get()
 
     async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
@@ -397,11 +431,11 @@ class TinyStore:
             self._append_audit(event)
             self._apply(event)
             if previous and previous["code"] != registration.code:
-                self._release_if_unused(previous["code"], previous.get("tenant_id"), registration, conversation)
+                self._release_if_unused(previous["code"], previous.get("tenant_id"), registration)
             return None
         return await self._write(put)
 
-    def _release_if_unused(self, code: str, tenant_id: str | None, by: Registration, conversation: str) -> None:
+    def _release_if_unused(self, code: str, tenant_id: str | None, by: Registration) -> None:
         """A scope moved to another municipality: if its tenant has no other registration for the old one,
         the old one is free again (a mistaken "tilmeld" must not lock the real owner out). Audited."""
         users = [r for r in self._table("registrations").search(Query().code == code) if r.get("tenant_id") == tenant_id]
@@ -415,7 +449,7 @@ class TinyStore:
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         def get():
             return sorted({d["code"] for d in self._db_of("registrations").storage.index("registrations", "tenant_id").get(tenant_id, [])})
-        return await self._read(get)
+        return get()
 
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
@@ -433,12 +467,12 @@ class TinyStore:
                 local_tasks=_json_copy(doc.get("local_tasks") or []),
                 assignments=_json_copy(doc.get("assignments") or {}),
             )
-        return await self._read(get)
+        return get()
 
     async def all_municipalities(self) -> list[MunicipalityState]:
         def codes():
             return [code for code in self._codes_on_disk() if (self._municipality_doc(code) or {}).get("tenant_id")]
-        return [await self.municipality(code) for code in await self._read(codes)]
+        return [await self.municipality(code) for code in codes()]
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
                        details: dict | None = None) -> TaskChange:
@@ -454,7 +488,7 @@ class TinyStore:
             return TaskChange(True, _task_state(self._apply(event)))
         return await self._write(change, defer=True)
 
-    # -- the audit trail is the write-ahead log; state.json is what it adds up to -----------------------
+    # -- the audit trail is the write-ahead log; the state files are what it adds up to ----------------
     def _apply(self, event: AuditEvent) -> dict | None:
         """Make the state files reflect one audit event. Idempotent: replaying an applied event changes nothing.
 
@@ -514,13 +548,12 @@ class TinyStore:
             self._save_municipality(code, {**(self._municipality_doc(code) or {"code": code, "tasks": {}}), "gate": gate})
         await self._write(write)
 
-    def _reconcile(self, latest: dict[tuple, AuditEvent]) -> int:
+    def _reconcile(self, latest: dict[tuple, AuditEvent]) -> None:
         """Make every piece of state show what its last event in the trail says, where it does not already:
         after a crash between an append and a file write, and when catching up with other processes.
         Compared by effect, not by timestamp (two racing turns may append in the other order than their
         clocks), and applied only where missing (re-applying a phase event would wipe a self-check begun
         since). Bindings come last, so a replayed registration cannot undo a later release."""
-        replayed = 0
         ordered = sorted(latest.items(), key=lambda item: item[0][0] == "binding")  # stable: trail order kept
         for (kind, *where), event in ordered:
             if self._shows(kind, where, event):
@@ -530,8 +563,6 @@ class TinyStore:
                 self._save_municipality(event.code, {**doc, "tenant_id": event.tenant_id or None})
             else:
                 self._apply(event)
-            replayed += 1
-        return replayed
 
     def _shows(self, kind: str, where: list, event: AuditEvent) -> bool:
         """Whether the state already shows this event's effect."""
@@ -556,22 +587,18 @@ class TinyStore:
 
     # -- audit ------------------------------------------------------------------------------------
     def _append_audit(self, event: AuditEvent) -> None:
-        """Append (the caller holds the file lock); `_write` waits for the fsync before acknowledging."""
+        """Append (the caller holds the file lock); `_write` fsyncs before acknowledging."""
+        _reconcile_keys(event)  # an event replay would refuse (say, a milestone without details) is never written
         end = self._audit.append((json.dumps(_event_dict(event), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
         self._audit_seen = (self._audit.inode, end)
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
         def read():
-            if not self.audit_path.exists():
-                return []
             out = []
-            with self.audit_path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if not line.endswith("\n"):
-                        continue
-                    d = json.loads(line)
-                    if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
-                        out.append(_event(d))
+            for line in _complete_lines(self.audit_path):
+                d = json.loads(line)
+                if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
+                    out.append(_event(d))
             return out[-limit:][::-1]  # newest first
         # No lock: the trail is only ever appended to (forget-user replaces it atomically), and a torn last
         # line is skipped above.
@@ -582,7 +609,7 @@ class TinyStore:
         def get():
             doc = self._find("preferences", "user_id", user_id)
             return doc.get("language") if doc else None
-        return await self._read(get)
+        return get()
 
     async def set_language(self, user_id: str, language: str) -> None:
         await self._write(lambda: self._put("preferences", "user_id", {"user_id": user_id, "language": language}))
@@ -591,7 +618,7 @@ class TinyStore:
         def get():
             doc = self._find("lists", "conversation", conversation)
             return list(doc["task_ids"]) if doc else []
-        return await self._read(get)
+        return get()
 
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
         """Remember the numbers just shown. The same list again writes nothing ("hvad skal vi nu?" twice)."""
@@ -599,9 +626,12 @@ class TinyStore:
             return
 
         def write():
-            self._put("lists", "conversation", {"conversation": conversation, "task_ids": list(task_ids)})
             lists = self._table("lists")
-            if len(lists) > LIST_LIMIT:  # TinyDB's ids grow with each new thread: the smallest are the oldest
+            old_id = self._doc_id("lists", "conversation", conversation)
+            if old_id is not None:
+                lists.remove(doc_ids=[old_id])  # re-inserted below with the newest id: ids order lists by last use
+            self._put("lists", "conversation", {"conversation": conversation, "task_ids": list(task_ids)})
+            if len(lists) > LIST_LIMIT:  # the smallest ids: the threads whose lists were shown longest ago
                 lists.remove(doc_ids=sorted(doc.doc_id for doc in lists.all())[:len(lists) - LIST_LIMIT])
         await self._write(write)
 
@@ -623,21 +653,24 @@ class TinyStore:
         Returns how many audit events named them. The audit file is rewritten atomically, so a crash
         leaves either the old trail or the new one."""
         def erase():
-            replaced = asdict(pseudonym)
-            for code in self._codes_on_disk():
-                municipalities = self._mtable(code)
-                for doc in municipalities.all():
-                    tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
-                             for tid, st in (doc.get("tasks") or {}).items()}
-                    assignments = {tid: {role: (replaced if (person or {}).get("id") == user_id else person)
-                                         for role, person in roles.items()}
-                                   for tid, roles in (doc.get("assignments") or {}).items()}
-                    gate = doc.get("gate")
-                    if gate and (gate.get("started_by") or {}).get("id") == user_id:
-                        gate = {**gate, "started_by": replaced}
-                    changes = {"tasks": tasks, "assignments": assignments, "gate": gate}
-                    if any(changes[k] != doc.get(k) for k in changes):
-                        municipalities.update(changes, Query().code == doc["code"])
+            replaced = _actor_dict(pseudonym)
+            # The trail first: if this fails half-way, the change is discarded and nothing names them less.
+            count, codes = self._pseudonymise_trail(user_id, replaced)
+            for code in sorted(set(self._codes_on_disk()) | set(self._municipality_dbs)):
+                doc = self._municipality_doc(code)
+                if not doc:
+                    continue
+                tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
+                         for tid, st in (doc.get("tasks") or {}).items()}
+                assignments = {tid: {role: (replaced if (person or {}).get("id") == user_id else person)
+                                     for role, person in roles.items()}
+                               for tid, roles in (doc.get("assignments") or {}).items()}
+                gate = doc.get("gate")
+                if gate and (gate.get("started_by") or {}).get("id") == user_id:
+                    gate = {**gate, "started_by": replaced}
+                changes = {"tasks": tasks, "assignments": assignments, "gate": gate}
+                if any(changes[k] != doc.get(k) for k in changes):
+                    self._save_municipality(code, {**doc, **changes})
             self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
             conversations = self._table("conversations")
             for doc in conversations.all():
@@ -645,26 +678,31 @@ class TinyStore:
                 if user_id in (user.get("id"), user.get("aadObjectId")):
                     conversations.update({"reference": {**doc["reference"], "user": None}}, Query().key == doc["key"])
             self._table("preferences").remove(Query().user_id == user_id)
-            count, lines, codes = 0, [], set()
-            if self.audit_path.exists():
-                for line in self.audit_path.read_text(encoding="utf-8").splitlines():
-                    event = json.loads(line)
-                    named = event.get("by", {}).get("id") == user_id
-                    person = (event.get("details") or {}).get("person")
-                    if named:
-                        event["by"] = replaced
-                    if person and person.get("id") == user_id:  # assigned as ansvarlig/udfører
-                        event["details"] = {**event["details"], "person": replaced}
-                        named = True
-                    if named:
-                        count += 1
-                        codes.add(event["code"])
-                    lines.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
-                write_atomically(self.audit_path, "".join(f"{line}\n" for line in lines).encode("utf-8"), sync=True)
             for code in sorted(codes):
                 self._append_audit(AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}"))
             return count
         return await self._write(erase)
+
+    def _pseudonymise_trail(self, user_id: str, replaced: dict) -> tuple[int, set[str]]:
+        """Rewrite the trail (atomically, fsynced) with the person replaced; a torn last line, never
+        acknowledged, is left out. Returns how many events named them and their municipalities."""
+        count, lines, codes = 0, [], set()
+        for raw in _complete_lines(self.audit_path):
+            event = json.loads(raw)
+            named = event.get("by", {}).get("id") == user_id
+            person = (event.get("details") or {}).get("person")
+            if named:
+                event["by"] = replaced
+            if person and person.get("id") == user_id:  # assigned as ansvarlig/udfører
+                event["details"] = {**event["details"], "person": replaced}
+                named = True
+            if named:
+                count += 1
+                codes.add(event["code"])
+            lines.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        if self.audit_path.exists():
+            write_atomically(self.audit_path, "".join(f"{line}\n" for line in lines).encode("utf-8"), sync=True)
+        return count, codes
 
     async def backup(self, target: Path) -> list[Path]:
         """A consistent copy of the data dir, taken under the same lock writers hold."""
@@ -708,7 +746,7 @@ class TinyStore:
     async def conversations(self) -> list[ConversationRecord]:
         def read():
             return [ConversationRecord(**d) for d in self._table("conversations").all() if d.get("active", True)]
-        return await self._read(read)
+        return read()
 
     async def deactivate_conversation(self, key: str) -> None:
         """The bot was removed there (or the Connector answers 403/404): no more proactive messages."""
@@ -721,7 +759,7 @@ class TinyStore:
         await self._write(write)
 
     async def sent_nudges(self) -> set[str]:
-        return await self._read(lambda: {d["key"] for d in self._table("nudges").all() if d.get("state") == "sent"})
+        return {d["key"] for d in self._table("nudges").all() if d.get("state") == "sent"}
 
     async def claim_nudge(self, key: str, owner: str, at: str, stale_before: str) -> bool:
         """Take a nudge for sending, at most one sender at a time, across processes.
@@ -750,7 +788,7 @@ class TinyStore:
         def read():
             doc = self._find("waves", "id", wave_id)
             return doc["signature"] if doc else None
-        return await self._read(read)
+        return read()
 
     async def set_wave_signature(self, wave_id: str, signature: str) -> None:
         await self._write(lambda: self._put("waves", "id", {"id": wave_id, "signature": signature}))

@@ -33,6 +33,8 @@ def run_sweep(config: Config, at: str | None, dry_run: bool, out=sys.stdout) -> 
         try:
             return await sender.sweep(now, dry_run=dry_run)
         finally:
+            await sender.services.store.checkpoint()
+            sender.services.store.close()
             await sender.adapter.bot_framework_authentication.close()
 
     report = asyncio.run(sweep())

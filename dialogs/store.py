@@ -124,4 +124,9 @@ class Store(Protocol):
 
     async def last_list(self, conversation: str) -> list[str]: ...
 
+    async def checkpoint(self) -> int:
+        """Write what is only cached (deferred task marks) and catch up with other processes' changes."""
+
+    def close(self) -> None: ...
+
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None: ...

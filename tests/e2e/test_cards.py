@@ -259,7 +259,6 @@ async def records(server) -> dict:
     await server.checkpoint()
     audit_file, state_file = server.data_dir / "audit.jsonl", server.data_dir / "state.json"
     state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
-    state.pop("lists", None)
     return {"audit": audit_file.read_bytes() if audit_file.exists() else b"", "state": state,
             "municipalities": stored_municipalities(server.data_dir)}
 

@@ -943,3 +943,63 @@ async def test_conversation_deactivated_by_another_process_is_reactivated_by_the
     await a.remember_conversation(record, fingerprint)
     await past_freshness()
     assert [c.key for c in await a.conversations()] == [record.key], "no more nudges ever go there"
+
+
+# -- found by the review of the whole change ------------------------------------------------------------------
+async def test_checkpoint_catches_up_with_marks_another_store_made_even_with_nothing_of_its_own(tmp_path):
+    """serve calls checkpoint() every second: its reads must not lag another process's marks longer than that,
+    even when that process died before writing them anywhere but the trail."""
+    a, b = TinyStore(tmp_path), TinyStore(tmp_path)
+    await register(a)
+    await b.set_task("0751", LEDER, True, METTE, T1, CONV)  # deferred in b, which then goes away
+    b.close()
+    await past_freshness()
+    assert LEDER not in done(await a.municipality("0751"))  # a has not looked at the trail yet
+    await a.checkpoint()
+    assert LEDER in done(await a.municipality("0751"))
+
+
+async def test_a_change_that_fails_half_way_writes_nothing(tmp_path, monkeypatch):
+    store = TinyStore(tmp_path)
+    await register(store)
+    before = every_file(tmp_path)
+
+    def broken(*_):
+        raise RuntimeError("half-way")
+    monkeypatch.setattr(TinyStore, "_release_if_unused", broken)
+    with pytest.raises(RuntimeError):  # moving the scope: binds 0461, then fails before releasing 0751
+        await store.register(Registration("conversation:a:personal-1", "0461", TENANT, OLE, T1), CONV)
+    monkeypatch.undo()
+    changed = {p for p, raw in every_file(tmp_path).items() if before.get(p) != raw and p.name != "audit.jsonl"}
+    assert changed == set(), f"a failed change wrote {changed}"
+    # The event it appended is in the trail, so the next change makes the files tell the trail's story.
+    await store.set_language("aad-ole", "en")
+    assert (await store.registration("conversation:a:personal-1")).code == "0461"
+
+
+async def test_the_list_of_a_thread_in_use_outlives_those_of_idle_threads(tmp_path):
+    store = TinyStore(tmp_path)
+    await store.set_last_list("thread-busy", ["a"])  # the oldest thread
+    for n in range(LIST_LIMIT - 1):
+        await store.set_last_list(f"thread-{n}", ["x"])
+    await store.set_last_list("thread-busy", ["a", "b"])  # shown again: now the most recently used
+    for n in range(LIST_LIMIT - 1, LIST_LIMIT + 4):  # five more threads: five lists must go
+        await store.set_last_list(f"thread-{n}", ["x"])
+    assert await store.last_list("thread-busy") == ["a", "b"]
+    assert [await store.last_list(f"thread-{n}") for n in range(5)] == [[]] * 5  # the five idle longest
+    assert await store.last_list("thread-5") == ["x"]
+
+
+async def test_forget_user_over_a_torn_last_line_completes_and_names_nobody(tmp_path):
+    store = TinyStore(tmp_path)
+    await register(store, by=METTE)
+    await store.set_task("0751", LEDER, True, METTE, T1, CONV)
+    await store.checkpoint()
+    with (tmp_path / "audit.jsonl").open("ab") as fh:
+        fh.write(b'{"code":"0751","action":"done","by":{"id":"aad-mette","name":"Mette Han')  # a crash mid-append
+    count = await store.forget_user("aad-mette", Actor("forgotten-1", "Glemt"), OLE, T2)
+    await store.checkpoint()
+    assert count == 2
+    text = "".join(raw.decode("utf-8", "replace") for raw in every_file(tmp_path).values())
+    assert "aad-mette" not in text and "Mette" not in text
+    assert (await TinyStore(tmp_path).municipality("0751")).tasks[LEDER].by.id == "forgotten-1"

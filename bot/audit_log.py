@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bot.json_file import fsync_dir
+from bot.json_file import fsync_dir, write_all
 
 # An append changes data and size only; fdatasync writes both and skips the rest of the inode's metadata.
 _sync = getattr(os, "fdatasync", os.fsync)
@@ -50,16 +50,25 @@ class AuditLog:
         size = os.fstat(fd).st_size
         if size != self._end:  # someone else wrote since: a process that died mid-append may have left half a line
             size = self._untear(fd, size)
-        view = memoryview(line)
         try:
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, line)
         except OSError:
             os.ftruncate(fd, size)  # no half line of ours either (disk full): it was never acknowledged
             raise
         self.appended += 1
         self._end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND moved the offset to the end, past our line
         return self._end
+
+    def cut_torn_tail(self) -> None:
+        """Start-up, with the file lock held: a last line without its newline was left by a crash mid-append
+        (never acknowledged, and nobody is appending now), so it goes."""
+        if not self.path.exists():
+            return
+        fd = self._descriptor()
+        size = os.fstat(fd).st_size
+        self._end = self._untear(fd, size)
+        if self._end < size:
+            os.fsync(fd)
 
     @staticmethod
     def _untear(fd: int, size: int) -> int:

@@ -16,7 +16,7 @@ from bot.exports import ExportShelf
 from dialogs import cards
 from dialogs.assistant import Assistant
 from dialogs.store import ConversationRecord
-from dialogs.turn import Reply
+from dialogs.turn import Conversation, Reply
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,15 @@ class AssistantBot(ActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        if not teams.addressed(activity):
-            return  # a channel message not meant for the bot
         turn = teams.turn_input(activity, self.clock())
+        if not teams.addressed(activity, turn.conversation):
+            return  # a channel message not meant for the bot
         reply = await self.assistant.on_message(turn)
         if reply.file:
             reply = self._with_download(reply)
         await _send(turn_context, reply)
         if reply.municipality:
-            await self._remember(turn_context, turn.conversation.id, reply)
+            await self._remember(turn_context, turn.conversation, reply)
 
     def _with_download(self, reply: Reply) -> Reply:
         """A file becomes a short-lived link: a button on a card, the address in text."""
@@ -55,11 +55,11 @@ class AssistantBot(ActivityHandler):
         card = cards.card([cards.text(reply.text)], text, [cards.open_url(label, url)])
         return replace(reply, text=text, card=card, file=None)
 
-    async def _remember(self, turn_context: TurnContext, key: str, reply: Reply) -> None:
+    async def _remember(self, turn_context: TurnContext, where: Conversation, reply: Reply) -> None:
         """Where proactive messages for this municipality can go: this conversation, at its root (not a thread)."""
         activity = turn_context.activity
         store = self.assistant.services.store
-        scope = teams.conversation(activity).scope
+        key, scope = where.id, where.scope
         fingerprint = (reply.municipality, reply.language, scope, activity.service_url, activity.channel_id,
                        activity.recipient.id if activity.recipient else None, activity.conversation.tenant_id)
         if store.conversation_known(key, fingerprint):

@@ -149,7 +149,7 @@ class TinyStore:
         self._municipality_storages: set[AtomicJSONStorage] = set()
         self._conversation_seen: dict[str, tuple] = {}  # what this process last stored per conversation
         self._deferred: set[AtomicJSONStorage] = set()  # municipality files whose newest version is cached only
-        self._audit_seen = (0, 0)  # (inode, offset): how far this process has read or written the audit trail
+        self._audit_seen = (0, 0, 0)  # (inode, offset, lines): how far this process has read or written the trail
         self._check_readable()
 
     def _check_readable(self) -> None:
@@ -169,30 +169,35 @@ class TinyStore:
         return (st.st_ino, st.st_size)
 
     def _replay_audit(self) -> None:
-        """Start-up: drop a torn last line, and apply to the state files what a crash kept from them.
+        """Start-up: apply to the state files what a crash kept from them, and drop a torn last line.
 
         Most of the trail is read without the lock (it can be long, and a running `serve` must keep
         writing); the rest, appended meanwhile, under it, so only a truly torn line is ever cut off."""
         latest: dict[tuple, AuditEvent] = {}
-        fh = self.audit_path.open("rb")
+        with self.audit_path.open("rb") as fh:
+            end, lines = self._scan(fh, 0, 0, latest)
+            read_so_far = (os.fstat(fh.fileno()).st_ino, end, lines)
+        with self._file_lock:
+            self._freshness.expire()
+            self._apply_trail(read_so_far, latest)
+            self._audit.cut_torn_tail()
+
+    def _apply_trail(self, seen: tuple[int, int, int], latest: dict[tuple, AuditEvent]) -> None:
+        """Read the trail on from `seen` (inode, offset, lines) onto `latest`, make the state show it, and
+        remember how far it was read. A trail replaced since (admin forget-user) is read from its start."""
         try:
-            good_end, number = self._scan(fh, 0, 0, latest)
-            with self._file_lock:
-                self._freshness.expire()
-                if os.stat(self.audit_path).st_ino != os.fstat(fh.fileno()).st_ino:
-                    # Replaced meanwhile (admin forget-user): read the new trail from its start.
-                    fh.close()
-                    fh = self.audit_path.open("rb")
-                    latest, good_end, number = {}, 0, 0
-                good_end, _ = self._scan(fh, good_end, number, latest)
-                if good_end < os.fstat(fh.fileno()).st_size:
-                    with self.audit_path.open("r+b") as tail:  # a crash mid-append: never acknowledged
-                        tail.truncate(good_end)
-                        os.fsync(tail.fileno())
-                self._reconcile(latest)
-                self._audit_seen = (os.fstat(fh.fileno()).st_ino, good_end)
-        finally:
-            fh.close()
+            fh = self.audit_path.open("rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            inode, offset, lines = seen
+            now = os.fstat(fh.fileno())
+            if now.st_ino != inode or now.st_size < offset:
+                offset, lines = 0, 0
+                latest.clear()
+            end, lines = self._scan(fh, offset, lines, latest)
+        self._reconcile(latest)
+        self._audit_seen = (now.st_ino, end, lines)
 
     def _scan(self, fh, start: int, number: int, latest: dict[tuple, AuditEvent]) -> tuple[int, int]:
         """Read complete lines from `start`, keeping the newest event per piece of state; returns where the
@@ -252,25 +257,14 @@ class TinyStore:
         for storage in staged:
             storage.settle(None)
             self._deferred.discard(storage)
-        self._audit_seen = (0, 0)
+        self._audit_seen = (0, 0, 0)
 
     def _catch_up(self) -> None:
         """Apply what other processes appended to the audit trail since this one last looked (their deferred
-        changes are in no file yet), so this change builds on them and any file it writes holds them.
-
-        A trail this process has not read from its start (created or replaced by another process, e.g. by
-        `admin forget-user`) is read whole; either way only what the state does not show yet is applied."""
-        inode, offset = self._audit_seen
-        now_inode, size = self._audit_position()
-        if (now_inode, size) == (inode, offset) or not now_inode:
-            return
-        if now_inode != inode or size < offset:
-            offset = 0
-        latest: dict[tuple, AuditEvent] = {}
-        with self.audit_path.open("rb") as fh:
-            end, _ = self._scan(fh, offset, 0, latest)
-        self._reconcile(latest)
-        self._audit_seen = (now_inode, end)
+        changes are in no file yet), so this change builds on them and any file it writes holds them. Only
+        what the state does not show yet is applied (`_reconcile`)."""
+        if self._audit_position() != self._audit_seen[:2]:
+            self._apply_trail(self._audit_seen, {})
 
     def _stage(self, storage: AtomicJSONStorage, raw: bytes) -> bool:
         if self._staged is None:
@@ -297,7 +291,7 @@ class TinyStore:
             for storage in staged:
                 storage.defer()
                 self._deferred.add(storage)
-            self._audit_seen = (0, 0)
+            self._audit_seen = (0, 0, 0)
             raise
         for storage, identity in identities.items():
             storage.settle(identity)
@@ -316,7 +310,7 @@ class TinyStore:
         processes appended to the trail; returns how many files were written. `serve` calls it every second
         and when it stops, so neither its files nor its reads lag more than that; a crash before it loses
         nothing (start-up replays the trail)."""
-        if not self._deferred and self._audit_position() == self._audit_seen:
+        if not self._deferred and self._audit_position() == self._audit_seen[:2]:
             return 0
         return await self._write(self._flush_deferred)
 
@@ -399,7 +393,7 @@ class TinyStore:
             self._freshness.expire()
             old = self._db.storage.read() or {}
             for doc in (old.get("municipalities") or {}).values():
-                self._mtable(doc["code"]).upsert(dict(doc), Query().code == doc["code"])
+                self._save_municipality(doc["code"], dict(doc))
             for name in OWN_FILES:
                 if name in old:
                     self._dbs[name].storage.write({name: {**(self._dbs[name].storage.read() or {}).get(name, {}), **old[name]}})
@@ -420,12 +414,11 @@ class TinyStore:
     async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
             # Check and bind in one locked step: two tenants racing for one municipality cannot both win.
-            municipalities = self._mtable(registration.code)
-            doc = municipalities.get(Query().code == registration.code)
-            bound = doc.get("tenant_id") if doc else None
+            bound = (self._municipality_doc(registration.code) or {}).get("tenant_id")
             if bound and bound != registration.tenant_id:
                 return bound
-            previous = self._table("registrations").get(Query().scope == registration.scope)
+            # A copy: the cached row is updated in place by the write below.
+            previous = dict(self._find("registrations", "scope", registration.scope) or {})
             event = AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation,
                                scope=registration.scope, tenant_id=registration.tenant_id)
             self._append_audit(event)
@@ -438,13 +431,13 @@ class TinyStore:
     def _release_if_unused(self, code: str, tenant_id: str | None, by: Registration) -> None:
         """A scope moved to another municipality: if its tenant has no other registration for the old one,
         the old one is free again (a mistaken "tilmeld" must not lock the real owner out). Audited."""
-        users = [r for r in self._table("registrations").search(Query().code == code) if r.get("tenant_id") == tenant_id]
-        doc = self._mtable(code).get(Query().code == code) or {}
-        if users or not tenant_id or doc.get("tenant_id") != tenant_id:
+        registrations = self._db_of("registrations").storage.index("registrations", "code").get(code, [])
+        users = [r for r in registrations if r.get("tenant_id") == tenant_id]
+        if users or not tenant_id or (self._municipality_doc(code) or {}).get("tenant_id") != tenant_id:
             return
         event = AuditEvent(code, "rebind", None, by.by, by.at, f"released-by:{by.scope}", tenant_id="")
         self._append_audit(event)
-        self._mtable(code).update({"tenant_id": None}, Query().code == code)
+        self._apply(event)
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         def get():
@@ -504,11 +497,11 @@ class TinyStore:
             # The binding first, then the registration: a crash between them leaves a bound municipality
             # without this scope's row, which start-up replays (a row without a binding would let anyone claim).
             if not base.get("tenant_id"):
-                self._save_municipality(event.code, {**base, "tenant_id": event.tenant_id})
+                self._bind(event.code, event.tenant_id)
             registration = Registration(event.scope, event.code, event.tenant_id, event.by, event.at)
             self._put("registrations", "scope", asdict(registration))
-        elif event.action == "rebind" and event.tenant_id:
-            self._save_municipality(event.code, {**base, "tenant_id": event.tenant_id})
+        elif event.action == "rebind":  # an empty tenant: the release of a mistaken registration
+            self._bind(event.code, event.tenant_id)
         elif event.action == "milestone" and event.details:
             milestones = {**(base.get("milestones") or {}), event.details["name"]: event.details["date"]}
             self._save_municipality(event.code, {**base, "milestones": milestones})
@@ -529,6 +522,11 @@ class TinyStore:
         elif event.action == "phase" and event.details:
             self._save_municipality(event.code, {**base, "phase": event.details["to"], "gate": None, "phase_at": event.at})
         return None
+
+    def _bind(self, code: str, tenant_id: str | None) -> None:
+        """Bind the municipality to a tenant; an empty one releases it."""
+        doc = self._municipality_doc(code) or {"code": code, "tasks": {}}
+        self._save_municipality(code, {**doc, "tenant_id": tenant_id or None})
 
     def _save_municipality(self, code: str, doc: dict) -> None:
         """Write a municipality's one document by its TinyDB id (no query scan over the table)."""
@@ -559,8 +557,7 @@ class TinyStore:
             if self._shows(kind, where, event):
                 continue
             if kind == "binding":
-                doc = self._municipality_doc(event.code) or {"code": event.code, "tasks": {}}
-                self._save_municipality(event.code, {**doc, "tenant_id": event.tenant_id or None})
+                self._bind(event.code, event.tenant_id)
             else:
                 self._apply(event)
 
@@ -590,7 +587,7 @@ class TinyStore:
         """Append (the caller holds the file lock); `_write` fsyncs before acknowledging."""
         _reconcile_keys(event)  # an event replay would refuse (say, a milestone without details) is never written
         end = self._audit.append((json.dumps(_event_dict(event), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
-        self._audit_seen = (self._audit.inode, end)
+        self._audit_seen = (self._audit.inode, end, self._audit_seen[2] + 1)
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
         def read():
@@ -639,8 +636,7 @@ class TinyStore:
     async def rebind(self, code: str, tenant_id: str, by: Actor, at: str) -> str | None:
         """Bind a municipality to another tenant; returns the previous tenant. Audited."""
         def change():
-            doc = self._mtable(code).get(Query().code == code)
-            previous = doc.get("tenant_id") if doc else None
+            previous = (self._municipality_doc(code) or {}).get("tenant_id")
             event = AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}", tenant_id=tenant_id)
             self._append_audit(event)
             self._apply(event)

@@ -57,10 +57,9 @@ def user(activity: Activity) -> Actor:
     return Actor(id=aad or sender.id or "", name=sender.name or "")
 
 
-def addressed(activity: Activity) -> bool:
+def addressed(activity: Activity, where: Conversation) -> bool:
     """In group chats and channels the bot acts only when @mentioned; a personal chat is always addressed."""
-    kind = conversation(activity).kind
-    if kind == "personal" or isinstance(activity.value, dict):
+    if where.kind == "personal" or isinstance(activity.value, dict):
         return True  # a card button press carries no text and no mention: it answers the bot's own card
     return any(_mentions_bot(activity, entity) for entity in activity.entities or [])
 

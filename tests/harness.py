@@ -207,6 +207,15 @@ class BotServer:
             await r.read()
             return r.status
 
+    async def exchange(self, activity: dict) -> dict:
+        """POST one activity; the one reply it must get."""
+        before = len(self.connector.sent)
+        status = await self.post(activity)
+        assert status < 300, status
+        new = self.connector.sent[before:]
+        assert len(new) == 1, f"expected one reply, got {len(new)}"
+        return new[0]
+
     async def say(self, text: str, where: Where, person: Person | None = None, mention: bool | None = None) -> str:
         """Send one message and return the bot's reply text ('' when it stayed silent)."""
         before = len(self.connector.sent)
@@ -215,6 +224,35 @@ class BotServer:
         new = self.connector.sent[before:]
         assert len(new) <= 1, f"expected at most one reply, got {len(new)}"
         return reply_text(new[0]) if new else ""
+
+
+def audit_events(data_dir: Path) -> list[dict]:
+    """The audit trail, parsed ([] before the first event). A torn last line or a line that is not JSON fails
+    the test: the store must never leave either behind once a change is acknowledged."""
+    import json
+
+    path = Path(data_dir) / "audit.jsonl"
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    assert raw == b"" or raw.endswith(b"\n"), f"audit.jsonl ends in a torn line: {raw[-200:]!r}"
+    events = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        try:
+            events.append(json.loads(line))
+        except ValueError as exc:
+            raise AssertionError(f"audit.jsonl line {number} is not JSON ({exc}): {line[:200]!r}") from None
+    return events
+
+
+def answer_text(activities: list[dict]) -> str:
+    """The whole answer: a card's text twin (fallbackText) when the bot sent a card, else the message text."""
+    for activity in activities:
+        for attachment in activity.get("attachments") or []:
+            fallback = (attachment.get("content") or {}).get("fallbackText")
+            if fallback:
+                return fallback
+    return "\n\n".join(a.get("text", "") for a in activities if a.get("type") == "message" and a.get("text"))
 
 
 def stored_municipalities(data_dir: Path) -> dict[str, dict]:

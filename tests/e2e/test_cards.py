@@ -30,7 +30,7 @@ import referencing.exceptions
 import yaml
 
 import bot.app
-from tests.harness import (BOT_ID, BotServer, OTHER_TENANT, Person, Where, card_of,
+from tests.harness import (audit_events, BOT_ID, BotServer, OTHER_TENANT, Person, Where, card_of,
                            channel, group_chat, personal, stored_municipalities)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,9 +241,6 @@ async def overall(server, lang: str = "da", where: Where = HOME) -> tuple[int, i
     return int(phase[1]), int(total[1]), int(total[2])
 
 
-def audit(server) -> list[dict]:
-    path = server.data_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 async def snapshot(server) -> dict[str, str]:
@@ -647,7 +644,7 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     assert task_lines(redrawn) == [f"{n}. {title(t, lang)}" for n, t in enumerate(remaining, start=1)]
     # The state: one more task done, recorded with who.
     assert await overall(server, lang) == (1, 1, 34)
-    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit(server)][-1] == ("done", task, "Mette Hansen")
+    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit_events(server.data_dir)][-1] == ("done", task, "Mette Hansen")
 
 
 @BOTH
@@ -683,7 +680,7 @@ async def test_press_on_a_task_another_person_just_did_names_that_person(server,
     assert update["_path"] == put_path(johns.conversation_id, his.card_id)
     assert task not in [b["data"]["task"] for b in buttons(card_of(update))]
     assert await records(server) == before
-    assert [e["by"]["name"] for e in audit(server) if e["action"] == "done"] == ["Mette Hansen"]
+    assert [e["by"]["name"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["Mette Hansen"]
 
 
 async def test_press_on_the_last_task_of_a_phase_also_redraws_the_pressed_card(server):
@@ -716,7 +713,7 @@ async def test_self_check_save_with_every_criterion_on_moves_to_phase_2(server, 
     assert done.status < 300
     assert done.texts[0].startswith(T[lang]["gate_done"])
     assert await overall(server, lang) == (2, 6, 34)
-    (event,) = [e for e in audit(server) if e["action"] == "phase"]
+    (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
     assert event["by"]["name"] == "Mette Hansen" and event["code"] == AARHUS
     details = event["details"]
     assert (details["from"], details["to"], details["exceptions"]) == (1, 2, 0)
@@ -744,12 +741,12 @@ async def test_self_check_save_with_a_gap_keeps_the_answers_and_redraws_then_pro
     assert note in redrawn["fallbackText"]
     assert [line.split(" ", 1)[0] for _, line in numbered(redrawn["fallbackText"])] == ["✅", "❌", "✅", "✅"]
     assert await overall(server, lang) == (1, 6, 34)  # saved, not moved
-    assert [e for e in audit(server) if e["action"] == "phase"] == []
+    assert [e for e in audit_events(server.data_dir) if e["action"] == "phase"] == []
     # "Fortsæt alligevel" moves on with the gap as an exception.
     moved = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
     assert moved.texts[0].startswith(T[lang]["gate_done_exception"])
     assert await overall(server, lang) == (2, 6, 34)
-    (event,) = [e for e in audit(server) if e["action"] == "phase"]
+    (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
     assert event["details"]["exceptions"] == 1
     gaps = [a for a in event["details"]["answers"] if not a["ok"]]
     assert gaps == [{"criterion": PHASES[1]["success_criteria"][1]["da"], "ok": False, "note": note}]

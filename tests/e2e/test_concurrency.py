@@ -27,7 +27,7 @@ from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.context import Services
 from dialogs.understanding import Understander
-from tests.harness import (BotServer, OTHER_TENANT, Person, TENANT, Where, channel,
+from tests.harness import (audit_events, BotServer, OTHER_TENANT, Person, TENANT, Where, channel,
                            group_chat, personal, stored_municipalities)
 
 WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
@@ -106,16 +106,6 @@ def tasks_of(state: dict, code: str) -> dict[str, dict]:
     return (state["municipalities"].get(code) or {}).get("tasks") or {}
 
 
-def read_audit(data_dir: Path) -> list[dict]:
-    raw = (data_dir / "audit.jsonl").read_bytes()
-    assert raw.endswith(b"\n"), raw[-200:]
-    out = []
-    for number, line in enumerate(raw.decode("utf-8").split("\n")[:-1], start=1):
-        try:
-            out.append(json.loads(line))
-        except ValueError as exc:
-            raise AssertionError(f"audit.jsonl line {number} is not valid JSON ({exc}): {line[:200]!r}") from None
-    return out
 
 
 STATUS_TOTAL = re.compile(r"I alt: (\d+) af (\d+) opgaver udført")
@@ -147,7 +137,7 @@ async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
     await big.checkpoint()
     tasks = tasks_of(read_state(big.data_dir), "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {t.id: p.aad_id for t, p in zip(chosen, people)}
-    done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
+    done = [e for e in audit_events(big.data_dir) if e["action"] == "done"]
     assert sorted((e["task_id"], e["by"]["id"], e["code"]) for e in done) == sorted(
         (t.id, p.aad_id, "0751") for t, p in zip(chosen, people))
     assert await done_count(big, team) == 50
@@ -179,7 +169,7 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
 
     tasks = tasks_of(read_state(big.data_dir), "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items()} == winners
-    done = [e for e in read_audit(big.data_dir) if e["action"] == "done"]
+    done = [e for e in audit_events(big.data_dir) if e["action"] == "done"]
     assert sorted((e["task_id"], e["by"]["id"]) for e in done) == sorted(winners.items()), "one audit event per task"
     print(f"\nrace winners: {sum(w == 'aad-anna' for w in winners.values())} Anna, "
           f"{sum(w == 'aad-bo' for w in winners.values())} Bo")
@@ -206,7 +196,7 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
     assert tenants == {code: w.tenant_id for code, w in winners.items()}
     registrations = sorted((d["scope"], d["code"]) for d in state["registrations"].values())
     assert registrations == sorted((f"conversation:{w.conversation_id}", code) for code, w in winners.items())
-    registered = [e["code"] for e in read_audit(big.data_dir) if e["action"] == "register"]
+    registered = [e["code"] for e in audit_events(big.data_dir) if e["action"] == "register"]
     assert sorted(registered) == sorted(codes), "one audit event per municipality, for the winner only"
 
 
@@ -252,14 +242,14 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
             else:
                 text = f"fortryd {rng.choice(pool).title.da}"
             bodies.append(big.message(text, place.where, rng.choice(people)))
-        audit_before = len(read_audit(big.data_dir))
+        audit_before = len(audit_events(big.data_dir))
 
         replies = await at_once(big, bodies)
 
         await big.checkpoint()
 
         state = read_state(big.data_dir)
-        audit = read_audit(big.data_dir)
+        audit = audit_events(big.data_dir)
         new = audit[audit_before:]
         texts = list(replies.values())
         where = f"seed {seed}, round {round_number}"

@@ -30,7 +30,7 @@ import pytest
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from content import load_content
-from tests.harness import BotServer, Connector, Person, Where, personal, stored_municipalities
+from tests.harness import audit_events, BotServer, Connector, Person, Where, personal, stored_municipalities
 
 REPO = Path(__file__).resolve().parents[2]
 ITERATIONS = int(os.environ.get("CRASH_ITERATIONS", "20"))
@@ -135,19 +135,6 @@ def read_state(data_dir: Path) -> dict[str, dict[str, dict]]:
     return {code: doc.get("tasks") or {} for code, doc in stored_municipalities(data_dir).items()}
 
 
-def read_audit(data_dir: Path) -> list[dict]:
-    path = data_dir / "audit.jsonl"
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    assert raw == b"" or raw.endswith(b"\n"), f"audit.jsonl ends in a torn line after start-up: {raw[-120:]!r}"
-    events = []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        try:
-            events.append(json.loads(line))
-        except ValueError as exc:
-            raise AssertionError(f"audit.jsonl line {number} is not JSON ({exc}): {line[:200]!r}") from None
-    return events
 
 
 STATUS_TOTAL = re.compile(r"I alt: (\d+) af (\d+) opgaver udført")
@@ -224,7 +211,7 @@ async def test_sigkill_during_a_burst_of_completions_loses_no_acknowledged_one(r
         rig.aim(process)
 
         state = read_state(rig.data_dir)
-        audit = read_audit(rig.data_dir)
+        audit = audit_events(rig.data_dir)
         audited = {(e["code"], e["task_id"]) for e in audit if e.get("action") == "done"}
         lost = {k: v for k, v in acknowledged.items() if not (state.get(k[0], {}).get(k[1]) or {}).get("done")}
         assert not lost, f"acknowledged completions not done in state.json after restart: {lost}"
@@ -273,7 +260,7 @@ async def test_torn_last_audit_line_is_tolerated_at_start_up(rig, tail):
 
     audit_path = rig.data_dir / "audit.jsonl"
     good = audit_path.read_bytes()
-    assert good.endswith(b"\n") and len(read_audit(rig.data_dir)) == 3
+    assert good.endswith(b"\n") and len(audit_events(rig.data_dir)) == 3
     with audit_path.open("ab") as fh:  # what a crash in the middle of an append leaves behind
         fh.write(TORN_TAILS[tail])
 
@@ -283,7 +270,7 @@ async def test_torn_last_audit_line_is_tolerated_at_start_up(rig, tail):
     assert audit_path.read_bytes() == good, "start-up should drop exactly the torn, never-acknowledged tail"
     assert await status_total(rig, where) == (2, len(load_content().tasks))
     assert (await rig.say("marker Udpeg trænere som udført", where)).startswith("✅ «Udpeg trænere»")
-    events = read_audit(rig.data_dir)
+    events = audit_events(rig.data_dir)
     assert [e["action"] for e in events] == ["register", "done", "done", "done"]
     assert events[-1]["task_id"] == "udpeg-traenere"
     history = await rig.say("historik", where)
@@ -369,7 +356,7 @@ async def test_crash_between_the_audit_append_and_the_state_write_is_reconciled_
     rig.aim(process)
     where = personal(1)
     state = read_state(rig.data_dir)
-    events = [e for e in read_audit(rig.data_dir) if e.get("action") == "done"]
+    events = [e for e in audit_events(rig.data_dir) if e.get("action") == "done"]
     audited = {(e["code"], e.get("task_id")) for e in events}
     done = {(code, t) for code, ts in state.items() for t, s in ts.items() if s.get("done")}
     history = await rig.say("hvem markerede udpeg projektleder", where)

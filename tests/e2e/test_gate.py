@@ -9,7 +9,6 @@ independently of the product's loader.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 import bot.app
-from tests.harness import OTHER_TENANT, Person, channel
+from tests.harness import answer_text, audit_events, OTHER_TENANT, Person, channel
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
 PHASES = {p["number"]: p for p in yaml.safe_load((DATA / "phases.yaml").read_text(encoding="utf-8"))["phases"]}
@@ -160,30 +159,19 @@ def answers(marks: dict[int, tuple[bool | None, str]]) -> list[dict]:
             for i, c in enumerate(CRITERIA, start=1)]
 
 
-def audit(server) -> list[dict]:
-    path = server.data_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def phase_events(server) -> list[dict]:
-    return [e for e in audit(server) if e["action"] == "phase"]
+    return [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
 
 
-def reply_text(activities: list[dict]) -> str:
-    """The whole answer: a card's text twin (fallbackText) when the bot sent a card, else the message text."""
-    for activity in activities:
-        for attachment in activity.get("attachments") or []:
-            fallback = (attachment.get("content") or {}).get("fallbackText")
-            if fallback:
-                return fallback
-    return "\n\n".join(a.get("text", "") for a in activities if a.get("type") == "message" and a.get("text"))
 
 
 async def say(server, lang: str, text: str, where=ROOM, person: Person | None = None) -> str:
     before = len(server.connector.sent)
     status = await server.post(server.message(text, where, person or mette(lang)))
     assert status < 300, f"POST /api/messages answered {status} for {text!r}"
-    return reply_text(server.connector.sent[before:])
+    return answer_text(server.connector.sent[before:])
 
 
 async def act(server, lang: str, key: str, **values) -> str:
@@ -340,7 +328,7 @@ async def test_move_back_returns_to_phase_1_keeps_tasks_and_is_recorded(server, 
     back = phase_events(server)[-1]
     assert back["details"] == {"from": 2, "to": 1, "back": True}
     assert back["by"] == {"id": "aad-mette", "name": "Mette Hansen"} and back["at"] == STAMP
-    assert [e["action"] for e in audit(server)].count("done") == 6  # no task was reopened
+    assert [e["action"] for e in audit_events(server.data_dir)].count("done") == 6  # no task was reopened
 
     history = (await act(server, lang, "history")).splitlines()
     assert history[2] == t(lang, "history_phase", when=WHEN[lang],
@@ -355,7 +343,7 @@ async def test_jumping_two_phases_is_refused_one_at_a_time(server, lang):
     await register(server, lang)
     assert await act(server, lang, "jump4") == t(lang, "one_at_a_time", target=2, target_name=phase_name(2, lang))
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
-    assert [e["action"] for e in audit(server)] == ["register"]
+    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
     assert await act(server, lang, "yes", n=1) == t(lang, "none", target_name=phase_name(2, lang))  # no gate started
 
 
@@ -364,7 +352,7 @@ async def test_moving_to_the_current_phase_says_already_there(server, lang):
     await register(server, lang)
     assert await act(server, lang, "stay1") == t(lang, "already", target=1, target_name=phase_name(1, lang))
     assert await act(server, lang, "back1") == t(lang, "already", target=1, target_name=phase_name(1, lang))
-    assert [e["action"] for e in audit(server)] == ["register"]
+    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
 @BOTH
@@ -377,7 +365,7 @@ async def test_answers_without_a_gate_in_progress_get_gate_none(server, lang):
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
     assert t(lang, "status_gate", target=2, target_name=phase_name(2, lang)) not in now
-    assert [e["action"] for e in audit(server)] == ["register"]
+    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
 @BOTH
@@ -385,10 +373,10 @@ async def test_out_of_range_criterion_asks_which_and_changes_nothing(server, lan
     await register(server, lang)
     await finish_phase_1(server, lang)
     await act(server, lang, "yes", n=1)
-    before = audit(server)
+    before = audit_events(server.data_dir)
     assert await act(server, lang, "yes", n=9) == t(lang, "which", last=4)
     assert await act(server, lang, "yes", n=0) == t(lang, "which", last=4)
-    assert audit(server) == before
+    assert audit_events(server.data_dir) == before
     assert await act(server, lang, "move2") == checklist(lang, {1: (True, "")})  # the answers are unchanged
 
 
@@ -401,23 +389,23 @@ async def test_a_forged_conversation_from_another_tenant_cannot_answer_or_move(s
     await act(server, lang, "yes", n=1)
     forged = channel(tenant=OTHER_TENANT)
     intruder = Person(aad_id="aad-mallory", name="Mallory", locale=LOCALE[lang])
-    before = audit(server)
+    before = audit_events(server.data_dir)
     texts = [SAY[lang][k] for k in ("yes13", "all", "proceed", "move2", "back1", "jump4")]
     texts.append(SAY[lang]["no2"].format(note="forged"))
     for text in texts:
         reply = await say(server, lang, text, forged, intruder)
         assert t(lang, "refused") in reply, (text, reply)
         assert not any(c[lang] in reply for c in CRITERIA), text
-    assert audit(server) == before
+    assert audit_events(server.data_dir) == before
     # The owner's transition is exactly as it was.
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
     assert await act(server, lang, "move2") == checklist(lang, {1: (True, "")})
 
     # Once the owner is in phase 2, the forged conversation cannot move it back either.
     await act(server, lang, "all")
-    before = audit(server)
+    before = audit_events(server.data_dir)
     assert t(lang, "refused") in await say(server, lang, SAY[lang]["back1"], forged, intruder)
-    assert audit(server) == before
+    assert audit_events(server.data_dir) == before
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from babel.messages.pofile import read_po
 
-from tests.harness import OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal, reply_text
+from tests.harness import audit_events, OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal, reply_text
 
 ROOT = Path(__file__).parents[2] / "content"
 TASKS = {t["id"]: t for t in yaml.safe_load((ROOT / "data" / "tasks.yaml").read_text(encoding="utf-8"))["tasks"]}
@@ -55,24 +55,15 @@ EMMA = Person("aad-emma", "Emma Smith", "en-GB")
 LARS_MENTION = {"type": "mention", "text": "<at>Lars Nielsen</at>", "mentioned": {"id": "29:aad-lars", "name": "Lars Nielsen"}}
 
 
-async def send(server: BotServer, activity: dict) -> dict:
-    before = len(server.connector.sent)
-    status = await server.post(activity)
-    assert status < 300, status
-    new = server.connector.sent[before:]
-    assert len(new) == 1, f"expected one reply, got {len(new)}"
-    return new[0]
 
 
 async def mention_lars(server: BotServer, text: str, where: Where, person: Person = METTE) -> str:
     """A Teams message with Lars @mentioned in it (and the bot too, outside personal chats)."""
     activity = server.message(text, where, person)
     activity["entities"] = [*activity.get("entities", []), LARS_MENTION]
-    return reply_text(await send(server, activity))
+    return reply_text(await server.exchange(activity))
 
 
-def audit(server: BotServer) -> list[dict]:
-    return [json.loads(line) for line in (server.data_dir / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def status_rows(text: str, lang: str = "da") -> tuple[dict[int, tuple[int, int]], tuple[int, int]]:
@@ -118,7 +109,7 @@ async def test_performer_by_mention_and_responsible_by_name_then_mine_opgaver(aa
 
     # Audited, with who was made what; the task's history says so.
     assigned = [(e["task_id"], e["details"]["role"], e["details"]["person"], e["by"]["id"])
-                for e in audit(server) if e["action"] == "assign"]
+                for e in audit_events(server.data_dir) if e["action"] == "assign"]
     assert assigned == [
         ("udpeg-superbrugere", "performer", {"id": "29:aad-lars", "name": "Lars Nielsen"}, "aad-mette"),
         ("planlaeg-uddannelse", "responsible", {"id": "", "name": "Mette"}, "aad-mette"),
@@ -151,7 +142,7 @@ async def test_assign_in_english_in_a_group_chat(server):
     assert "\n\nresponsible: Mette\n\n" in await server.say("show Plan training", chat, EMMA)
     assert "\n\nperformer: Lars Nielsen\n\n" in await server.say("show Appoint super users", chat, EMMA)
     assert await server.say("assign Plan training", chat, EMMA) != ""  # half a command: a helpful answer, no crash
-    assert [e["action"] for e in audit(server)].count("assign") == 2
+    assert [e["action"] for e in audit_events(server.data_dir)].count("assign") == 2
 
 
 async def test_assigning_oneself_with_mig_as_the_product_suggests(aarhus):
@@ -199,7 +190,7 @@ async def test_a_local_task_through_its_whole_life(aarhus):
     assert await server.say(ADD, AARHUS) == msg("da", "local.added", title=LOCAL, number=2, phase="Forberedelse",
                                                 theme="Organisering og arbejdsgange")
     assert await server.say(ADD, AARHUS) == msg("da", "local.exists", title=LOCAL)
-    [added] = [e for e in audit(server) if e["action"] == "local_add"]
+    [added] = [e for e in audit_events(server.data_dir) if e["action"] == "local_add"]
     local_id = added["task_id"]
     assert added["details"]["task"] == {"id": local_id, "phase": 2, "theme": "organisering", "title": LOCAL}
 
@@ -224,7 +215,7 @@ async def test_a_local_task_through_its_whole_life(aarhus):
     undone = msg("da", "reopen.done", task=LOCAL, who="Mette Hansen")
     assert await server.say(f"fortryd {LOCAL}", AARHUS) == f"{undone}\n\n{progress(0)}"
     data = dict(buttons(card))[f"{number}. {LOCAL}"]
-    pressed = await send(server, server.activity(personal(1), METTE, value=data, replyToId="reply-card"))
+    pressed = await server.exchange(server.activity(personal(1), METTE, value=data, replyToId="reply-card"))
     assert pressed["text"] == done_text  # personal chat: TENANT's only municipality is Aarhus
     [redrawn] = server.connector.updated
     assert redrawn["_path"].endswith("/activities/reply-card") and LOCAL not in json.dumps(redrawn, ensure_ascii=False)
@@ -279,7 +270,7 @@ async def test_markup_in_a_local_tasks_title_is_stripped(aarhus):
     assert "fed link x" in listing
     for markup in ("*fed*", "[link]", "](x)", "\\*", "\\["):
         assert markup not in payload
-    [event] = [e for e in audit(aarhus) if e["action"] == "local_add"]
+    [event] = [e for e in audit_events(aarhus.data_dir) if e["action"] == "local_add"]
     assert event["details"]["task"]["title"] == "fed link x"
 
 

@@ -7,7 +7,6 @@ Expected texts are the catalog wording (content/locale/*/LC_MESSAGES/messages.po
 """
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from content.catalogs import Catalogs
 from dialogs.context import Services
 from dialogs.dates import DateError, parse_date
 from dialogs.understanding import Understander
-from tests.harness import BotServer, Person, personal
+from tests.harness import answer_text, audit_events, BotServer, Person, personal
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "dates.yaml"
@@ -175,34 +174,23 @@ def mette(lang: str) -> Person:
     return Person(aad_id="aad-mette", name="Mette Hansen", locale=LOCALE[lang])
 
 
-def reply_text(activities: list[dict]) -> str:
-    """The whole answer: a card's text twin (fallbackText) when the bot sent a card, else the message text."""
-    for activity in activities:
-        for attachment in activity.get("attachments") or []:
-            fallback = (attachment.get("content") or {}).get("fallbackText")
-            if fallback:
-                return fallback
-    return "\n\n".join(a.get("text", "") for a in activities if a.get("type") == "message" and a.get("text"))
 
 
 async def say(server, lang: str, text: str, where=None) -> str:
     before = len(server.connector.sent)
     status = await server.post(server.message(text, where or personal(), mette(lang)))
     assert status < 300, f"POST /api/messages answered {status} for {text!r}"
-    return reply_text(server.connector.sent[before:])
+    return answer_text(server.connector.sent[before:])
 
 
 async def register(server, lang: str, name: str = "Aarhus") -> None:
     assert f"**{name} Kommune**" in await say(server, lang, t(lang, "register", name=name))
 
 
-def audit(server) -> list[dict]:
-    path = server.data_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def milestone_events(server) -> list[dict]:
-    return [e for e in audit(server) if e["action"] == "milestone"]
+    return [e for e in audit_events(server.data_dir) if e["action"] == "milestone"]
 
 
 @pytest.mark.parametrize("iso", sorted(LEFT))

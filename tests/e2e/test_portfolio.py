@@ -105,21 +105,14 @@ def consultant_chat(n: int = 1):
     return personal(100 + n, tenant=KOMBIT_TENANT)
 
 
-async def send(server: BotServer, activity: dict) -> dict:
-    before = len(server.connector.sent)
-    status = await server.post(activity)
-    assert status < 300, status
-    new = server.connector.sent[before:]
-    assert len(new) == 1, f"expected one reply, got {len(new)}"
-    return new[0]
 
 
 async def ask(server: BotServer, text: str, where, person: Person) -> dict:
-    return await send(server, server.message(text, where, person))
+    return await server.exchange(server.message(text, where, person))
 
 
 async def press(server: BotServer, where, person: Person) -> dict:
-    return await send(server, server.activity(where, person, value=dict(PRESS), replyToId="reply-1"))
+    return await server.exchange(server.activity(where, person, value=dict(PRESS), replyToId="reply-1"))
 
 
 def day(lang: str, value: date) -> str:
@@ -516,7 +509,7 @@ async def test_a_consultant_id_counts_only_when_teams_sends_it(kombit, rows):
     """On Web Chat, Direct Line or any other channel the client writes from.aadObjectId itself: no rights."""
     activity = kombit.message("export", consultant_chat(), CONSULTANT_EN)
     activity["channelId"] = "slack"
-    reply = await send(kombit, activity)
+    reply = await kombit.exchange(activity)
     assert reply["text"].startswith("The overview of all municipalities is for KOMBIT's implementation consultants")
     assert "/exports/" not in json.dumps(reply)
 

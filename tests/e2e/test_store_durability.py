@@ -32,8 +32,9 @@ import pytest
 import bot.json_file
 from bot.json_file import AtomicJSONStorage
 from bot.process_lock import ProcessLock
-from bot.store import LIST_LIMIT, StoreError, TinyStore
+from bot.store import LIST_LIMIT, TinyStore
 from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration
+from tests.harness import audit_events
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT = "6f1c2b7e-0000-4000-8000-000000000001"
@@ -89,10 +90,6 @@ def identity(path: Path) -> tuple:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def audit_lines(data_dir: Path) -> list[dict]:
-    raw = (data_dir / "audit.jsonl").read_bytes()
-    assert raw == b"" or raw.endswith(b"\n"), f"audit.jsonl ends in a torn line: {raw[-120:]!r}"
-    return [json.loads(line) for line in raw.decode("utf-8").splitlines()]
 
 
 def every_file(data_dir: Path) -> dict[Path, bytes]:
@@ -229,7 +226,7 @@ async def test_deferred_mark_is_read_at_once_audited_before_return_and_written_a
     assert len(synced) == 1, "set_task must fdatasync the audit trail exactly once before returning"
     last = json.loads(synced[0].decode().splitlines()[-1])
     assert (last["action"], last["task_id"], last["by"]["id"]) == ("done", LEDER, METTE.id)
-    assert audit_lines(tmp_path)[-1] == last
+    assert audit_events(tmp_path)[-1] == last
 
     # The same store reads the mark at once; the file was not even rewritten.
     assert done(await store.municipality("0751")) == {LEDER}
@@ -289,7 +286,7 @@ async def test_sigkill_right_after_deferred_marks_loses_nothing(tmp_path):
     assert state.tasks[LEDER].by == METTE and state.tasks[LEDER].at == T2
     # Start-up wrote what it replayed into the file.
     assert tasks_in_file(tmp_path) == {EJER: False, LEDER: True}
-    assert [e["action"] for e in audit_lines(tmp_path)] == ["register", "done", "reopen", "done"]
+    assert [e["action"] for e in audit_events(tmp_path)] == ["register", "done", "reopen", "done"]
     # And a second start-up finds nothing left to do.
     snapshot = every_file(tmp_path)
     TinyStore(tmp_path)
@@ -450,7 +447,7 @@ async def test_backup_by_an_open_store_while_another_holds_deferred_marks_restor
     await b.set_task("0751", EJER, True, OLE, T1, CONV)  # b's own deferred mark
     await a.set_task("0751", LEDER, True, METTE, T1, CONV)  # after b's last change: b learns of it by catching up
     await b.backup(target)
-    assert [e["task_id"] for e in audit_lines(target) if e["action"] == "done"] == [EJER, LEDER]
+    assert [e["task_id"] for e in audit_events(target) if e["action"] == "done"] == [EJER, LEDER]
     assert done(await TinyStore(target).municipality("0751")) == {LEDER, EJER}
 
 
@@ -497,7 +494,7 @@ async def test_forget_user_by_other_store_while_first_keeps_appending(tmp_path):
     await a.record(AuditEvent("0751", "assign", TRAENERE, OLE, T2, CONV,
                               details={"role": "responsible", "person": {"id": METTE.id, "name": METTE.name}}))
     await a.set_task("0751", "udpeg-styregruppe", True, METTE, T2, CONV)  # deferred again
-    events_before = len(audit_lines(tmp_path))
+    events_before = len(audit_events(tmp_path))
     old_inode = os.stat(tmp_path / "audit.jsonl").st_ino
 
     pseudonym = Actor("forgotten-0123456789abcdef", "")
@@ -511,7 +508,7 @@ async def test_forget_user_by_other_store_while_first_keeps_appending(tmp_path):
     await a.set_language(OLE.id, "da")
     await a.checkpoint()
 
-    events = audit_lines(tmp_path)
+    events = audit_events(tmp_path)
     assert len(events) == events_before + 1 + 2  # the forget event, then a's two appends
     assert [e["action"] for e in events[-3:]] == ["forget", "done", "milestone"]
     assert events[-2]["task_id"] == TRAENERE
@@ -642,7 +639,7 @@ async def test_torn_last_audit_line_is_dropped_at_start_up(tmp_path):
     assert (tmp_path / "audit.jsonl").read_bytes() == good
     assert done(await restarted.municipality("0751")) == {LEDER}
     await restarted.set_task("0751", TRAENERE, True, METTE, T2, CONV)
-    assert [e["action"] for e in audit_lines(tmp_path)] == ["register", "done", "done"]
+    assert [e["action"] for e in audit_events(tmp_path)] == ["register", "done", "done"]
 
 
 def _event_line(task_id: str, at: str = T2) -> bytes:
@@ -671,7 +668,7 @@ async def test_lines_completed_by_another_writer_while_a_store_starts_are_kept(t
 
     started = TinyStore(tmp_path)
     assert len(scans) == 2
-    assert audit_lines(tmp_path)[-2:] == [json.loads(in_flight), json.loads(following)]
+    assert audit_events(tmp_path)[-2:] == [json.loads(in_flight), json.loads(following)]
     assert done(await started.municipality("0751")) == {EJER, LEDER}
     assert tasks_in_file(tmp_path) == {EJER: True, LEDER: True}
 
@@ -716,7 +713,7 @@ async def test_stores_starting_while_another_process_appends_lose_no_acknowledge
     lines = (first + out).split()
     assert lines[-2:] == ["seen", str(count)], "the writer's own view lost a mark while others started up"
     assert opened >= 3, "the writer finished before the stores could start alongside it"
-    audited = [e["task_id"] for e in audit_lines(tmp_path) if e["action"] == "done"]
+    audited = [e["task_id"] for e in audit_events(tmp_path) if e["action"] == "done"]
     assert audited == [f"task-{n:03d}" for n in range(count)]
     assert len(done(await TinyStore(tmp_path).municipality("0751"))) == count
 
@@ -825,7 +822,7 @@ async def test_replay_follows_the_order_of_the_trail_not_timestamps(tmp_path):
     await a.set_task("0751", LEDER, True, OLE, T2, CONV)
     await a.checkpoint()
     assert (await a.set_task("0751", LEDER, False, METTE, T1, CONV)).changed
-    assert [e["action"] for e in audit_lines(tmp_path)][-2:] == ["done", "reopen"]
+    assert [e["action"] for e in audit_events(tmp_path)][-2:] == ["done", "reopen"]
     assert done(await a.municipality("0751")) == set()
     restarted = TinyStore(tmp_path)  # as after a crash before the next checkpoint
     assert done(await restarted.municipality("0751")) == set(), "the acknowledged reopen was lost"

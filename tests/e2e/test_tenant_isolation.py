@@ -1,14 +1,13 @@
 """A municipality belongs to the tenant that registered it: no other tenant can read or change it."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, channel, personal, stored_text
+from tests.harness import audit_events, OTHER_TENANT, TENANT, BotServer, Person, channel, personal, stored_text
 
 REFUSED = "tilknyttet en anden organisation"
 
@@ -21,8 +20,6 @@ async def aarhus(server):
     return server
 
 
-def _audit(server) -> list[dict]:
-    return [json.loads(line) for line in (server.data_dir / "audit.jsonl").read_text().splitlines()]
 
 
 async def test_another_tenant_cannot_register_a_bound_municipality(aarhus):
@@ -30,7 +27,7 @@ async def test_another_tenant_cannot_register_a_bound_municipality(aarhus):
     reply = await aarhus.say("tilmeld Aarhus", intruder)
     assert REFUSED in reply
     assert "tilmeld" in await aarhus.say("status", intruder)  # still not registered
-    assert [e["action"] for e in _audit(aarhus)] == ["register", "done"]
+    assert [e["action"] for e in audit_events(aarhus.data_dir)] == ["register", "done"]
 
 
 @pytest.mark.parametrize("text", ["status", "hvad skal vi nu?", "marker Udpeg projektejer som udført",
@@ -41,7 +38,7 @@ async def test_a_forged_conversation_from_another_tenant_is_refused(aarhus, text
     reply = await aarhus.say(text, forged)
     assert REFUSED in reply
     assert "Udpeg projektleder" not in reply and "Mette" not in reply
-    assert [e["action"] for e in _audit(aarhus)] == ["register", "done"]
+    assert [e["action"] for e in audit_events(aarhus.data_dir)] == ["register", "done"]
     assert "1 af 6" in await aarhus.say("status", channel())  # the owner's data is unchanged
 
 
@@ -80,7 +77,7 @@ async def test_rebind_is_an_audited_operator_command(aarhus):
     assert "Aarhus Kommune" in await aarhus.say("tilmeld Aarhus", new_team)
     assert "1 af 6" in await aarhus.say("status", new_team)  # progress moved with the municipality
     assert REFUSED in await aarhus.say("status", channel())  # the old tenant is out
-    rebind = [e for e in _audit(aarhus) if e["action"] == "rebind"]
+    rebind = [e for e in audit_events(aarhus.data_dir) if e["action"] == "rebind"]
     assert rebind and rebind[0]["by"]["id"] == "operator" and OTHER_TENANT in rebind[0]["conversation"]
 
 
@@ -94,7 +91,7 @@ async def test_forget_user_pseudonymises_the_audit_trail(aarhus):
     await aarhus.start()
     history = await aarhus.say("historik", channel())
     assert "(slettet person)" in history and "Mette" not in history  # preference gone: Danish again
-    assert _audit(aarhus)[-1]["action"] == "forget"
+    assert audit_events(aarhus.data_dir)[-1]["action"] == "forget"
 
 
 async def test_backup_while_running_is_a_consistent_copy(aarhus, tmp_path):

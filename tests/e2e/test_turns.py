@@ -7,7 +7,6 @@ independently of the product's loader.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import yaml
 
 import bot.app
 from dialogs.help import CAPABILITIES
-from tests.harness import BOT_ID, Person, group_chat, personal
+from tests.harness import audit_events, BOT_ID, Person, group_chat, personal
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
 
@@ -90,9 +89,6 @@ def numbered(reply: str) -> dict[int, str]:
     return {int(n): text for n, text in re.findall(r"^(\d+)\. (.+)$", reply, flags=re.M)}
 
 
-def audit(server) -> list[dict]:
-    path = server.data_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 async def register(server, lang: str = "da", where=None) -> None:
@@ -183,7 +179,7 @@ async def test_unknown_municipality_suggests_three_and_stores_nothing(server, la
     assert len(names) == 3 and len(set(names)) == 3, reply
     assert f"«{SAY[lang]['register'].split()[0]} {names[0]}»" in reply  # "Skriv fx «tilmeld <first>»"
     assert await server.say("status", personal(), mette(lang)) == REGISTER_NEEDED[lang]
-    assert audit(server) == []
+    assert audit_events(server.data_dir) == []
 
 
 async def test_register_twice_and_switch(server):
@@ -199,7 +195,7 @@ async def test_unregistered_conversation_is_told_how_to_register(server, lang):
     for action in ("status", "next", "mark_pl", "undo_pl", "history", "who_pl"):
         utterance = SAY[lang][action]
         assert await server.say(utterance, personal(), mette(lang)) == REGISTER_NEEDED[lang], utterance
-    assert audit(server) == []
+    assert audit_events(server.data_dir) == []
 
 
 # -- 4. status --------------------------------------------------------------------------------------
@@ -458,7 +454,7 @@ async def test_mark_done_by_name(server, lang):
     task = title("udpeg-projektleder", lang)
     assert reply == MARKED[lang].format(task=task, who="Mette Hansen") + "\n\n" + PROGRESS[lang].format(n=1)
     assert (await done_count(server, lang)) == (1, 34)
-    assert [e["task_id"] for e in audit(server) if e["action"] == "done"] == ["udpeg-projektleder"]
+    assert [e["task_id"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["udpeg-projektleder"]
 
 
 @BOTH
@@ -469,7 +465,7 @@ async def test_mark_done_by_number_from_the_last_list(server, lang):
     assert third == title("udpeg-gevinstejer", lang)
     reply = await server.say(SAY[lang]["done"].format(n=3), personal(), mette(lang))
     assert reply.startswith(MARKED[lang].format(task=third, who="Mette Hansen"))
-    assert [e["task_id"] for e in audit(server) if e["action"] == "done"] == ["udpeg-gevinstejer"]
+    assert [e["task_id"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["udpeg-gevinstejer"]
     remaining = numbered(await server.say(SAY[lang]["next"], personal(), mette(lang)))
     assert set(remaining.values()) == set(listed.values()) - {third}
 
@@ -491,7 +487,7 @@ async def test_ambiguous_task_asks_marks_nothing_then_number_picks_that_candidat
     reply = await server.say(pick, personal(), mette(lang))
     assert reply.startswith(MARKED[lang].format(task=candidates[2], who="Mette Hansen"))
     assert (await done_count(server, lang)) == (1, 34)
-    assert len([e for e in audit(server) if e["action"] == "done"]) == 1
+    assert len([e for e in audit_events(server.data_dir) if e["action"] == "done"]) == 1
 
 
 async def test_ambiguous_english_mark_with_as_asks_instead_of_guessing(server):
@@ -528,7 +524,7 @@ async def test_mark_task_already_done_by_another_person_names_that_person(server
     else:
         assert reply == f"«{task}» is already done – marked by Mette Hansen on {WHEN['en']}."
     assert (await done_count(server, lang, room)) == (1, 34)
-    assert [e["by"]["name"] for e in audit(server) if e["action"] == "done"] == ["Mette Hansen"]
+    assert [e["by"]["name"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["Mette Hansen"]
 
 
 @BOTH
@@ -543,7 +539,7 @@ async def test_numbers_without_a_list_and_out_of_range_change_nothing(server, la
     assert reply == ("Nummer 99 findes ikke på den seneste liste (1–6)." if lang == "da"
                      else "Number 99 is not on the latest list (1–6).")
     assert (await done_count(server, lang)) == (0, 34)
-    assert [e["action"] for e in audit(server)] == ["register"]
+    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
 # -- 10. undo / reopen ----------------------------------------------------------------------------------
@@ -564,7 +560,7 @@ async def test_undo_and_reopen_bring_counts_back_down(server, lang, before, undo
                 else f"↩️ «{task}» has been reopened by Mette Hansen.")
     assert reply == reopened + "\n\n" + PROGRESS[lang].format(n=0)
     assert (await done_count(server, lang)) == (0, 34)
-    assert [(e["action"], e["task_id"]) for e in audit(server)][-1] == ("reopen", task_id)
+    assert [(e["action"], e["task_id"]) for e in audit_events(server.data_dir)][-1] == ("reopen", task_id)
 
 
 @BOTH
@@ -574,7 +570,7 @@ async def test_reopen_a_task_that_is_not_done_says_nothing_to_undo(server, lang)
     task = title("udpeg-projektleder", lang)
     assert reply == (f"«{task}» er ikke markeret som udført, så der er intet at fortryde." if lang == "da"
                      else f"«{task}» is not marked as done, so there is nothing to undo.")
-    assert [e["action"] for e in audit(server)] == ["register"]
+    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
 # -- 11. history ------------------------------------------------------------------------------------------
@@ -598,7 +594,7 @@ async def test_history_names_who_did_what_newest_first(server, lang):
                     f"- {when}: Mette Hansen marked «{pl}» as done",
                     f"- {when}: Mette Hansen linked the municipality"]
     assert [line for line in reply.splitlines() if line.strip()] == expected
-    assert [e["by"]["name"] for e in audit(server)] == ["Mette Hansen", "Mette Hansen", "John Smith"]
+    assert [e["by"]["name"] for e in audit_events(server.data_dir)] == ["Mette Hansen", "Mette Hansen", "John Smith"]
 
 
 @BOTH

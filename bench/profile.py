@@ -1,7 +1,7 @@
-"""`python -m bench.profile [ACTIVITIES] [--cprofile] [--keep FILE]`: where the bot's CPU goes per turn.
+"""`python -m bench.profile [ACTIVITIES] [-c N] [--cprofile] [--keep FILE]`: where the bot's CPU goes per turn.
 
 Drives `python -m bot serve` (own process, fresh data dir, loopback Connector) with the bench's mix at
-concurrency 8 and reports where its CPU went, per activity:
+concurrency 8 (or -c N) and reports where its CPU went, per activity:
 
 - with py-spy (on PATH, or BENCH_PY_SPY=/path/to/py-spy; not a project dependency: `pip install py-spy`
   anywhere), it samples the running bot — only the thread holding the GIL, so it sees Python work, not
@@ -84,7 +84,8 @@ def _areas(raw: Path) -> tuple[collections.Counter, collections.Counter, int]:
     return areas, frames, total
 
 
-async def profile(activities: int, use_py_spy: str | None, keep: Path | None, top: int = 25) -> str:
+async def profile(activities: int, use_py_spy: str | None, keep: Path | None, top: int = 25,
+                  concurrency: int = 8) -> str:
     workdir = Path(tempfile.mkdtemp(prefix="kombit-profile-"))
     stats_path = workdir / "bot.prof"
     connector = Connector()
@@ -92,14 +93,14 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
     bot = servers.bot(workdir, workdir / "bot-data")
     if not use_py_spy:
         bot.argv = [sys.executable, "-m", "bench.profiled_bot", str(stats_path)]
-    slots = [Slot(i, name) for i, name in enumerate(municipality_names(8))]
+    slots = [Slot(i, name) for i, name in enumerate(municipality_names(max(8, concurrency)))]
     out = io.StringIO()
     try:
         bot.start()
         await bot.wait_ready()
-        async with load.client(8) as session:
+        async with load.client(len(slots)) as session:
             await load.register(session, bot, connector, slots)
-            await load.drive(session, bot, connector, slots, 8, 200, check_text=True)  # warm-up
+            await load.drive(session, bot, connector, slots, concurrency, 200, check_text=True)  # warm-up
             spy = None
             if use_py_spy:
                 raw = workdir / "py-spy.txt"
@@ -108,7 +109,7 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 await asyncio.sleep(1)  # let it attach
             threads_before = _per_thread_cpu(bot.pid)
-            run = await load.drive(session, bot, connector, slots, 8, activities, check_text=True)
+            run = await load.drive(session, bot, connector, slots, concurrency, activities, check_text=True)
             threads_after = _per_thread_cpu(bot.pid)
             if spy:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has and exits
@@ -127,7 +128,7 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
                    for tid, after in threads_after.items() if (tid == main) == in_main) / run.requests
 
     user = spent(0, True) + spent(0, False)
-    print(f"{run.requests} activities at c=8, {run.requests / run.elapsed:.0f} act/s while profiled; missing "
+    print(f"{run.requests} activities at c={concurrency}, {run.requests / run.elapsed:.0f} act/s while profiled; missing "
           f"{run.missing}, wrong {run.wrong}, errors {run.errors}", file=out)
     print(f"CPU per activity: event-loop thread {spent(0, True):.2f} user + {spent(1, True):.2f} system ms; "
           f"other threads {spent(0, False):.2f} user + {spent(1, False):.2f} system ms", file=out)
@@ -161,9 +162,10 @@ def main() -> None:
     parser.add_argument("activities", type=int, nargs="?", default=1500)
     parser.add_argument("--cprofile", action="store_true", help="use cProfile even if py-spy is there")
     parser.add_argument("--keep", type=Path, help="copy the raw profile here")
+    parser.add_argument("-c", "--concurrency", type=int, default=8, help="requests in flight (default 8)")
     args = parser.parse_args()
     py_spy = None if args.cprofile else (os.environ.get("BENCH_PY_SPY") or shutil.which("py-spy"))
-    print(asyncio.run(profile(args.activities, py_spy, args.keep)))
+    print(asyncio.run(profile(args.activities, py_spy, args.keep, concurrency=args.concurrency)))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Structured logs: one JSON object per line, ids rather than message text."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 
+import orjson
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
@@ -27,7 +27,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return orjson.dumps(entry, default=str).decode("utf-8")
 
 
 SLOW_REQUEST = 1.0  # seconds

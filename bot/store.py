@@ -28,19 +28,20 @@ import asyncio
 import json
 import os
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tinydb import Query, TinyDB
 from tinydb.table import Document
 
 from bot.audit_log import AuditLog
-from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomically
+from bot.json_file import AtomicJSONStorage, Freshness, StoreError, decode, encode, write_atomically
 from bot.process_lock import ProcessLock
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
-                           TaskState)
+                           TaskState, frozen, thawed)
 
 __all__ = ["TinyStore", "StoreError"]
 
@@ -49,15 +50,6 @@ OWN_FILES = ("conversations", "nudges", "lists")  # tables with a file of their 
 # Numbered lists remembered (one per thread; "udført 3" refers to the thread's last list). A list matters
 # for minutes to days; 500 covers every thread of 98 municipalities' busy week, and keeps lists.json small.
 LIST_LIMIT = 500
-
-
-def _json_copy(value: Any) -> Any:
-    """A copy of plain JSON data (dicts, lists, scalars): what deepcopy does here, several times cheaper."""
-    if isinstance(value, dict):
-        return {k: _json_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(v) for v in value]
-    return value
 
 
 def _actor(d: dict) -> Actor:
@@ -123,9 +115,19 @@ def _task_state(d: dict) -> TaskState:
     return TaskState(done=bool(d["done"]), by=_actor(d["by"]), at=d["at"], conversation=d.get("conversation", ""))
 
 
-def _doc_and_task_states(data: dict, code: str) -> tuple[dict, dict[str, TaskState]]:
+def _municipality_state(data: dict, code: str) -> MunicipalityState:
     doc = next((d for d in (data.get("municipality") or {}).values() if d.get("code") == code), {"code": code})
-    return doc, {tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()}
+    return MunicipalityState(
+        code=code,
+        tenant_id=doc.get("tenant_id"),
+        phase=doc.get("phase") or 1,
+        milestones=MappingProxyType({k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()}),
+        tasks=MappingProxyType({tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()}),
+        # Frozen copies: the dicts live in the parsed-file cache, and the state is shared by every reader.
+        gate=frozen(doc.get("gate")),
+        local_tasks=frozen(doc.get("local_tasks") or []),
+        assignments=frozen(doc.get("assignments") or {}),
+    )
 
 
 class TinyStore:
@@ -208,7 +210,7 @@ class TinyStore:
             if not line.endswith(b"\n"):
                 break  # torn (a crash mid-append), or being appended right now: not an event yet
             try:
-                event = _event(json.loads(line.decode("utf-8")))
+                event = _event(decode(line))
                 for key in _reconcile_keys(event):
                     latest.pop(key, None)  # re-inserted: the dict keeps trail order, bindings applied last
                     latest[key] = event
@@ -446,21 +448,8 @@ class TinyStore:
 
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
-        def get():
-            # The document and its task states (immutable) from one version of the file, built once per version.
-            doc, tasks = self._storage(code).memo(("state", code), lambda data: _doc_and_task_states(data, code))
-            return MunicipalityState(
-                code=code,
-                tenant_id=doc.get("tenant_id"),
-                phase=doc.get("phase") or 1,
-                milestones={k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()},
-                tasks=dict(tasks),
-                # Copies: these dicts live in the parsed-file cache, which a caller must never change in place.
-                gate=_json_copy(doc.get("gate")),
-                local_tasks=_json_copy(doc.get("local_tasks") or []),
-                assignments=_json_copy(doc.get("assignments") or {}),
-            )
-        return get()
+        # Built once per version of the municipality's file, and shared: MunicipalityState is read-only.
+        return self._storage(code).memo(("state", code), lambda data: _municipality_state(data, code))
 
     async def all_municipalities(self) -> list[MunicipalityState]:
         def codes():
@@ -535,6 +524,9 @@ class TinyStore:
         self._mtable(code).upsert(Document(doc, doc_id=doc_id))
 
     async def record(self, event: AuditEvent) -> None:
+        if event.details:  # it may hold pieces of a (read-only) MunicipalityState, say a local task
+            event = replace(event, details=thawed(event.details))
+
         def write():
             self._append_audit(event)
             self._apply(event)
@@ -543,7 +535,7 @@ class TinyStore:
     async def set_gate(self, code: str, gate: dict | None) -> None:
         """The self-check in progress. Not audited answer by answer: the phase event carries the outcome."""
         def write():
-            self._save_municipality(code, {**(self._municipality_doc(code) or {"code": code, "tasks": {}}), "gate": gate})
+            self._save_municipality(code, {**(self._municipality_doc(code) or {"code": code, "tasks": {}}), "gate": thawed(gate)})
         await self._write(write)
 
     def _reconcile(self, latest: dict[tuple, AuditEvent]) -> None:
@@ -586,14 +578,14 @@ class TinyStore:
     def _append_audit(self, event: AuditEvent) -> None:
         """Append (the caller holds the file lock); `_write` fsyncs before acknowledging."""
         _reconcile_keys(event)  # an event replay would refuse (say, a milestone without details) is never written
-        end = self._audit.append((json.dumps(_event_dict(event), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        end = self._audit.append(encode(_event_dict(event)) + b"\n")
         self._audit_seen = (self._audit.inode, end, self._audit_seen[2] + 1)
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
         def read():
             out = []
             for line in _complete_lines(self.audit_path):
-                d = json.loads(line)
+                d = decode(line)
                 if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
                     out.append(_event(d))
             return out[-limit:][::-1]  # newest first
@@ -684,7 +676,7 @@ class TinyStore:
         acknowledged, is left out. Returns how many events named them and their municipalities."""
         count, lines, codes = 0, [], set()
         for raw in _complete_lines(self.audit_path):
-            event = json.loads(raw)
+            event = decode(raw)
             named = event.get("by", {}).get("id") == user_id
             person = (event.get("details") or {}).get("person")
             if named:
@@ -695,9 +687,9 @@ class TinyStore:
             if named:
                 count += 1
                 codes.add(event["code"])
-            lines.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+            lines.append(encode(event) + b"\n")
         if self.audit_path.exists():
-            write_atomically(self.audit_path, "".join(f"{line}\n" for line in lines).encode("utf-8"), sync=True)
+            write_atomically(self.audit_path, b"".join(lines), sync=True)
         return count, codes
 
     async def backup(self, target: Path) -> list[Path]:

@@ -176,6 +176,7 @@ class Content:
         self._tasks = {t.id: t for t in tasks}
         self._terms = {t.id: t for t in terms}
         self._municipalities = {m.code: m for m in municipalities}
+        self._phase_sizes = {p.number: sum(t.phase == p.number for t in tasks) for p in phases}
 
     def phase(self, number: int) -> Phase:
         return self.phases[number - 1]
@@ -194,3 +195,7 @@ class Content:
 
     def tasks_in(self, phase: int) -> list[Task]:
         return [t for t in self.tasks if t.phase == phase]
+
+    def phase_size(self, phase: int) -> int:
+        """How many of the project's tasks belong to the phase."""
+        return self._phase_sizes.get(phase, 0)

@@ -75,7 +75,6 @@ class Assistant:
                 turn.text, frozenset(person.name for person in turn.mentions))
             log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
             reply = await HANDLERS[understanding.intent](ctx, understanding)
-        ctx.forget_lookup()  # a registration in this turn changes the answer
         return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
 
     async def on_added(self, turn: TurnInput) -> Reply:

@@ -43,13 +43,27 @@ def is_done(state: MunicipalityState, task_id: str) -> bool:
     return bool(task and task.done)
 
 
-def phase_progress(content: Content, state: MunicipalityState) -> list[PhaseProgress]:
-    done, total = {p.number: 0 for p in content.phases}, {p.number: 0 for p in content.phases}
-    for task in tasks_of(content, state):  # one pass, not one per phase: this runs on most turns
-        if task.phase in total:
-            total[task.phase] += 1
-            done[task.phase] += is_done(state, task.id)
-    return [PhaseProgress(p.number, done[p.number], total[p.number]) for p in content.phases]
+def phase_progress(content: Content, state: MunicipalityState) -> tuple[PhaseProgress, ...]:
+    """Done and total per phase. Most turns need it, often twice: kept with the (read-only) state."""
+    key = ("phase_progress", id(content))
+    progress = state.derived.get(key)
+    if progress is None:
+        local_phase = {t["id"]: t["phase"] for t in state.local_tasks}
+        total = {p.number: content.phase_size(p.number) for p in content.phases}
+        for phase in local_phase.values():
+            if phase in total:
+                total[phase] += 1
+        # Over the tasks ever marked, not all tasks; a task no longer in the content or the local list
+        # does not count.
+        done = dict.fromkeys(total, 0)
+        for task_id, task_state in state.tasks.items():
+            if task_state.done:
+                task = content.task(task_id)
+                phase = task.phase if task else local_phase.get(task_id)
+                if phase in done:
+                    done[phase] += 1
+        progress = state.derived[key] = tuple(PhaseProgress(n, done[n], total[n]) for n in total)
+    return progress
 
 
 def current_phase(content: Content, state: MunicipalityState) -> int:

@@ -22,6 +22,7 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     owner = await ctx.store.register(registration, conv.id)
     if owner is not None:
         return Reply(ctx.t("tenant.refused", name=name))
+    ctx.forget_lookup()  # the reply belongs to the new municipality (the bot remembers this conversation for it)
     municipality = ctx.content.municipality(code)
     lines = [ctx.t("register.done.team" if conv.scope.startswith("team:") else "register.done", name=name,
                    code=code, region=municipality.region)]

@@ -1,9 +1,32 @@
 """What the conversation core needs from storage. `bot.store.TinyStore` implements it on disk."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from types import MappingProxyType
+from typing import Any, Protocol
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+def frozen(value: Any) -> Any:
+    """Plain JSON data made read-only: dicts become MappingProxyType, lists tuples (see MunicipalityState)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """Plain JSON data (new dicts and lists) from what `frozen` made, or a deep copy of plain data: what a
+    store writes when a dialog hands back a piece of a state (a self-check's answers, a local task)."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thawed(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -24,14 +47,21 @@ class TaskState:
 
 @dataclass(frozen=True)
 class MunicipalityState:
+    """One municipality's progress, read-only all the way down (mappings are MappingProxyType, lists tuples).
+
+    Why: a store builds it once per version of the municipality's data and hands the same object to every
+    reader, so a turn that reads it three times builds it once, and what is computed from it can be kept
+    with it (`derived`, e.g. the phase progress). A change goes through the store, which makes a new one."""
+
     code: str
     tenant_id: str | None = None
     phase: int = 1  # moved only by the phase gate (or an explicit move back)
-    milestones: dict[str, date] = field(default_factory=dict)  # the municipality's own dates
-    tasks: dict[str, TaskState] = field(default_factory=dict)
-    gate: dict | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
-    local_tasks: list[dict] = field(default_factory=list)  # {id, phase, theme, title}: the municipality's own
-    assignments: dict[str, dict] = field(default_factory=dict)  # task id -> {responsible, performer}: Actor dicts
+    milestones: Mapping[str, date] = field(default_factory=lambda: _EMPTY)  # the municipality's own dates
+    tasks: Mapping[str, TaskState] = field(default_factory=lambda: _EMPTY)
+    gate: Mapping | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
+    local_tasks: tuple[Mapping, ...] = ()  # {id, phase, theme, title}: the municipality's own
+    assignments: Mapping[str, Mapping] = field(default_factory=lambda: _EMPTY)  # task id -> {responsible, performer}: Actor dicts
+    derived: dict = field(default_factory=dict, compare=False, repr=False)  # values computed from this state
 
 
 @dataclass(frozen=True)

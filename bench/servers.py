@@ -29,10 +29,22 @@ def free_port() -> int:
 
 
 def cpu_ms(pid: int) -> float:
-    """User + system CPU of the whole process (all threads) so far, in ms (resolution: one clock tick)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces; fields follow its ")"
-    return (int(fields[11]) + int(fields[12])) * 1000 / _TICKS
+    """User + system CPU of the whole process so far, in ms: the scheduler's nanoseconds on a CPU, summed
+    over its threads (/proc/PID/task/*/schedstat). /proc/PID/stat counts clock ticks, and a 10 ms tick is
+    7 % of the bare server's CPU over a 300-activity run. (A thread that ended is no longer counted; the
+    servers' threads live as long as they do.) Clock ticks where the kernel has no schedstat."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            except FileNotFoundError:
+                continue  # the thread ended meanwhile
+        return total / 1e6
+    except (FileNotFoundError, IndexError, ValueError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces; fields follow its ")"
+        return (int(fields[11]) + int(fields[12])) * 1000 / _TICKS
 
 
 def machine_busy_ms() -> float:

@@ -12,15 +12,20 @@ from aiohttp.web import BaseRequest, StreamResponse
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-def _timestamp(created: float) -> str:
-    """UTC, milliseconds: what logging's formatTime gives, without its strftime per record in local time."""
-    seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
-
-
 class JsonFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")  # the last whole second, formatted: most lines share one
+
+    def _timestamp(self, created: float) -> str:
+        """UTC, milliseconds: what logging's formatTime gives, without its strftime per record in local time."""
+        seconds = int(created)
+        if self._second[0] != seconds:
+            self._second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        return f"{self._second[1]}.{int((created - seconds) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": _timestamp(record.created), "level": record.levelname, "logger": record.name,
+        entry = {"time": self._timestamp(record.created), "level": record.levelname, "logger": record.name,
                  "event": record.getMessage()}
         for key, value in record.__dict__.items():  # the `extra=` of the call, in the order given
             if key not in _STANDARD:
@@ -49,6 +54,10 @@ class AccessLogger(AbstractAccessLogger):
 
 
 def setup(level: str = "INFO") -> None:
+    # The JSON lines hold none of these, so records need not collect them (logging's documented
+    # optimisations): no caller lookup (a walk up the stack for every line), no thread or process names.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -18,21 +18,16 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from tinydb.storages import Storage
+
+from bot import json_text
 
 
 class StoreError(Exception):
     """The data dir cannot be used as it is. The message names the file; the file is left untouched."""
 
 
-def encode(data: Any) -> bytes:
-    """Compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) wrote it, several times
-    faster (orjson); int keys become strings, as with json."""
-    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-
-
-decode = orjson.loads  # strict UTF-8; raises orjson.JSONDecodeError, a ValueError
+encode, decode = json_text.dumps, json_text.loads
 
 
 def fsync_dir(path: Path) -> None:

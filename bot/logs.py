@@ -5,9 +5,10 @@ import logging
 import sys
 import time
 
-import orjson
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+
+from bot import json_text
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -32,7 +33,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode("utf-8")
+        return json_text.dumps(entry, default=str).decode("utf-8")
 
 
 SLOW_REQUEST = 1.0  # seconds

@@ -4,15 +4,16 @@ msrest validates and converts every field through a generic type system on every
 the schema models only need their attribute map walked. tests/e2e/test_wire.py checks the output equals
 msrest's for the activities the bot sends.
 
-`to_json` is what goes on the wire: orjson walks the plain parts (an Adaptive Card is hundreds of dicts)
-and calls back only for models and datetimes, so nothing is walked twice in Python."""
+`to_json` is what goes on the wire: the encoder (bot/json_text.py) walks the plain parts (an Adaptive Card
+is hundreds of dicts) and calls back only for models and datetimes, so nothing is walked twice in Python."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
 
-import orjson
 from msrest.serialization import Model
+
+from bot import json_text
 
 
 def _fields(model: Model) -> dict:
@@ -58,10 +59,6 @@ def _encode_default(value: object) -> object:
     return converted
 
 
-# Datetimes through _scalar (msrest's form, not orjson's RFC 3339); int keys as strings, as json did.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-
-
 def to_json(value: object) -> bytes:
     """The UTF-8 JSON of `value`; equal, once parsed, to `to_wire(value)`."""
-    return orjson.dumps(value, default=_encode_default, option=_OPTIONS)
+    return json_text.dumps(value, default=_encode_default)

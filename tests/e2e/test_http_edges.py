@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.harness import OTHER_TENANT, Person, channel, group_chat, personal
+from tests.harness import OTHER_TENANT, Person, channel, group_chat, personal, reply_text
 
 
 async def test_healthz(server):
@@ -57,6 +57,15 @@ async def test_wrong_typed_fields_do_not_break_the_turn(server):
     body["text"] = ["not", "a", "string"]
     body["entities"] = "nope"
     assert await server.post(body) < 500
+
+
+async def test_numbers_json_allows_but_fast_encoders_refuse_still_get_an_answer(server):
+    """A 31-digit integer in the conversation comes back in the reply's conversation: it must still encode."""
+    body = server.message("hvad betyder go-live?", personal())
+    body["conversation"]["extra"] = 10**30
+    reply = await server.exchange(body)
+    assert reply["conversation"]["extra"] == 10**30
+    assert "go-live" in reply_text(reply).lower()
 
 
 async def test_channel_message_without_mention_is_ignored(server):

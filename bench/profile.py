@@ -36,7 +36,7 @@ AREAS = [
     ("inbound parse (json, Activity built from it)", ["parse (bot/inbound.py)"]),
     ("msrest (conversation references, fallbacks)", ["(msrest/serialization.py)"]),
     ("store: cross-process file lock", ["ProcessLock."]),
-    ("store: state files (json.dumps, rename)", ["AtomicJSONStorage.write", "write_atomically"]),
+    ("store: state files (JSON, rename)", ["AtomicJSONStorage.write", "write_atomically"]),
     ("store: audit append and fdatasync", ["TinyStore._append_audit", "AuditLog."]),
     ("store: checkpoints of deferred files", ["TinyStore.checkpoint"]),
     ("store: TinyDB queries", ["(tinydb/"]),

@@ -4,7 +4,11 @@ orjson encodes an Adaptive Card reply 15-20 times faster than the json module. O
 int dict keys become strings, and datetimes and dataclasses go to `default` as json would send them. What
 orjson refuses and json accepts (an integer beyond 64 bits, say, in a client's channelData) falls back to the
 json module, so nothing that encoded before fails now; what neither can encode is a TypeError, as before.
-Reading, orjson would turn such an integer into a float: text that may hold one is read by json."""
+Two differences remain, both towards standard JSON: NaN and infinities are written as null (json wrote the
+non-standard NaN), and a float may be spelled differently (1e-7, not 1e-07).
+
+Reading, orjson would turn an integer beyond 64 bits into a float, and refuses what json accepts and wrote
+before (NaN, Infinity): such text is read by json, so every file an earlier version wrote still reads."""
 from __future__ import annotations
 
 import json
@@ -19,7 +23,7 @@ _LONG_NUMBER = re.compile(rb"\d{19}")  # 2**63 has 19 digits: anything shorter i
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
-    """Compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes it."""
+    """Compact UTF-8 JSON: json.dumps(separators=(",", ":"), ensure_ascii=False), but for NaN (see above)."""
     try:
         return orjson.dumps(value, default=default, option=_OPTIONS)
     except TypeError:
@@ -27,10 +31,13 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 
 
 def loads(raw: bytes) -> Any:
-    """JSON text (UTF-8) to Python, every integer exact. Raises ValueError (orjson's JSONDecodeError is one)."""
-    if _LONG_NUMBER.search(raw):
+    """JSON text (UTF-8) to Python, every integer exact, whatever json read before. Raises ValueError."""
+    if not _LONG_NUMBER.search(raw):
         try:
-            return json.loads(raw.decode("utf-8"))
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
-    return orjson.loads(raw)
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # json decides: it reads NaN and Infinity, and says what is wrong otherwise
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line, ids rather than message text."""
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -33,7 +34,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json_text.dumps(entry, default=str).decode("utf-8")
+        try:
+            return json_text.dumps(entry, default=str).decode("utf-8")
+        except ValueError:  # text UTF-8 cannot hold (a lone surrogate, say from a file name): escaped instead
+            return json.dumps(entry, default=str)
 
 
 SLOW_REQUEST = 1.0  # seconds

@@ -465,7 +465,8 @@ class TinyStore:
                 return TaskChange(False, _task_state(current))
             if current is None and not done:
                 return TaskChange(False, None)
-            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation, details=details)
+            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation,
+                               details=None if details is None else thawed(details))
             self._append_audit(event)
             return TaskChange(True, _task_state(self._apply(event)))
         return await self._write(change, defer=True)
@@ -524,7 +525,7 @@ class TinyStore:
         self._mtable(code).upsert(Document(doc, doc_id=doc_id))
 
     async def record(self, event: AuditEvent) -> None:
-        if event.details:  # it may hold pieces of a (read-only) MunicipalityState, say a local task
+        if event.details is not None:  # it may hold pieces of a (read-only) MunicipalityState, say a local task
             event = replace(event, details=thawed(event.details))
 
         def write():

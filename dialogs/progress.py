@@ -45,7 +45,7 @@ def is_done(state: MunicipalityState, task_id: str) -> bool:
 
 def phase_progress(content: Content, state: MunicipalityState) -> tuple[PhaseProgress, ...]:
     """Done and total per phase. Most turns need it, often twice: kept with the (read-only) state."""
-    key = ("phase_progress", id(content))
+    key = ("phase_progress", content)
     progress = state.derived.get(key)
     if progress is None:
         local_phase = {t["id"]: t["phase"] for t in state.local_tasks}

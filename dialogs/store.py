@@ -61,7 +61,7 @@ class MunicipalityState:
     gate: Mapping | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
     local_tasks: tuple[Mapping, ...] = ()  # {id, phase, theme, title}: the municipality's own
     assignments: Mapping[str, Mapping] = field(default_factory=lambda: _EMPTY)  # task id -> {responsible, performer}: Actor dicts
-    derived: dict = field(default_factory=dict, compare=False, repr=False)  # values computed from this state
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # computed from this state
 
 
 @dataclass(frozen=True)

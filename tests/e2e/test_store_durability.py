@@ -124,12 +124,12 @@ WORKER = r"""
 import asyncio, json, sys
 from pathlib import Path
 from bot.store import TinyStore
-from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration
+from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration, thawed
 
 async def state(code):
     s = await store.municipality(code)
     return {"tasks": {t: v.done for t, v in s.tasks.items()}, "milestones": {k: str(v) for k, v in s.milestones.items()},
-            "tenant_id": s.tenant_id, "gate": s.gate}
+            "tenant_id": s.tenant_id, "gate": thawed(s.gate)}
 
 async def main():
     global store

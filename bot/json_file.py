@@ -27,8 +27,6 @@ class StoreError(Exception):
     """The data dir cannot be used as it is. The message names the file; the file is left untouched."""
 
 
-encode, decode = json_text.dumps, json_text.loads
-
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -175,7 +173,7 @@ class AtomicJSONStorage(Storage):
         if not raw.strip():
             return None
         try:
-            data = decode(raw)
+            data = json_text.loads(raw)
         except ValueError as exc:
             raise StoreError(f"{self.path}: not valid JSON ({exc}); the file was left untouched") from None
         if not isinstance(data, dict):
@@ -185,7 +183,7 @@ class AtomicJSONStorage(Storage):
     def write(self, data: dict) -> None:
         base = self._parsed.identity if self._parsed else self._identity()
         self._parsed = None  # TinyDB changed what read() returned: if this write fails, that copy is wrong
-        raw = encode(data)
+        raw = json_text.dumps(data)
         if self._stage is not None and self._stage(self, raw):
             self._parsed, self._staged, self._unwritten = _Parsed(base, data), True, raw
             return

@@ -38,7 +38,8 @@ from tinydb import Query, TinyDB
 from tinydb.table import Document
 
 from bot.audit_log import AuditLog
-from bot.json_file import AtomicJSONStorage, Freshness, StoreError, decode, encode, write_atomically
+from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomically
+from bot.json_text import dumps as encode, loads as decode
 from bot.process_lock import ProcessLock
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
                            TaskState, frozen, thawed)
@@ -282,8 +283,7 @@ class TinyStore:
             identities = {}
             for storage, raw in staged.items():
                 if defer and storage in self._municipality_storages:
-                    storage.defer()
-                    self._deferred.add(storage)
+                    self._defer(storage)
                 else:
                     identities[storage] = storage.write_file(raw)
         except BaseException:
@@ -291,13 +291,17 @@ class TinyStore:
             # they are kept, as deferred, for the next checkpoint to try again; and the next change re-reads
             # the whole trail, applying whatever the files still lack.
             for storage in staged:
-                storage.defer()
-                self._deferred.add(storage)
+                self._defer(storage)
             self._audit_seen = (0, 0, 0)
             raise
         for storage, identity in identities.items():
             storage.settle(identity)
             self._deferred.discard(storage)
+
+    def _defer(self, storage: AtomicJSONStorage) -> None:
+        """The file's newest version stays cached, for the next checkpoint to write."""
+        storage.defer()
+        self._deferred.add(storage)
 
     def _write_cached_versions(self) -> None:
         """Inside a change: write now every file whose newest version is only cached (staged or deferred)."""
@@ -405,13 +409,11 @@ class TinyStore:
 
     # -- registrations ----------------------------------------------------------------------------
     async def registration(self, scope: str) -> Registration | None:
-        def get():
-            doc = self._find("registrations", "scope", scope)
-            if not doc:
-                return None
-            return Registration(scope=doc["scope"], code=doc["code"], tenant_id=doc.get("tenant_id"),
-                                by=_actor(doc["by"]), at=doc["at"])
-        return get()
+        doc = self._find("registrations", "scope", scope)
+        if not doc:
+            return None
+        return Registration(scope=doc["scope"], code=doc["code"], tenant_id=doc.get("tenant_id"),
+                            by=_actor(doc["by"]), at=doc["at"])
 
     async def register(self, registration: Registration, conversation: str) -> str | None:
         def put():
@@ -442,9 +444,8 @@ class TinyStore:
         self._apply(event)
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
-        def get():
-            return sorted({d["code"] for d in self._db_of("registrations").storage.index("registrations", "tenant_id").get(tenant_id, [])})
-        return get()
+        rows = self._db_of("registrations").storage.index("registrations", "tenant_id").get(tenant_id, [])
+        return sorted({d["code"] for d in rows})
 
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
@@ -452,9 +453,8 @@ class TinyStore:
         return self._storage(code).memo(("state", code), lambda data: _municipality_state(data, code))
 
     async def all_municipalities(self) -> list[MunicipalityState]:
-        def codes():
-            return [code for code in self._codes_on_disk() if (self._municipality_doc(code) or {}).get("tenant_id")]
-        return [await self.municipality(code) for code in codes()]
+        states = [await self.municipality(code) for code in self._codes_on_disk()]
+        return [state for state in states if state.tenant_id]
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
                        details: dict | None = None) -> TaskChange:
@@ -596,19 +596,15 @@ class TinyStore:
 
     # -- per-user and per-conversation memory -----------------------------------------------------
     async def language(self, user_id: str) -> str | None:
-        def get():
-            doc = self._find("preferences", "user_id", user_id)
-            return doc.get("language") if doc else None
-        return get()
+        doc = self._find("preferences", "user_id", user_id)
+        return doc.get("language") if doc else None
 
     async def set_language(self, user_id: str, language: str) -> None:
         await self._write(lambda: self._put("preferences", "user_id", {"user_id": user_id, "language": language}))
 
     async def last_list(self, conversation: str) -> list[str]:
-        def get():
-            doc = self._find("lists", "conversation", conversation)
-            return list(doc["task_ids"]) if doc else []
-        return get()
+        doc = self._find("lists", "conversation", conversation)
+        return list(doc["task_ids"]) if doc else []
 
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
         """Remember the numbers just shown. The same list again writes nothing ("hvad skal vi nu?" twice)."""
@@ -733,9 +729,7 @@ class TinyStore:
         self._conversation_seen[record.key] = fingerprint
 
     async def conversations(self) -> list[ConversationRecord]:
-        def read():
-            return [ConversationRecord(**d) for d in self._table("conversations").all() if d.get("active", True)]
-        return read()
+        return [ConversationRecord(**d) for d in self._table("conversations").all() if d.get("active", True)]
 
     async def deactivate_conversation(self, key: str) -> None:
         """The bot was removed there (or the Connector answers 403/404): no more proactive messages."""
@@ -774,10 +768,8 @@ class TinyStore:
         await self._write(finish)
 
     async def wave_signature(self, wave_id: str) -> str | None:
-        def read():
-            doc = self._find("waves", "id", wave_id)
-            return doc["signature"] if doc else None
-        return read()
+        doc = self._find("waves", "id", wave_id)
+        return doc["signature"] if doc else None
 
     async def set_wave_signature(self, wave_id: str, signature: str) -> None:
         await self._write(lambda: self._put("waves", "id", {"id": wave_id, "signature": signature}))

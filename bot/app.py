@@ -47,7 +47,7 @@ def build_services(config: Config, content_root: Path = CONTENT_ROOT) -> Service
     """Load and validate content, catalogs and the store; any problem stops start-up with file and field."""
     content = load_content(content_root)
     return Services(content=content, catalogs=Catalogs(), store=TinyStore(config.data_dir),
-                    understander=Understander(content))
+                    understander=Understander.of(content))
 
 
 def _bad_request(status: int, message: str) -> web.Response:

@@ -42,7 +42,7 @@ from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomic
 from bot.json_text import dumps as encode, loads as decode
 from bot.process_lock import ProcessLock
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
-                           TaskState, frozen, thawed)
+                           TaskState, ThreadContext, frozen, thawed)
 
 __all__ = ["TinyStore", "StoreError"]
 
@@ -602,24 +602,36 @@ class TinyStore:
     async def set_language(self, user_id: str, language: str) -> None:
         await self._write(lambda: self._put("preferences", "user_id", {"user_id": user_id, "language": language}))
 
-    async def last_list(self, conversation: str) -> list[str]:
+    async def thread(self, conversation: str) -> ThreadContext:
         doc = self._find("lists", "conversation", conversation)
-        return list(doc["task_ids"]) if doc else []
+        if not doc:
+            return ThreadContext()
+        return ThreadContext(tuple(doc.get("task_ids") or ()), doc.get("last_task"), thawed(doc.get("pending")))
 
-    async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
-        """Remember the numbers just shown. The same list again writes nothing ("hvad skal vi nu?" twice)."""
-        if await self.last_list(conversation) == list(task_ids):
+    async def update_thread(self, conversation: str, **changes: Any) -> None:
+        current = await self.thread(conversation)
+        new = replace(current, **changes)
+        if new == current:  # "hvad skal vi nu?" twice, the same task named again: nothing to write
             return
+        doc = {"conversation": conversation, "task_ids": list(new.task_ids), "last_task": new.last_task,
+               "pending": thawed(new.pending)}
 
         def write():
             lists = self._table("lists")
             old_id = self._doc_id("lists", "conversation", conversation)
             if old_id is not None:
                 lists.remove(doc_ids=[old_id])  # re-inserted below with the newest id: ids order lists by last use
-            self._put("lists", "conversation", {"conversation": conversation, "task_ids": list(task_ids)})
+            self._put("lists", "conversation", doc)
             if len(lists) > LIST_LIMIT:  # the smallest ids: the threads whose lists were shown longest ago
                 lists.remove(doc_ids=sorted(doc.doc_id for doc in lists.all())[:len(lists) - LIST_LIMIT])
         await self._write(write)
+
+    async def last_list(self, conversation: str) -> list[str]:
+        return list((await self.thread(conversation)).task_ids)
+
+    async def set_last_list(self, conversation: str, task_ids: list[str]) -> None:
+        """Remember the numbers just shown. The same list again writes nothing ("hvad skal vi nu?" twice)."""
+        await self.update_thread(conversation, task_ids=tuple(task_ids))
 
     # -- operator commands (python -m bot admin ...) ----------------------------------------------
     async def rebind(self, code: str, tenant_id: str, by: Actor, at: str) -> str | None:
@@ -663,6 +675,9 @@ class TinyStore:
                 if user_id in (user.get("id"), user.get("aadObjectId")):
                     conversations.update({"reference": {**doc["reference"], "user": None}}, Query().key == doc["key"])
             self._table("preferences").remove(Query().user_id == user_id)
+            # A change the bot asked them about ("Mener du …?") is forgotten with them.
+            self._table("lists").update({"pending": None},
+                                        Query().pending.test(lambda p: bool(p) and p.get("user") == user_id))
             for code in sorted(codes):
                 self._append_audit(AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}"))
             return count

@@ -68,6 +68,9 @@ class Catalogs:
     def keys(self) -> set[str]:
         return set(self._keys["da"])
 
+    def placeholders(self, lang: str, msgid: str) -> set[str]:
+        return _placeholders(self._keys.get(lang, self._keys["da"]).get(msgid, ""))
+
     def text(self, lang: str, msgid: str, **values: object) -> str:
         texts = self._keys.get(lang) or self._keys["da"]
         template = texts.get(msgid, msgid)  # an unknown key shows as itself, as gettext would (a test forbids them)

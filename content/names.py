@@ -12,6 +12,8 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 def fold(text: str) -> str:
     """Lower-case, NFC, Danish letters to ASCII digraphs."""
+    if text.isascii():  # most words and messages: nothing to normalise or translate
+        return text.lower()
     return unicodedata.normalize("NFC", text).lower().translate(_FOLD)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,6 +137,20 @@ class Project(Strict):
         return next((w for w in self.waves if w.id == wave_id), None)
 
 
+class ModelInfo(Strict):
+    """The model itself: what it is, why, and for whom (content/data/model.yaml)."""
+
+    name: Text
+    what: Text
+    why: Text
+    audience: Text
+    source: Text
+
+
+class ModelFile(Strict):
+    model: ModelInfo
+
+
 class PhasesFile(Strict):
     phases: list[Phase] = Field(min_length=4, max_length=4)
 
@@ -161,17 +175,147 @@ class ProjectFile(Strict):
     project: Project
 
 
+# -- Language: the intent registry, and per language its words, templates and examples ------------------------
+SlotName = Literal["task", "phase", "aspect", "theme", "term", "term2", "municipality", "person", "role", "milestone",
+                   "date", "language", "wave", "numbers", "title", "sort", "period"]
+
+
+class IntentSpec(Strict):
+    """One intent (content/intents.yaml): who answers it, what it takes, whether it changes data."""
+
+    name: str = ""  # filled in from the mapping's key
+    handler: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    changes: bool = False
+    negative: bool = False  # says something is not so ("X er ikke færdig alligevel"): a negation is its own
+    asked: str | None = None  # a changing intent asked as a question: this read-only intent, or "confirm"
+    slots: dict[SlotName, Literal["required", "optional"]] = {}
+    defaults: dict[SlotName, Any] = {}  # a slot the message leaves out: "fortryd" undoes "@ref", the last task
+    free_text: list[SlotName] = []  # slots that may be text the bot does not know (a local task's title)
+    help: bool = False
+    consultant: bool = False
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(name for name, need in self.slots.items() if need == "required")
+
+
+class IntentsFile(Strict):
+    intents: dict[str, IntentSpec] = Field(min_length=1)
+
+
+Phrases = list[str]
+
+
+class PhaseReferences(Strict):
+    current: Phrases
+    next: Phrases
+    previous: Phrases
+
+
+class Roles(Strict):
+    responsible: Phrases
+    performer: Phrases
+
+
+class Directions(Strict):
+    to: Phrases
+    back: Phrases
+    on: Phrases
+
+
+class SmallTalk(Strict):
+    thanks: Phrases
+    bye: Phrases
+    greeting: Phrases
+    praise: Phrases
+    ack: Phrases
+
+
+class WordsFile(Strict):
+    """A language's words the understanding relies on (content/sentences/<lang>/words.yaml)."""
+
+    language: Lang
+    greetings: Phrases
+    requests: Phrases
+    fillers: Phrases
+    leading_fillers: Phrases
+    trailing_fillers: Phrases
+    question_words: Phrases
+    question_verbs: Phrases
+    hedges: Phrases
+    negations: Phrases
+    task_references: Phrases
+    phase_references: PhaseReferences
+    phase_compounds: Phrases
+    me: Phrases
+    directions: Directions
+    model_names: Phrases
+    model_parts: dict[Literal["phases", "themes"], Phrases]
+    title_markers: Phrases
+    roles: Roles
+    smalltalk: SmallTalk
+    yes: Phrases
+    no: Phrases
+    stopwords: Phrases
+    possessives: Phrases
+    who_words: Phrases
+    name_before: Phrases
+    name_after: Phrases
+    defining: Phrases
+    cues: dict[str, Phrases]
+    anchors: dict[str, Phrases] = {}
+    milestones: dict[MilestoneName, Phrases]
+    aspects: dict[Literal["focus", "effect", "criteria", "actors"], Phrases]
+    languages: dict[Lang, Phrases]
+    sort: dict[Literal["behind", "golive"], Phrases]
+    periods: dict[Literal["today", "yesterday", "week"], Phrases]
+
+
+class Example(Strict):
+    text: str = Field(min_length=1)
+    slots: dict[SlotName, Any] = {}
+
+
+class IntentExamples(Strict):
+    """What an intent must understand, and (for a changing intent) what must not trigger it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    examples: list[str | Example] = Field(min_length=3)
+    not_: list[str] = Field(default=[], alias="not")
+
+    def all(self) -> list[Example]:
+        return [e if isinstance(e, Example) else Example(text=e) for e in self.examples]
+
+
+class ExamplesFile(Strict):
+    language: Lang
+    intents: dict[str, IntentExamples]
+
+
+class TrainingFile(Strict):
+    """More sentences per intent for the classifier to learn from, not each a test (training.yaml)."""
+
+    language: Lang
+    intents: dict[str, list[str]]
+
+
 class Content:
     """Everything validated and cross-checked; `tasks` is the project's effective task list."""
 
-    def __init__(self, *, phases, themes, tasks, terms, municipalities, project, sentences):
+    def __init__(self, *, phases, themes, tasks, terms, municipalities, project, sentences, intents=None,
+                 words=None, examples=None, training=None, model=None):
         self.phases: list[Phase] = phases
         self.themes: list[Theme] = themes
         self.tasks: list[Task] = tasks
         self.terms: list[Term] = terms
         self.municipalities: list[Municipality] = municipalities
         self.project: Project = project
-        self.sentences: dict[str, dict] = sentences
+        self.sentences: dict[str, dict] = sentences  # language -> hassil templates document
+        self.intents: dict[str, IntentSpec] = intents or {}
+        self.words: dict[str, WordsFile] = words or {}
+        self.examples: dict[str, ExamplesFile] = examples or {}
+        self.model: ModelInfo | None = model
+        self.training: dict[str, TrainingFile] = training or {}
         self._themes = {t.id: t for t in themes}
         self._tasks = {t.id: t for t in tasks}
         self._terms = {t.id: t for t in terms}

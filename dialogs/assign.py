@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from dialogs.confirm_question import pending_question
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
@@ -17,14 +18,11 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 ROLES = ("responsible", "performer")
-_ME = {"mig", "mig selv", "me", "myself"}
-
-
 def _person(ctx: Ctx, typed: str) -> dict:
-    """The @mentioned person whose name was typed, else just the name."""
-    wanted = fold(typed.lstrip("@").strip())
-    if wanted in _ME:
+    """The @mentioned person whose name was typed, else just the name; "@me" is the sender."""
+    if typed == "@me":
         return asdict(ctx.turn.user)
+    wanted = fold(typed.lstrip("@").strip())
     for person in ctx.turn.mentions:
         if fold(person.name) == wanted or fold(person.name).startswith(wanted) and wanted:
             return asdict(person)
@@ -54,6 +52,12 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     person = _person(ctx, str(u.slots.get("person", "")))
     if role not in ROLES or not person["name"]:
         return Reply(ctx.t("assign.how"))
+    current = ((await ctx.store.municipality(code)).assignments.get(task.id) or {}).get(role)
+    if current and not u.slots.get("replace") and fold(current.get("name", "")) != fold(person["name"]):
+        # Someone already has the role: replacing them is asked about first.
+        question = ctx.t("assign.replace", task=task.title.get(ctx.lang), role=ctx.t(f"assign.role.{role}"),
+                         current=esc(current.get("name", "")), person=esc(person["name"]))
+        return await pending_question(ctx, "assign", {**u.slots, "task": task.id, "replace": True}, question)
     turn = ctx.turn
     await ctx.store.record(AuditEvent(code, "assign", task.id, turn.user, turn.now.isoformat(), turn.conversation.id,
                                       details={"role": role, "person": person}))
@@ -76,3 +80,16 @@ async def my_tasks(ctx: Ctx, u: Understanding) -> Reply:
     if not lines:
         return Reply(ctx.t("assign.mine.none"))
     return Reply(ctx.t("assign.mine.header") + "\n\n" + "\n".join(lines))
+
+
+async def who(ctx: Ctx, u: Understanding) -> Reply:
+    """"hvem er ansvarlig for Planlæg uddannelse?": the task's ansvarlig and udfører, or that nobody is set."""
+    code, task, reply = await municipality_and_task(ctx, u)
+    if reply:
+        return reply
+    state = await ctx.store.municipality(code)
+    title = task.title.get(ctx.lang)
+    assigned = assignment_text(ctx, state.assignments.get(task.id))
+    if not assigned:
+        return Reply(ctx.t("assign.nobody", task=title))
+    return Reply(ctx.t("assign.who", task=title, assigned=assigned))

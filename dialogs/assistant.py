@@ -1,50 +1,21 @@
-"""The conversation core's entry point: one message in, one reply out. No Bot Framework in here."""
+"""The conversation core's entry point: one message in, one reply out. No Bot Framework in here.
+
+A message is understood (dialogs/understanding), its references resolved ("den", "næste fase"), its
+missing slots asked for, an unsure change asked about (dialogs/confirm.py), and then answered by the
+intent's dialog, as content/intents.yaml binds it (dialogs/intents.py).
+"""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from dialogs import (assign, gate, glossary, help, history, language, local_tasks, mark, milestones, next_tasks,
-                     phase_info, portfolio, presses, register, status, task_details, theme_info)
+from dialogs import confirm, help, presses, references
 from dialogs.context import Ctx, Services
+from dialogs.intents import bind
 from dialogs.turn import Reply, TurnInput
 from dialogs.understanding import Understanding
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Ctx, Understanding], Awaitable[Reply]]
-
-HANDLERS: dict[str, Handler] = {
-    "register": register.handle,
-    "status": status.handle,
-    "next": next_tasks.handle,
-    "phase_info": phase_info.handle,
-    "theme_info": theme_info.handle,
-    "define": glossary.define,
-    "compare_terms": glossary.compare,
-    "mark_done": mark.mark_done,
-    "reopen": mark.reopen,
-    "history": history.handle,
-    "help": help.handle,
-    "set_language": language.handle,
-    "set_milestone": milestones.handle,
-    "assign": assign.handle,
-    "my_tasks": assign.my_tasks,
-    "add_local": local_tasks.add,
-    "remove_local": local_tasks.remove,
-    "task_details": task_details.handle,
-    "portfolio": portfolio.overview,
-    "lagging": portfolio.lagging,
-    "in_phase": portfolio.in_phase,
-    "status_for": portfolio.status_for,
-    "export": portfolio.export,
-    "gate_confirm": gate.confirm,
-    "gate_reject": gate.reject,
-    "gate_proceed": gate.proceed,
-    "move_phase": gate.move,
-    "unknown": help.unknown,
-}
 
 
 class Assistant:
@@ -53,29 +24,59 @@ class Assistant:
         self.services = services
         self.allowed_tenants = allowed_tenants  # empty: every tenant
         self.consultants = consultants  # AAD object ids of KOMBIT's consultants
+        self.intents = services.content.intents
+        self.handlers = bind(self.intents)  # checked here, at start-up
 
     def _tenant_allowed(self, turn: TurnInput) -> bool:
         return not self.allowed_tenants or (turn.conversation.tenant_id or "").lower() in self.allowed_tenants
 
-    async def _context(self, turn: TurnInput) -> Ctx:
+    def _consultant(self, turn: TurnInput) -> bool:
+        return bool(turn.user.id) and turn.user.id.lower() in self.consultants
+
+    async def _context(self, turn: TurnInput, written_in: str | None = None) -> Ctx:
+        """The answer's language: the user's choice ("svar på engelsk"), else the message's own language when
+        it is clear, else the Teams client's locale."""
         preferred = await self.services.store.language(turn.user.id) if turn.user.id else None
         locale = (turn.locale or "da").lower()
-        return Ctx(self.services, turn, preferred or ("da" if locale.startswith("da") else "en"),
-                   consultant=bool(turn.user.id) and turn.user.id.lower() in self.consultants)
+        lang = preferred or written_in or ("da" if locale.startswith("da") else "en")
+        ctx = Ctx(self.services, turn, lang, consultant=self._consultant(turn))
+        ctx.dispatch = lambda u: self.dispatch(ctx, u)
+        return ctx
 
     async def on_message(self, turn: TurnInput) -> Reply:
-        ctx = await self._context(turn)
-        if not self._tenant_allowed(turn):
-            return Reply(ctx.t("tenant.not_allowed"))
         if presses.is_press(turn.value):
+            ctx = await self._context(turn)
+            if not self._tenant_allowed(turn):
+                return Reply(ctx.t("tenant.not_allowed"))
             log.info("press", extra={"action": str(turn.value.get("a"))[:20], "conversation": turn.conversation.id})
             reply = await presses.handle(ctx, turn.value)
         else:
             understanding = self.services.understander.understand(
-                turn.text, frozenset(person.name for person in turn.mentions))
-            log.info("turn", extra={"intent": understanding.intent, "conversation": turn.conversation.id})
-            reply = await HANDLERS[understanding.intent](ctx, understanding)
+                turn.text, frozenset(person.name for person in turn.mentions), self._consultant(turn))
+            ctx = await self._context(turn, understanding.language)
+            if not self._tenant_allowed(turn):
+                return Reply(ctx.t("tenant.not_allowed"))
+            # The log says what was understood and why (template, or the classifier's strongest features:
+            # words of the examples, never the message's own text).
+            log.info("turn", extra={"intent": understanding.intent, "confirm": understanding.confirm,
+                                    "why": understanding.why[:300], "conversation": turn.conversation.id})
+            reply = await self.dispatch(ctx, understanding)
         return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
+
+    async def dispatch(self, ctx: Ctx, u: Understanding) -> Reply:
+        """Answer an understanding: also what a "ja" confirms and what a card's button stands for."""
+        spec = self.intents[u.intent]
+        u, reply = await references.resolve(ctx, u)
+        if reply:
+            return reply
+        missing = [slot for slot in spec.required if u.slots.get(slot) in (None, "")]
+        if missing:
+            return Reply(ctx.t(f"ask.{missing[0]}"))
+        if u.confirm:
+            return await confirm.ask(ctx, u)
+        if spec.changes and (await ctx.thread()).pending:
+            await ctx.update_thread(pending=None)  # a new command answers the question that was asked
+        return await self.handlers[u.intent](ctx, u)
 
     async def on_added(self, turn: TurnInput) -> Reply:
         ctx = await self._context(turn)

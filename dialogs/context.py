@@ -1,6 +1,7 @@
 """Everything a dialog needs for one turn: content, words, store, who and where, and the answer language."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from babel.lists import format_list
 from content import Content, Municipality
 from content.catalogs import Catalogs
 from dialogs.markdown import esc
-from dialogs.store import Store
+from dialogs.store import Store, ThreadContext
 from dialogs.turn import TurnInput
 from dialogs.understanding import Understander
 
@@ -38,6 +39,9 @@ class Ctx:
     _code: str | None = field(default=None, init=False)
     _looked_up: bool = field(default=False, init=False)
     refused_code: str | None = field(default=None, init=False)  # registered here, but owned by another tenant
+    _thread: ThreadContext | None = field(default=None, init=False)
+    # Answers an understanding as if the user had said it: what a "ja" confirms, what a button stands for.
+    dispatch: Callable[..., Awaitable] = field(default=None, init=False)  # type: ignore[assignment]
 
     @property
     def content(self) -> Content:
@@ -49,6 +53,13 @@ class Ctx:
 
     def t(self, msgid: str, **values: object) -> str:
         return self.services.catalogs.text(self.lang, msgid, **values)
+
+    def tn(self, msgid: str, count: int, **values: object) -> str:
+        """A string with a number in it: "<msgid>.one" for 1, "<msgid>.zero" for 0 where there is one,
+        "<msgid>.other" otherwise ("én åben opgave", "3 åbne opgaver", "alle er udført")."""
+        form = "one" if count == 1 else "zero" if count == 0 and f"{msgid}.zero" in self.services.catalogs.keys() \
+            else "other"
+        return self.services.catalogs.text(self.lang, f"{msgid}.{form}", count=count, **values)
 
     def date(self, value) -> str:
         return self.services.catalogs.date(self.lang, value)
@@ -106,6 +117,21 @@ class Ctx:
     def list_key(self) -> str:
         """Where "udført 3" looks up number 3: the thread the list was shown in (two threads, two lists)."""
         return self.turn.conversation.thread or self.turn.conversation.id
+
+    async def thread(self) -> ThreadContext:
+        """What this thread's messages may refer to (read once per turn)."""
+        if self._thread is None:
+            self._thread = await self.store.thread(self.list_key())
+        return self._thread
+
+    async def update_thread(self, **changes) -> None:
+        await self.store.update_thread(self.list_key(), **changes)
+        self._thread = None
+
+    async def remember_task(self, task_id: str) -> None:
+        """The task a later "den"/"it" means."""
+        if (await self.thread()).last_task != task_id:
+            await self.update_thread(last_task=task_id)
 
     def forget_lookup(self) -> None:
         self._looked_up, self._code, self.refused_code = False, None, None

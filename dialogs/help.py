@@ -1,20 +1,17 @@
-"""Greeting, "hjælp", and the answer to anything not understood: never silence."""
+"""Greeting, "hjælp", and the answer to anything not understood: never silence, never a random example.
+
+"hjælp" lists what content/intents.yaml marks `help: true` (consultants also see theirs), each with the way
+to say it (catalog: help.what.<intent>, say.<intent>). A message not understood gets the two or three
+likeliest readings, built from what the message named ("vis «Planlæg uddannelse»"), as buttons.
+"""
 from __future__ import annotations
 
-from rapidfuzz import fuzz, process
-
+from dialogs import cards
 from dialogs.context import Ctx
-from dialogs.text import fold
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
-# Each capability with its example sentence key; help lists them, "unknown" suggests the closest.
-CAPABILITIES = ("register", "status", "next", "mark", "reopen", "milestone", "gate", "phase", "theme", "define",
-                "history", "language")
-
-
-def _examples(ctx: Ctx) -> list[str]:
-    return [ctx.t(f"help.example.{c}") for c in CAPABILITIES]
+_FALLBACK = ("next", "status", "help")  # offered when nothing in the message points anywhere
 
 
 async def greet(ctx: Ctx) -> Reply:
@@ -24,14 +21,45 @@ async def greet(ctx: Ctx) -> Reply:
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    rows = [f"- {ctx.t(f'help.what.{c}')}: «{ctx.t(f'help.example.{c}')}»" for c in CAPABILITIES]
+    rows = [f"- {ctx.t(f'help.what.{name}')}: «{ctx.t(f'say.{name}')}»"
+            for name, spec in ctx.content.intents.items() if spec.help and (ctx.consultant or not spec.consultant)]
     return Reply(ctx.t("help.header") + "\n\n" + "\n".join(rows))
+
+
+def suggestion(ctx: Ctx, intent: str, slots: dict) -> str:
+    """How to say `intent`, with the task, phase or term the message named when the intent takes it."""
+    values = {}
+    if isinstance(slots.get("task"), str) and ctx.content.task(slots["task"]):
+        values["task"] = ctx.content.task(slots["task"]).title.get(ctx.lang)
+    if isinstance(slots.get("phase"), int):
+        values["phase"] = f"{slots['phase']} {ctx.content.phase(slots['phase']).name.get(ctx.lang)}"
+    if isinstance(slots.get("term"), str) and ctx.content.term(slots["term"]):
+        values["term"] = ctx.content.term(slots["term"]).term.get(ctx.lang)
+    if isinstance(slots.get("theme"), str):
+        values["theme"] = ctx.content.theme(slots["theme"]).name.get(ctx.lang)
+    key = f"say.{intent}.with"
+    catalogs = ctx.services.catalogs
+    if values and key in catalogs.keys() and catalogs.placeholders(ctx.lang, key) <= set(values):
+        return ctx.t(f"say.{intent}.with", task=values.get("task", ""), phase=values.get("phase", ""),
+                     term=values.get("term", ""), theme=values.get("theme", ""))
+    return ctx.t(f"say.{intent}")
 
 
 async def unknown(ctx: Ctx, u: Understanding) -> Reply:
     if not u.text:
         return Reply(ctx.t("unknown.empty"))
-    examples = _examples(ctx)
-    ranked = process.extract(fold(u.text), [fold(e) for e in examples], scorer=fuzz.WRatio, limit=3)
-    closest = [examples[index] for _, _, index in ranked]
-    return Reply(ctx.t("unknown.body", options=ctx.either(closest)))
+    offers: list[str] = []
+    for intent, slots in u.alternatives:
+        spec = ctx.content.intents.get(intent)
+        if spec is None or (spec.consultant and not ctx.consultant) or intent in ("yes", "no", "smalltalk"):
+            continue
+        offers.append(suggestion(ctx, intent, slots))
+    for intent in _FALLBACK:
+        if len(offers) >= 3:
+            break
+        offers.append(ctx.t(f"say.{intent}"))
+    offers = list(dict.fromkeys(offers))[:3]
+    text = ctx.t("unknown.body", options=ctx.either(offers))
+    code = await ctx.municipality_code() or ""
+    buttons = [cards.button(offer, "say", code, say=offer) for offer in offers]
+    return Reply(text, card=cards.card([cards.text(ctx.t("unknown.card"))], text, buttons))

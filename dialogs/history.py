@@ -1,9 +1,9 @@
 """"historik" / "hvem markerede Udpeg projektleder?": the municipality's audit trail, newest first."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
-from dialogs.context import Ctx
+from dialogs.context import COPENHAGEN, Ctx
 from dialogs.markdown import bullets
 from dialogs.need import municipality_or_reply
 from dialogs.store import AuditEvent
@@ -46,10 +46,29 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         task, reply = await task_or_reply(ctx, u)
         if reply:
             return reply
-    events = await ctx.store.audit(code, task.id if task else None, limit=15)
+    period = u.slots.get("period")
+    since = _since(ctx, period)
+    events = await ctx.store.audit(code, task.id if task else None, limit=50 if since else 15)
+    if since:
+        events = [e for e in events if datetime.fromisoformat(e.at) >= since][:15]
     if not events:
+        if since:
+            return Reply(ctx.t(f"history.none.{period}"))
         key = "history.none.task" if task else "history.none"
         return Reply(ctx.t(key, task=task.title.get(ctx.lang) if task else ""))
-    header = ctx.t("history.header.task", task=task.title.get(ctx.lang)) if task else ctx.t(
-        "history.header", name=ctx.municipality_name(code))
+    if task:
+        header = ctx.t("history.header.task", task=task.title.get(ctx.lang))
+    elif since:
+        header = ctx.t(f"history.header.{period}", name=ctx.municipality_name(code))
+    else:
+        header = ctx.t("history.header", name=ctx.municipality_name(code))
     return Reply(header + "\n\n" + bullets([_line(ctx, e) for e in events]))
+
+
+def _since(ctx: Ctx, period: object) -> datetime | None:
+    """The start of "i dag", "i går" or "den sidste uge", in Danish time."""
+    days = {"today": 0, "yesterday": 1, "week": 7}.get(str(period))
+    if days is None:
+        return None
+    start = datetime.combine(ctx.today() - timedelta(days=days), time.min, tzinfo=COPENHAGEN)
+    return start

@@ -40,3 +40,27 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
                                       details={"name": name, "date": when.isoformat()}))
     return Reply(ctx.t("milestone.set", milestone=label, name=ctx.municipality_name(code), date=ctx.date(when),
                        left=ctx.until(when)))
+
+
+async def show(ctx: Ctx, u: Understanding) -> Reply:
+    """"hvornår er go-live?" / "hvilke datoer har vi sat?": the dates, own or the wave's, and how far off."""
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    dates = milestones_of(ctx.content, await ctx.store.municipality(code))
+    wanted = u.slots.get("milestone")
+    names = [wanted] if wanted in ("idriftsaettelsesdato", "go-live") else ["idriftsaettelsesdato", "go-live"]
+    lines = []
+    for name in names:
+        label = ctx.content.term(name).term.get(ctx.lang)
+        milestone = dates.get(name)
+        if milestone is None:
+            lines.append(ctx.t("milestone.not_set", milestone=label))
+            continue
+        wave = ctx.content.project.wave(milestone.wave) if milestone.wave else None
+        key = "milestone.is.wave" if wave else "milestone.is"
+        lines.append(ctx.t(key, milestone=label, date=ctx.date(milestone.date), left=ctx.until(milestone.date),
+                           wave=wave.name.get(ctx.lang) if wave else ""))
+    if any(name not in dates for name in names):
+        lines.append(ctx.t("milestone.how"))
+    return Reply("\n\n".join(lines))

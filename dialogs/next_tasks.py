@@ -5,7 +5,8 @@ from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
-from dialogs.progress import current_phase, open_tasks_by_theme, phase_progress
+from content import Task
+from dialogs.progress import current_phase, find_task, is_done, open_tasks_by_theme, phase_progress
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
@@ -22,11 +23,18 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     return await open_tasks_reply(ctx, code, state, number)
 
 
-async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number: int) -> Reply:
-    """The open tasks of a phase as numbered text and as a card with a "done" button per task."""
+async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number: int,
+                           keep: tuple[str, ...] = ()) -> Reply:
+    """The open tasks of a phase as numbered text and as a card with a "done" button per task.
+
+    `keep`: the numbering of the list on screen (a card redrawn after a press): its tasks keep their numbers,
+    the ones done since shown as done, so "udført 4" still means the card's 4."""
     phase = ctx.content.phase(number)
     progress = phase_progress(ctx.content, state)[number - 1]
     name = phase.name.get(ctx.lang)
+    kept = [find_task(ctx.content, state, t) for t in keep]
+    if keep and all(t is not None and t.phase == number for t in kept):
+        return _kept_reply(ctx, code, state, number, [t for t in kept if t is not None])
     groups = open_tasks_by_theme(ctx.content, state, number)
     if not groups:
         text = ctx.t("next.none", number=number, phase=name, total=progress.total)
@@ -47,6 +55,26 @@ async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number
     actors = ctx.t("next.actors", actors=ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors]))
     lines += [actors, ctx.t("next.hint")]
     body.append(cards.subtle(actors))
-    await ctx.store.set_last_list(ctx.list_key(), listed)
+    await ctx.update_thread(task_ids=tuple(listed))
     text = "\n\n".join(lines)
     return Reply(text, card=cards.card(body, text))
+
+
+def _kept_reply(ctx: Ctx, code: str, state: MunicipalityState, number: int, tasks: list[Task]) -> Reply:
+    """The list as it was shown, each task with its number: done ones ticked, open ones with their button."""
+    progress = phase_progress(ctx.content, state)[number - 1]
+    header = ctx.t("next.header", number=number, phase=ctx.content.phase(number).name.get(ctx.lang),
+                   done=progress.done, total=progress.total)
+    lines, rows = [header], [cards.title(header)]
+    for index, task in enumerate(tasks, start=1):
+        title = task.title.get(ctx.lang)
+        if is_done(state, task.id):
+            entry = f"{index}. ✅ {title}"
+            lines.append(entry)
+            rows.append(cards.text(entry, isSubtle=True))
+        else:
+            entry = f"{index}. {title}"
+            lines.append(entry)
+            rows.append(cards.row(entry, cards.button(ctx.t("card.done"), "done", code, task=task.id, p=number)))
+    text = "\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
+    return Reply(text, card=cards.card(rows, text))

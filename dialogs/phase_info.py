@@ -1,6 +1,7 @@
 """"hvad er fokus i fase 3?" / "succeskriterier for opstart": the model's own text for a phase."""
 from __future__ import annotations
 
+from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.markdown import bullets
 from dialogs.phase_ref import phase_or_reply
@@ -34,3 +35,21 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
             lines.append(f"**{label}:**\n" + bullets([i.get(ctx.lang) for i in items]))
     lines.append(f"_{ctx.t('word.source')}: {phase.source.get(ctx.lang)}_")
     return Reply("\n\n".join(lines))
+
+
+async def overview(ctx: Ctx, u: Understanding) -> Reply:
+    """"hvad hedder faserne?": the four phases side by side, as the model's overview table has them."""
+    lines = [ctx.t("phases.header")]
+    body = [cards.title(ctx.t("phases.header"))]
+    for phase in ctx.content.phases:
+        name = ctx.t("phase.header", number=phase.number, phase=phase.name.get(ctx.lang))
+        lines.append(f"{name}\n- **{ctx.t('phase.focus')}:** {phase.focus.get(ctx.lang)}\n"
+                     f"- **{ctx.t('phase.effect')}:** {phase.effect.get(ctx.lang)}")
+        body += [cards.text(name, weight="Bolder", spacing="Medium"),
+                 cards.facts([(ctx.t("phase.focus"), phase.focus.get(ctx.lang)),
+                              (ctx.t("phase.effect"), phase.effect.get(ctx.lang))])]
+    source = f"_{ctx.t('word.source')}: {ctx.t('phases.source')}_"
+    lines += [ctx.t("phases.hint"), source]
+    body.append(cards.subtle(source.strip("_")))
+    text = "\n\n".join(lines)
+    return Reply(text, card=cards.card(body, text))

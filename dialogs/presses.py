@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dialogs import gate, glossary, mark, portfolio
+from dialogs import confirm, gate, glossary, mark, portfolio
 from dialogs.cards import CARD_VERSION
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
@@ -22,6 +22,16 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
     if type(value.get("v")) is not int or value["v"] != CARD_VERSION:  # `true == 1` in Python: not a version
         return Reply(ctx.t("press.old"))
     action = value.get("a")
+    if action == "confirm":  # "Ja"/"Nej" under a question: the answer typed
+        if type(value.get("ok")) is not bool:
+            return Reply(ctx.t("press.invalid"))
+        return await (confirm.yes if value["ok"] else confirm.no)(ctx, Understanding("yes" if value["ok"] else "no"))
+    if action == "say":  # a suggestion: as if its words were typed
+        said = value.get("say")
+        if not isinstance(said, str) or not said.strip() or len(said) > 200:
+            return Reply(ctx.t("press.invalid"))
+        understander = ctx.services.understander
+        return await ctx.dispatch(understander.understand(said, consultant=ctx.consultant))
     if action == "define":  # a glossary button is the same for everyone
         term = value.get("term")
         if not isinstance(term, str) or ctx.content.term(term) is None:
@@ -47,8 +57,10 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
             return Reply(ctx.t("press.invalid"))
         intent, handler = ("mark_done", mark.mark_done) if action == "done" else ("reopen", mark.reopen)
         result = await handler(ctx, Understanding(intent, {"task": task}))
-        # Redraw the pressed card from the new state (another member may have changed it since it was drawn).
-        refreshed = await open_tasks_reply(ctx, code, await ctx.store.municipality(code), phase)
+        # Redraw the pressed card from the new state (another member may have changed it since it was drawn),
+        # with the numbers it showed: "udført 4" still means what the card said was 4.
+        shown = (await ctx.thread()).task_ids
+        refreshed = await open_tasks_reply(ctx, code, await ctx.store.municipality(code), phase, keep=shown)
         short = (result.note or result.text).split("\n\n")[0]
         return replace(result, note=short if not result.card else result.note, replace_card=refreshed.card)
     if action == "next":

@@ -47,3 +47,20 @@ async def status_reply(ctx: Ctx, code: str) -> Reply:
     text = "\n\n".join(lines)
     body = [cards.title(header), cards.facts(facts), cards.text(total), *map(cards.text, extra)]
     return Reply(text, card=cards.card(body, text, [cards.button(ctx.t("card.next"), "next", code, p=current)]))
+
+
+async def count(ctx: Ctx, u: Understanding) -> Reply:
+    """"hvor mange opgaver mangler vi?": the numbers, in a phase or in all."""
+    code, reply = await municipality_or_reply(ctx)
+    if reply:
+        return reply
+    progress = phase_progress(ctx.content, await ctx.store.municipality(code))
+    number = u.slots.get("phase")
+    if isinstance(number, int):
+        p = progress[number - 1]
+        phase = ctx.content.phase(number).name.get(ctx.lang)
+        head = ctx.tn("count.phase", p.total - p.done, number=number, phase=phase, done=p.done, total=p.total)
+    else:
+        done, total = sum(p.done for p in progress), sum(p.total for p in progress)
+        head = ctx.tn("count.all", total - done, done=done, total=total)
+    return Reply(head + "\n\n" + ctx.t("count.hint"))

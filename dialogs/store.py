@@ -96,6 +96,16 @@ class TaskChange:
 
 
 @dataclass(frozen=True)
+class ThreadContext:
+    """What a thread's next message may refer to: the numbered list last shown ("udført 3"), the task last
+    named ("fortryd den"), and a change the bot asked about ("Mener du, at … er udført?" -> "ja")."""
+
+    task_ids: tuple[str, ...] = ()
+    last_task: str | None = None
+    pending: Mapping | None = None  # {intent, slots, user, at}: plain JSON
+
+
+@dataclass(frozen=True)
 class ConversationRecord:
     """Where proactive messages for a municipality can go."""
 
@@ -153,6 +163,11 @@ class Store(Protocol):
     async def set_language(self, user_id: str, language: str) -> None: ...
 
     async def last_list(self, conversation: str) -> list[str]: ...
+
+    async def thread(self, conversation: str) -> ThreadContext: ...
+
+    async def update_thread(self, conversation: str, **changes: Any) -> None:
+        """Change some of a thread's context (task_ids, last_task, pending); the same values write nothing."""
 
     async def checkpoint(self) -> int:
         """Write what is only cached (deferred task marks) and catch up with other processes' changes."""

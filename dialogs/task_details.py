@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dialogs import cards
 from dialogs.assign import assignment_text
 from dialogs.context import Ctx
 from dialogs.progress import is_done, milestones_of
@@ -48,3 +49,19 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     if await ctx.store.audit(code, task.id, limit=1):
         lines.append(ctx.t("details.history", task=task.title.get(ctx.lang)))
     return Reply("\n\n".join(lines))
+
+
+async def status(ctx: Ctx, u: Understanding) -> Reply:
+    """"er Udpeg projektleder udført?": yes (who, when) or not yet, with a button to mark it."""
+    code, task, reply = await municipality_and_task(ctx, u)
+    if reply:
+        return reply
+    state = await ctx.store.municipality(code)
+    title = task.title.get(ctx.lang)
+    done = state.tasks.get(task.id)
+    if done and done.done:
+        text = ctx.t("task_status.done", task=title, who=ctx.who(done.by), when=ctx.when(done.at))
+        return Reply(text)
+    text = ctx.t("task_status.open", task=title)
+    button = cards.button(ctx.t("card.done"), "done", code, task=task.id, p=task.phase)
+    return Reply(text, card=cards.card([cards.text(text)], text, [button]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from content import Task
 from dialogs.context import Ctx
 from dialogs.markdown import esc
-from dialogs.names import NameIndex
+from dialogs.understanding.names import NameIndex
 from dialogs.need import municipality_or_reply
 from dialogs.progress import find_task, local_task
 from dialogs.store import MunicipalityState
@@ -21,11 +21,21 @@ async def _state(ctx: Ctx) -> MunicipalityState | None:
 
 
 async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply | None]:
+    """The task, remembered as the one a later "den"/"that" refers to; or the reply that asks which."""
+    task, reply = await _task_or_reply(ctx, u)
+    if task is not None:
+        await ctx.remember_task(task.id)
+    return task, reply
+
+
+async def _task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply | None]:
     value = u.slots.get("task")
+    if value is None or value == "":
+        return None, Reply(ctx.t("ask.task"))
     state = await _state(ctx)
     lookup_task = (lambda task_id: find_task(ctx.content, state, task_id)) if state else ctx.content.task
     if isinstance(value, int):
-        listed = await ctx.store.last_list(ctx.list_key())
+        listed = (await ctx.thread()).task_ids
         if not listed:
             return None, Reply(ctx.t("task.no_list", number=value))
         if not 1 <= value <= len(listed):
@@ -44,7 +54,7 @@ async def task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply 
     candidates = [t for t in (lookup_task(c) for c in (lookup.candidates if lookup else ())) if t]
     if lookup and lookup.ambiguous:
         # Number the candidates and remember them, so "done 2" picks one of exactly these.
-        await ctx.store.set_last_list(ctx.list_key(), [t.id for t in candidates])
+        await ctx.update_thread(task_ids=tuple(t.id for t in candidates))
         listing = "\n".join(f"{i}. {t.title.get(ctx.lang)}" for i, t in enumerate(candidates, start=1))
         return None, Reply(ctx.t("task.ambiguous", text=raw) + "\n\n" + listing + "\n\n" + ctx.t("task.ambiguous.hint"))
     if candidates:

@@ -8,6 +8,7 @@ from content.names import fold
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _NOISE = re.compile(r"[\"'`«»“”„‘’´,;:!?()\[\]{}*_~|]")
+_NOISE_BUT_CLAUSES = re.compile(r"[\"'`«»“”„‘’´()\[\]{}*_~|]")  # keeps , ; : ! ? where clauses end
 _EDGE_PUNCT = re.compile(r"^[\s.,;:!?¿¡…\-–—]+|[\s.,;:!?…\-–—]+$")
 _SPACE = re.compile(r"\s+")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")  # after folding
@@ -16,16 +17,16 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")  # after folding
 MAX_UTTERANCE = 300
 
 
-def clean(text: str, people: frozenset[str] = frozenset()) -> str:
+def clean(text: str, people: frozenset[str] = frozenset(), clauses: bool = False) -> str:
     """What the user said, without quotes, control characters and edge punctuation.
 
     A Teams mention of a person in `people` keeps its name ("tildel X til <at>Lars</at>"); any other
-    mention is the bot being addressed and goes."""
+    mention is the bot being addressed and goes. `clauses`: keep the marks that end a clause (, ; : ! ?)."""
     text = (text or "")[: MAX_UTTERANCE * 4]  # cut first: the patterns below must never see a 256 kB paste
     text = _MENTION.sub(lambda m: f" {m[1]} " if m[1].strip() in people else " ", text)
     text = _TAGS.sub(" ", text)
     text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = _NOISE.sub(" ", text)
+    text = (_NOISE_BUT_CLAUSES if clauses else _NOISE).sub(" ", text)
     text = _SPACE.sub(" ", text).strip()
     return _EDGE_PUNCT.sub("", text)[:MAX_UTTERANCE]
 

@@ -19,3 +19,11 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
             heading = ctx.t("theme.phase", number=phase.number, phase=phase.name.get(ctx.lang))
             lines.append(f"{heading}\n" + bullets([t.title.get(ctx.lang) for t in tasks]))
     return Reply("\n\n".join(lines))
+
+
+async def overview(ctx: Ctx, u: Understanding) -> Reply:
+    """"hvilke temaer er der?": the model's seven themes and what each helps the municipality do."""
+    rows = [f"**{t.name.get(ctx.lang)}**: {t.purpose.get(ctx.lang)}" for t in ctx.content.themes]
+    lines = [ctx.tn("themes.header", len(rows)), bullets(rows), ctx.t("themes.hint"),
+             f"_{ctx.t('word.source')}: {ctx.t('themes.source')}_"]
+    return Reply("\n\n".join(lines))

@@ -12,18 +12,26 @@ from pathlib import Path
 import pytest
 
 from content import ContentError
+from content import load_content
 from content.catalogs import Catalogs, _placeholders
 from content.loader import CONTENT_ROOT
-from dialogs.help import CAPABILITIES
 from dialogs.phase_info import ASPECTS
+from dialogs.smalltalk import KINDS
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 AUDIT_ACTIONS = ("register", "done", "reopen", "rebind", "forget", "milestone", "phase", "assign", "local_add",
                  "local_remove")  # dialogs.store.AuditEvent.action
+INTENTS = load_content().intents
+CATALOG_KEYS = Catalogs().keys()
 # f-string message ids in the dialogs -> the values their one placeholder takes.
 DYNAMIC = {
-    "help.example.": CAPABILITIES,
-    "help.what.": CAPABILITIES,
+    "help.what.": tuple(name for name, spec in INTENTS.items() if spec.help),
+    "say.": tuple(name for name in INTENTS if name not in ("unknown", "yes", "no")),
+    "ask.": tuple(sorted({slot for spec in INTENTS.values() for slot in spec.required})),
+    "confirm.": ("mark_done", "reopen", "remove_local"),
+    "smalltalk.": KINDS,
+    "history.none.": ("today", "yesterday", "week"),
+    "history.header.": ("today", "yesterday", "week"),
     "phase.": ASPECTS,
     "history.": AUDIT_ACTIONS,
     "assign.role.": ("responsible", "performer"),
@@ -47,10 +55,12 @@ def _keys_of(node: ast.AST, scope: ast.AST, where: str) -> list[str]:
         return _keys_of(node.body, scope, where) + _keys_of(node.orelse, scope, where)
     if isinstance(node, ast.JoinedStr):
         parts = node.values
-        assert len(parts) == 2 and isinstance(parts[0], ast.Constant) and isinstance(parts[1], ast.FormattedValue), \
-            f"{where}: unexpected f-string msgid {ast.unparse(node)}"
+        assert len(parts) in (2, 3) and isinstance(parts[0], ast.Constant) and isinstance(parts[1], ast.FormattedValue) \
+            and (len(parts) == 2 or isinstance(parts[2], ast.Constant)), f"{where}: unexpected f-string msgid {ast.unparse(node)}"
         prefix = parts[0].value
         assert prefix in DYNAMIC, f"{where}: new dynamic msgid {ast.unparse(node)}: add its value set to DYNAMIC"
+        if len(parts) == 3:  # "say.{intent}.with": the code looks it up only where the catalog has it
+            return [prefix + v + parts[2].value for v in DYNAMIC[prefix] if prefix + v + parts[2].value in CATALOG_KEYS]
         return [prefix + v for v in DYNAMIC[prefix]]
     if isinstance(node, ast.Name):
         assigned = [a.value for a in ast.walk(scope) if isinstance(a, ast.Assign)
@@ -67,9 +77,10 @@ def _uses() -> list[Use]:
         functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for function in functions:
             for call in ast.walk(function):
-                # ctx.t(msgid, ...) in dialogs; self._t(lang, msgid, ...) where no turn exists (nudges).
+                # ctx.t(msgid, ...) in dialogs; self._t(lang, msgid, ...) where no turn exists (nudges);
+                # ctx.tn(msgid, count, ...) for a string with a number: msgid.one/.other (and .zero).
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                        and call.func.attr in ("t", "_t") and isinstance(call.func.value, ast.Name)
+                        and call.func.attr in ("t", "_t", "tn") and isinstance(call.func.value, ast.Name)
                         and call.func.value.id in ("ctx", "self")):
                     continue
                 where = f"{path.name}:{call.lineno}"
@@ -78,7 +89,12 @@ def _uses() -> list[Use]:
                 assert call.args, f"{where}: ctx.t() without a msgid"
                 assert all(k.arg for k in call.keywords), f"{where}: ctx.t(**...) hides the placeholders"
                 values = frozenset(k.arg for k in call.keywords)
-                uses += [Use(k, where, values) for k in _keys_of(call.args[0], function, where)]
+                keys = _keys_of(call.args[0], function, where)
+                if call.func.attr == "tn":
+                    values |= {"count"}
+                    keys = [f"{k}.{form}" for k in keys for form in ("one", "other", "zero")
+                            if form != "zero" or f"{k}.zero" in CATALOG_KEYS]
+                uses += [Use(k, where, values) for k in keys]
     # Several nested functions see the same call; keep one of each.
     return sorted(set(uses), key=lambda u: (u.where, u.msgid))
 
@@ -101,7 +117,8 @@ def test_the_scan_found_the_dialogs_msgids():
     msgids = {u.msgid for u in USES}
     # Sanity: the static, conditional, variable and f-string forms are all picked up.
     assert {"register.done", "register.done.team", "status.row.current", "greet.registered", "history.none.task",
-            "help.example.language", "help.what.register", "phase.criteria", "history.reopen"} <= msgids
+            "say.set_language", "help.what.register", "phase.criteria", "history.reopen", "count.all.one",
+            "count.all.zero", "ask.task", "confirm.assign"} <= msgids
     assert len(msgids) > 60
 
 

@@ -42,7 +42,7 @@ def personal(n: int = 1, tenant: str | None = TENANT) -> Conversation:
 
 @pytest.fixture(scope="module")
 def understander(content) -> Understander:
-    return Understander(content)
+    return Understander.of(content)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dialogs.names import Lookup, NameIndex
+from dialogs.understanding.names import Lookup, NameIndex
 from content.names import key
 from dialogs.text import MAX_UTTERANCE, clean
 from dialogs.understanding import Understander
@@ -15,7 +15,7 @@ from dialogs.understanding import Understander
 
 @pytest.fixture(scope="module")
 def understander(content) -> Understander:
-    return Understander(content)
+    return Understander.of(content)
 
 
 # -- small, self-contained indexes --------------------------------------------------------------------

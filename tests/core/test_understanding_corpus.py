@@ -15,7 +15,7 @@ REQUIRED_ACCURACY = 0.95
 
 @pytest.fixture(scope="module")
 def understander(content):
-    return Understander(content)
+    return Understander.of(content)
 
 
 def test_corpus_is_large_and_covers_every_intent():
@@ -44,4 +44,4 @@ def test_corpus_accuracy(understander):
 
 @pytest.mark.parametrize("text", ["", "   ", "🙂🙂🙂", "?!", "<at>Bot</at>", "x" * 20_000, "\x00\x01\x02 status"])
 def test_odd_input_never_raises(understander, text):
-    assert understander.understand(text).intent in {"unknown", "status"}
+    assert understander.understand(text).intent in {"unknown", "status", "smalltalk"}

@@ -53,7 +53,7 @@ class AuthBotServer(BotServer):
 
     def build_app(self) -> web.Application:
         services = Services(content=self.content, catalogs=Catalogs(), store=TinyStore(self.data_dir),
-                            understander=Understander(self.content))
+                            understander=Understander.of(self.content))
         return make_app(self.config, clock=self.clock, services=services)
 
     async def post_with(self, body: dict, authorization: str | None) -> int:

@@ -61,10 +61,10 @@ WHEN = {"da": "27. nov. 2026 kl. 10.30", "en": "27 Nov 2026, 10:30"}  # the harn
 SAY = {
     "da": {"register": "tilmeld Aarhus", "odense": "tilmeld Odense", "next": "hvad skal vi nu?",
            "next2": "hvad skal vi i fase 2?", "status": "status", "define": "hvad betyder go-live?",
-           "yes13": "ja 1 3", "mark": "marker {task} som udført"},
+           "yes13": "ja 1 3", "mark": "marker {task} som udført", "done_number": "udført {number}"},
     "en": {"register": "register Aarhus", "odense": "register Odense", "next": "what's next?",
            "next2": "what should we do in phase 2?", "status": "status", "define": "what does go-live mean?",
-           "yes13": "yes 1 3", "mark": "mark {task} as done"},
+           "yes13": "yes 1 3", "mark": "mark {task} as done", "done_number": "done {number}"},
 }
 
 # The catalog wording (messages.po).
@@ -631,20 +631,28 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     # The short note: which task, and who pressed.
     assert done.texts == [T[lang]["marked"].format(task=title(task, lang), who="Mette Hansen")]
     assert done.card is None
-    # The pressed card, redrawn in place: without the task, with the new count.
+    # The pressed card, redrawn in place with the new count, every task keeping the number it showed (so
+    # "udført 4" still means the card's 4): the pressed one ticked, without its button.
     (update,) = done.updates
     assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
     assert update["id"] == shown.card_id
     redrawn = card_of(update)
     header = T[lang]["next_header"].format(number=1, phase=PHASES[1]["name"][lang], done=1, total=6)
     assert text_blocks(redrawn)[0] == header
-    assert title(task, lang) not in json.dumps(redrawn, ensure_ascii=False)
-    remaining = [b["data"]["task"] for b in buttons(shown.card) if b["data"]["task"] != task]
+    listed = [b["data"]["task"] for b in buttons(shown.card)]
+    remaining = [t for t in listed if t != task]
     assert [b["data"]["task"] for b in buttons(redrawn)] == remaining
-    assert task_lines(redrawn) == [f"{n}. {title(t, lang)}" for n, t in enumerate(remaining, start=1)]
+    assert task_lines(redrawn) == [f"{n}. {title(t, lang)}" for n, t in enumerate(listed, start=1) if t != task]
+    ticked = f"{listed.index(task) + 1}. ✅ {title(task, lang)}"
+    assert ticked in text_blocks(redrawn) and ticked in redrawn["fallbackText"]
+    # ... and the numbers mean what the card says: "done 4" is the card's 4.
+    fourth = listed[3]
+    typed = await ask(server, f"{SAY[lang]['done_number'].format(number=4)}", HOME, mette(lang))
+    assert typed.texts[0].startswith(T[lang]["marked"].format(task=title(fourth, lang), who="Mette Hansen"))
     # The state: one more task done, recorded with who.
-    assert await overall(server, lang) == (1, 1, 34)
-    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit_events(server.data_dir)][-1] == ("done", task, "Mette Hansen")
+    assert await overall(server, lang) == (1, 2, 34)
+    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit_events(server.data_dir)][-2:] == [
+        ("done", task, "Mette Hansen"), ("done", fourth, "Mette Hansen")]
 
 
 @BOTH
@@ -690,7 +698,10 @@ async def test_press_on_the_last_task_of_a_phase_also_redraws_the_pressed_card(s
     assert last.card is not None  # the self-check card is sent ...
     assert len(last.updates) == 1  # ... and the pressed card is redrawn
     assert last.updates[0]["_path"] == put_path(HOME.conversation_id, shown.card_id)
-    assert title(PHASE1[-1], "da") not in json.dumps(card_of(last.updates[0]), ensure_ascii=False)
+    assert buttons(card_of(last.updates[0])) == []  # every task ticked, none left to press
+    listed = [b["data"]["task"] for b in buttons(shown.card)]
+    number = listed.index(PHASE1[-1]) + 1
+    assert f"{number}. ✅ {title(PHASE1[-1], 'da')}" in text_blocks(card_of(last.updates[0]))
 
 
 async def _self_check(server, lang: str) -> Exchange:

@@ -52,7 +52,7 @@ def big_content(tmp_path_factory):
     project_path.write_text(yaml.safe_dump(project, allow_unicode=True), encoding="utf-8")
     content = load_content(root)
     assert len(content.tasks) >= 50
-    return content, Understander(content)
+    return content, Understander.of(content)
 
 
 @dataclass

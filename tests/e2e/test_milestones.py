@@ -350,7 +350,7 @@ class WaveServer(BotServer):
         if not self.connector.url:
             await self.connector.start()
         services = Services(content=self.content, catalogs=Catalogs(), store=TinyStore(self.data_dir),
-                            understander=Understander(self.content))
+                            understander=Understander.of(self.content))
         app = make_app(Config(data_dir=self.data_dir, port=0, **self.config_overrides), clock=self.clock,
                        services=services)
         self.runner = web.AppRunner(app)

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 import bot.app
-from dialogs.help import CAPABILITIES
+from content.catalogs import Catalogs
+from dialogs.understanding import Understander
 from tests.harness import audit_events, BOT_ID, Person, group_chat, personal
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
@@ -620,28 +621,21 @@ async def test_who_marked_a_task_names_the_people_and_their_actions(server, lang
 
 
 # -- 12. help and not understood ---------------------------------------------------------------------------
-HELP = {
-    "da": ("**Det kan jeg** (skriv frit – eksemplerne er kun forslag):",
-           ["- Tilknyt jeres kommune: «tilmeld Aarhus»", "- Marker en opgave som udført: «marker Udpeg projektleder som udført»",
-            "- Slå et begreb op: «hvad betyder go-live?»", "- Skift sprog: «answer in English»"]),
-    "en": ("**What I can do** (write freely – the examples are only suggestions):",
-           ["- Link your municipality: «register Aarhus»", "- Mark a task as done: «mark Udpeg projektleder as done»",
-            "- Look up a term: «what does go-live mean?»", "- Switch language: «svar på dansk»"]),
-}
-
-
 @pytest.mark.parametrize("lang, utterance", [("da", "hjælp"), ("en", "help")])
-async def test_help_lists_example_sentences(server, lang, utterance):
+async def test_help_lists_what_the_registry_marks_each_with_a_sentence_that_works(server, content, lang, utterance):
+    catalogs = Catalogs()
     reply = await server.say(utterance, personal(), mette(lang))
-    header, rows = HELP[lang]
     lines = reply.splitlines()
-    assert lines[0] == header
-    examples = [re.search(r"«(.+)»$", line)[1] for line in lines if line.startswith("- ")]
-    assert len(examples) == len(CAPABILITIES)
-    for row in rows:
-        assert row in lines
-    not_understood = "Det forstod jeg ikke" if lang == "da" else "I didn't understand"
-    for example in examples:  # every suggested sentence really works
+    assert lines[0] == catalogs.text(lang, "help.header")
+    helped = [n for n, spec in content.intents.items() if spec.help and not spec.consultant]
+    rows = [line for line in lines if line.startswith("- ")]
+    assert rows == [f"- {catalogs.text(lang, f'help.what.{n}')}: «{catalogs.text(lang, f'say.{n}')}»" for n in helped]
+    understander = Understander.of(content)
+    for name in helped:  # every suggested sentence means what it is listed for ...
+        assert understander.understand(catalogs.text(lang, f"say.{name}")).intent == name, name
+    not_understood = catalogs.text(lang, "unknown.body").split("{")[0]
+    for row in rows:  # ... and gets an answer
+        example = re.search(r"«(.+)»$", row)[1]
         reply = await server.say(example, personal(), mette(lang))
         assert reply and not reply.startswith(not_understood), example
 
@@ -658,12 +652,16 @@ async def test_gibberish_gets_a_short_answer_with_three_suggestions(server, lang
 
 @BOTH
 async def test_empty_and_emoji_only_messages_get_a_reply(server, lang):
+    catalogs = Catalogs()
     empty = await server.say("", personal(), mette(lang))
-    assert empty == ("Jeg modtog ingen tekst. Skriv «hjælp» for at se, hvad jeg kan." if lang == "da"
-                     else "I received no text. Type «help» to see what I can do.")
-    emoji = await server.say("👍🎉", personal(), mette(lang))
-    assert emoji.startswith("Det forstod jeg ikke." if lang == "da" else "I didn't understand that.")
-    assert ("«hjælp»" if lang == "da" else "«help»") in emoji
+    assert empty == catalogs.text(lang, "unknown.empty")
+    # A thumbs-up answers "yes" (with nothing asked, it is acknowledged); a smiley is small talk.
+    assert await server.say("👍🎉", personal(), mette(lang)) == catalogs.text(lang, "confirm.nothing_asked")
+    assert await server.say("🙂", personal(), mette(lang)) == catalogs.text(lang, "smalltalk.praise")
+    # Symbols that say nothing get the not-understood answer with suggestions.
+    odd = await server.say("🛸🧩", personal(), mette(lang))
+    assert odd.startswith(catalogs.text(lang, "unknown.body").split("{")[0])
+    assert ("«hjælp»" if lang == "da" else "«help»") in odd
 
 
 # -- 13. language -----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class Lookup:
     id: str | None = None
     candidates: tuple[str, ...] = ()
     tie: bool = False  # the candidates match equally well; False means they are only suggestions
+    exact: bool = True  # `id` is the name as written (or inflected); False: read from a typo or a part of it
 
     @property
     def ambiguous(self) -> bool:
@@ -83,17 +84,17 @@ class NameIndex:
             if candidate in self._id_of:
                 return Lookup(self._id_of[candidate])
         # Names scoring below _TYPO_SCORE - _CLOSE can neither be the typo nor tie with it: not scored at all.
-        scored = self._best_per_id(k, fuzz.ratio, _TYPO_SCORE - _CLOSE)
+        scored = self._best_per_id(k, fuzz.ratio, _TYPO_SCORE - _CLOSE, typos_only=True)
         if scored and scored[0][1] >= _TYPO_SCORE:
             ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
-            return Lookup(ties[0]) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
+            return Lookup(ties[0], exact=False) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
         if len(k) >= _MIN_PART:
             # Whole words of a name ("projektleder" in "Udpeg projektleder") may pick it; a bare part of a word
             # ("appoint as" in "appoint a super user") may only make a tie to ask about, never a match.
             run = f" {' '.join(words(query))} "
             whole = self._runs.ids_containing(run)
             if len(whole) == 1:
-                return Lookup(whole[0])
+                return Lookup(whole[0], exact=False)
             parts = whole or self._key_texts.ids_containing(k)
             if len(parts) > 1:
                 return Lookup(None, tuple(parts[:8]), tie=True)
@@ -105,10 +106,14 @@ class NameIndex:
         k = key(query)
         return [i for i, _ in self._best_per_id(k, fuzz.WRatio)[:n]] if k else []
 
-    def _best_per_id(self, k: str, scorer, cutoff: float | None = None) -> list[tuple[str, float]]:
+    def _best_per_id(self, k: str, scorer, cutoff: float | None = None, typos_only: bool = False) -> list[tuple[str, float]]:
+        """`typos_only`: a name that is the query plus a whole word or more ("implementeringsmodellen" and
+        "implementeringsmodellens temaer") is not a misspelling of it."""
         digits = _DIGITS.findall(k)
         best: dict[str, float] = {}
         for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20, score_cutoff=cutoff):
+            if typos_only and abs(len(name) - len(k)) > 2 and (name.startswith(k) or k.startswith(name)):
+                continue
             if self._digits_of[name] != digits:
                 continue  # "fase 2" is not a typo of "fase", nor "fase 3" of "fase 2"
             item_id = self._id_of[name]

@@ -1,0 +1,121 @@
+""""Mener du, at «Udpeg projektleder» er udført?": a change the bot is not sure was meant is asked about
+first, and made on "ja" (or the card's button) by the same person in the same thread. "nej" drops it.
+
+"ja"/"nej" with nothing asked answer the phase gate's self-check when one is open ("ja 1 3"), else they
+are just acknowledged.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from dialogs import gate
+from dialogs.confirm_question import pending_question
+from dialogs.context import Ctx
+from dialogs.dates import DateError, parse_date
+from dialogs.markdown import esc
+from dialogs.need import municipality_or_reply
+from dialogs.phase_ref import phase_or_reply
+from dialogs.progress import current_phase
+from dialogs.task_ref import municipality_and_task
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+FRESH = timedelta(minutes=30)  # an answer later than this is not an answer to the question
+
+
+async def ask(ctx: Ctx, u: Understanding) -> Reply:
+    question, slots, reply = await _describe(ctx, u)
+    if reply:
+        return reply
+    return await pending_question(ctx, u.intent, slots, question)
+
+
+async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None]:
+    """The question and the slots to act on later; or the reply when something cannot be named (an unknown
+    task, no date): that is asked for instead, and nothing is pending."""
+    slots = {k: v for k, v in u.slots.items() if isinstance(v, (str, int))}
+    code, reply = (None, None) if u.intent == "register" else await municipality_or_reply(ctx)
+    if reply:
+        return "", {}, reply
+    if u.intent in ("mark_done", "reopen", "assign", "remove_local"):
+        _, task, reply = await municipality_and_task(ctx, u)
+        if reply:
+            return "", {}, reply
+        slots["task"] = task.id
+        title = task.title.get(ctx.lang)
+        if u.intent == "assign":
+            person = str(u.slots.get("person", ""))
+            who = ctx.t("word.you") if person == "@me" else esc(person.lstrip("@"))
+            role = ctx.t(f"assign.role.{u.slots.get('role', 'performer')}")
+            return ctx.t("confirm.assign", task=title, person=who, role=role), slots, None
+        return ctx.t(f"confirm.{u.intent}", task=title), slots, None
+    if u.intent == "set_milestone":
+        try:
+            when = parse_date(str(u.slots.get("date", "")), ctx.today())
+        except DateError:
+            when = None
+        if when is None or u.slots.get("milestone") not in ("idriftsaettelsesdato", "go-live"):
+            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))  # it refuses, changing nothing
+        slots["date"] = when.isoformat()
+        label = ctx.content.term(u.slots["milestone"]).term.get(ctx.lang)
+        return ctx.t("confirm.set_milestone", milestone=label, date=ctx.date(when)), slots, None
+    if u.intent == "move_phase":
+        current = current_phase(ctx.content, await ctx.store.municipality(code))
+        target, reply = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
+        if reply:
+            return "", {}, reply
+        if target == current:
+            return "", {}, await ctx.dispatch(Understanding(u.intent, {"phase": target}))  # "I er allerede i …"
+        slots["phase"] = target
+        key = "confirm.move_phase.back" if target < current else "confirm.move_phase"
+        return ctx.t(key, number=target, phase=ctx.content.phase(target).name.get(ctx.lang)), slots, None
+    if u.intent == "add_local":
+        title = esc(str(u.slots.get("title", "")))
+        if not title:
+            return "", {}, Reply(ctx.t("local.how"))
+        return ctx.t("confirm.add_local", title=title), slots, None
+    if u.intent == "register":
+        chosen = u.slots.get("municipality")
+        if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
+            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
+        if await ctx.store.registration(ctx.turn.conversation.scope) is None:
+            # Nothing is registered yet: a municipality's name is the answer to "which municipality are you?"
+            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))
+        return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots, None
+    if not (await ctx.store.municipality(code)).gate:  # gate_proceed
+        return "", {}, await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
+    return ctx.t("confirm.gate_proceed"), slots, None
+
+
+async def _pending(ctx: Ctx) -> dict | None:
+    pending = (await ctx.thread()).pending
+    if not pending or pending.get("user") != ctx.turn.user.id:
+        return None
+    if ctx.turn.now - datetime.fromisoformat(pending["at"]) > FRESH:
+        return None
+    return dict(pending)
+
+
+async def yes(ctx: Ctx, u: Understanding) -> Reply:
+    pending = await _pending(ctx)
+    if pending and not u.slots.get("numbers"):
+        await ctx.update_thread(pending=None)
+        return await ctx.dispatch(Understanding(pending["intent"], dict(pending["slots"])))
+    if u.slots.get("numbers") or await _gate_open(ctx):  # "ja 1 3": the self-check's criteria (or: none open)
+        return await gate.confirm(ctx, u)
+    return Reply(ctx.t("confirm.nothing_asked"))
+
+
+async def no(ctx: Ctx, u: Understanding) -> Reply:
+    pending = await _pending(ctx)
+    if pending and not u.slots.get("numbers"):
+        await ctx.update_thread(pending=None)
+        return Reply(ctx.t("confirm.dropped"))
+    if u.slots.get("numbers") or await _gate_open(ctx):
+        return await gate.reject(ctx, u)
+    return Reply(ctx.t("confirm.nothing_asked"))
+
+
+async def _gate_open(ctx: Ctx) -> bool:
+    code = await ctx.municipality_code()
+    return bool(code) and bool((await ctx.store.municipality(code)).gate)

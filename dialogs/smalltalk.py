@@ -1,0 +1,16 @@
+""""tak", "god weekend", "hej": a short, friendly answer, and a way on for a greeting."""
+from __future__ import annotations
+
+from dialogs import help
+from dialogs.context import Ctx
+from dialogs.turn import Reply
+from dialogs.understanding import Understanding
+
+KINDS = ("thanks", "bye", "praise", "ack")  # and "greeting", answered by the greeting
+
+
+async def handle(ctx: Ctx, u: Understanding) -> Reply:
+    kind = u.slots.get("kind")
+    if kind == "greeting":
+        return await help.greet(ctx)
+    return Reply(ctx.t(f"smalltalk.{kind if kind in KINDS else 'ack'}"))

@@ -1,0 +1,140 @@
+"""The words of content/sentences/<lang>/words.yaml, compiled for matching by whole (folded) words.
+
+Both languages' lists are merged: people mix them ("er det done?", "kan du mark X as done?"). Which language
+a message is in is told apart by `Vocabulary`, from the words only one language uses.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from content import Content
+from content.schema import WordsFile
+from dialogs.text import words
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """Phrases of one or more words, as tuples of folded words; symbols (emoji) kept apart."""
+
+    phrases: frozenset[tuple[str, ...]]
+    symbols: frozenset[str] = frozenset()
+    longest: int = 0
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Phrases:
+        phrases, symbols = set(), set()
+        for text in texts:
+            folded = tuple(words(text))
+            if folded:
+                phrases.add(folded)
+            elif text.strip():
+                symbols.add(text.strip())
+        return cls(frozenset(phrases), frozenset(symbols), max(map(len, phrases), default=0))
+
+    def __or__(self, other: Phrases) -> Phrases:
+        return Phrases(self.phrases | other.phrases, self.symbols | other.symbols, max(self.longest, other.longest))
+
+    def at(self, tokens: Sequence[str], start: int) -> int:
+        """How many words of the longest phrase starting at `start` (0: none)."""
+        for size in range(min(self.longest, len(tokens) - start), 0, -1):
+            if tuple(tokens[start:start + size]) in self.phrases:
+                return size
+        return 0
+
+    def ending(self, tokens: Sequence[str], end: int) -> int:
+        """How many words of the longest phrase ending just before `end` (0: none)."""
+        for size in range(min(self.longest, end), 0, -1):
+            if tuple(tokens[end - size:end]) in self.phrases:
+                return size
+        return 0
+
+    def find(self, tokens: Sequence[str]) -> list[tuple[int, int]]:
+        """(start, end) of each phrase found, longest first at each place, not overlapping."""
+        found, at = [], 0
+        while at < len(tokens):
+            size = self.at(tokens, at)
+            if size:
+                found.append((at, at + size))
+                at += size
+            else:
+                at += 1
+        return found
+
+    def whole(self, tokens: Sequence[str]) -> bool:
+        return tuple(tokens) in self.phrases
+
+    def vocabulary(self) -> set[str]:
+        return {word for phrase in self.phrases for word in phrase}
+
+
+def _named(mapping: dict[str, list[str]]) -> dict[str, Phrases]:
+    return {name: Phrases.of(texts) for name, texts in mapping.items()}
+
+
+class Words:
+    """Every word list, both languages merged."""
+
+    def __init__(self, files: Sequence[WordsFile]):
+        def merged(field: str) -> Phrases:
+            result = Phrases(frozenset())
+            for f in files:
+                result = result | Phrases.of(getattr(f, field))
+            return result
+
+        def merged_named(get) -> dict[str, Phrases]:
+            result: dict[str, Phrases] = {}
+            for f in files:
+                for name, phrases in _named(get(f)).items():
+                    result[name] = result[name] | phrases if name in result else phrases
+            return result
+
+        self.greetings = merged("greetings")
+        self.requests = merged("requests")
+        self.fillers = merged("fillers")
+        self.leading = merged("leading_fillers")
+        self.trailing = merged("trailing_fillers")
+        self.question_words = merged("question_words")
+        self.question_verbs = merged("question_verbs")
+        self.hedges = merged("hedges")
+        self.negations = merged("negations")
+        self.task_references = merged("task_references")
+        self.me = merged("me")
+        self.yes = merged("yes")
+        self.no = merged("no")
+        self.model_names = merged("model_names")
+        self.possessives = merged("possessives")
+        self.who_words = merged("who_words")
+        self.title_markers = merged("title_markers")
+        self.name_before = merged("name_before")
+        self.name_after = merged("name_after")
+        self.defining = merged("defining")
+        self.phase_references = merged_named(lambda f: f.phase_references.model_dump())
+        self.directions = merged_named(lambda f: f.directions.model_dump())
+        self.model_parts = merged_named(lambda f: f.model_parts)
+        self.roles = merged_named(lambda f: f.roles.model_dump())
+        self.smalltalk = merged_named(lambda f: f.smalltalk.model_dump())
+        self.cues = merged_named(lambda f: f.cues)
+        self.anchors = merged_named(lambda f: f.anchors)
+        # The templates' fixed lists, by list name: value -> phrases.
+        self.fixed = {name: merged_named(lambda f, field=field: getattr(f, field))
+                      for name, field in (("milestone", "milestones"), ("aspect", "aspects"), ("language", "languages"),
+                                          ("sort", "sort"), ("period", "periods"))}
+        self.stopwords = frozenset(w for f in files for text in f.stopwords for w in words(text))
+        self.phase_compounds = tuple(sorted({w for f in files for text in f.phase_compounds for w in words(text)},
+                                            key=len, reverse=True))
+
+    @classmethod
+    def of(cls, content: Content) -> Words:
+        return cls([content.words[lang] for lang in sorted(content.words)])
+
+    def vocabulary(self) -> set[str]:
+        """Every word of every list: words the understanding knows, never "corrected" as typos."""
+        lists = [self.greetings, self.requests, self.fillers, self.leading, self.trailing, self.question_words,
+                 self.question_verbs, self.hedges, self.negations, self.task_references, self.me, self.yes, self.no,
+                 self.name_before, self.name_after, self.defining, self.model_names, self.title_markers,
+                 self.possessives, self.who_words]
+        for group in (self.phase_references, self.directions, self.model_parts, self.roles, self.smalltalk, self.cues, self.anchors,
+                      *self.fixed.values()):
+            lists += list(group.values())
+        return set(self.stopwords).union(*(phrases.vocabulary() for phrases in lists))

@@ -251,6 +251,7 @@ class WordsFile(Strict):
     directions: Directions
     model_names: Phrases
     model_parts: dict[Literal["phases", "themes"], Phrases]
+    ordinals: dict[int, Phrases] = {}
     title_markers: Phrases
     roles: Roles
     smalltalk: SmallTalk

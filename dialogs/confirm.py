@@ -96,6 +96,11 @@ async def _pending(ctx: Ctx) -> dict | None:
     return dict(pending)
 
 
+async def asked(ctx: Ctx) -> bool:
+    """Whether this person has a question from the bot to answer here."""
+    return await _pending(ctx) is not None
+
+
 async def yes(ctx: Ctx, u: Understanding) -> Reply:
     pending = await _pending(ctx)
     if pending and not u.slots.get("numbers"):

@@ -137,7 +137,7 @@ class _TaskWords:
         found = [word] if word in self._tasks else []
         if len(word) >= 5:
             found += [w for w in self._by_prefix.get(word[:5], ()) if w != word and abs(len(w) - len(word)) <= 6
-                      and (w.startswith(word) or word.startswith(w))]
+                      and (w.startswith(word) or word.startswith(w) or _same_root(w, word))]
         for stem in _stems(word):
             if stem in self._tasks and stem not in found:
                 found.append(stem)
@@ -175,6 +175,12 @@ class _TaskWords:
 
 
 _VERB_ENDINGS = ("ede", "ing", "et", "ed", "te", "t")
+_ROOT = 6  # letters two words share at the start to be forms of one verb: "kortlagt"/"kortlæg", "planlagt"/"planlæg"
+_FORM = 3  # ... each with at most this many letters more: "projektet" and "projektejer" are two words
+
+
+def _same_root(a: str, b: str) -> bool:
+    return _ROOT < min(len(a), len(b)) and max(len(a), len(b)) <= _ROOT + _FORM and a[:_ROOT] == b[:_ROOT]
 
 
 def _stems(word: str) -> list[str]:
@@ -217,7 +223,11 @@ class Tagger:
                 self._add("".join(phrase), "direction", value)
         self._prefixes = {k[:i] for k in self._keys for i in range(1, len(k) + 1)}
         self._name_keys = {k for k, hits in self._keys.items() if any(kind in _NAME_KINDS for kind, _ in hits)}
-        self._task_words = _TaskWords(names.get("task", {}), words_.stopwords)
+        # Words that say how, not what, never point at a task ("hvilke" is in "Kortlæg hvilke snitflader …").
+        grammar = [words_.question_words, words_.question_verbs, words_.negations, words_.hedges,
+                   words_.task_references, words_.me, words_.fillers, words_.greetings, words_.requests]
+        self._task_words = _TaskWords(names.get("task", {}),
+                                      words_.stopwords | frozenset().union(*(p.vocabulary() for p in grammar)))
         name_words = {w for items in names.values() for item_names in items.values() for n in item_names for w in words(n)}
         self.known = frozenset(known_words) | name_words | words_.vocabulary()
         small = words_.stopwords | words_.task_references.vocabulary() | words_.me.vocabulary()
@@ -233,13 +243,14 @@ class Tagger:
     def correct(self, word: str) -> str:
         return self._spelling.correct(word)
 
-    def _lookup(self, joined: str) -> list[tuple[str, Any]]:
+    def _lookup(self, joined: str, last: str) -> list[tuple[str, Any]]:
+        """`last`: the run's last word; an ending is part of it ("faserne"), never a word of its own ("faser er")."""
         hits = self._keys.get(joined)
         if hits:
             return hits
         for ending in _ENDINGS:  # an inflected name: only names, not the fixed words (listed with their forms)
             stem = joined[: -len(ending)]
-            if joined.endswith(ending) and len(stem) >= _MIN_STEM and stem in self._name_keys:
+            if joined.endswith(ending) and len(ending) < len(last) and len(stem) >= _MIN_STEM and stem in self._name_keys:
                 return [(kind, value) for kind, value in self._keys[stem] if kind in _NAME_KINDS]
         return []
 
@@ -280,7 +291,7 @@ class Tagger:
                 if end - 1 in taken:
                     break
                 joined += tokens[end - 1]
-                hits = self._lookup(joined)
+                hits = self._lookup(joined, tokens[end - 1])
                 if hits:
                     runs.append((start, end, hits))
                 if joined not in self._prefixes:

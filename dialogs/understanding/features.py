@@ -18,9 +18,20 @@ _KEEP_WORDS = {"task_ref", "me", "direction"}
 _PREFIX = 5  # a long word also counts by its first letters: "markeret", "markere", "marker" meet
 
 
+def shape(utterance: Utterance, tagged: Tagged) -> str:
+    """The message as the examples are remembered: its words with names as their kind ("hvem er <role> for
+    <task>"), the same for every task, phase or person named."""
+    return " ".join(_sequence(utterance, tagged, None)[0])
+
+
 def features(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None = None) -> list[str]:
     """`known`: the words the classifier has seen often enough to weigh; any other word counts as <unk>
     (and a message of mostly unknown words is most likely about something else entirely)."""
+    sequence, extra = _sequence(utterance, tagged, known)
+    return _features(utterance, tagged, sequence, extra)
+
+
+def _sequence(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None) -> tuple[list[str], list[str]]:
     sequence: list[str] = []
     extra: list[str] = []  # words of a task found by its words: also features as themselves
     at_run: dict[int, tuple[int, str]] = {}
@@ -57,6 +68,10 @@ def features(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None 
             if not (word == "<unk>" and sequence and sequence[-1] == "<unk>"):
                 sequence.append(word)
         index += 1
+    return sequence, extra
+
+
+def _features(utterance: Utterance, tagged: Tagged, sequence: list[str], extra: list[str]) -> list[str]:
     out = [f"w:{item}" for item in sequence + extra]
     out += [f"p:{item[:_PREFIX]}" for item in sequence + extra if len(item) > _PREFIX + 1 and not item.startswith("<")]
     pairs = ["^", *sequence]

@@ -1,10 +1,10 @@
 """Which language a message is written in: the words weighed by how much more common each is in Danish
-than in English (wordfreq's frequencies), names left out (a Danish task title in an English sentence says
-nothing about the sentence's language).
+than in English (wordfreq's frequencies). The caller leaves out the names the message holds: a Danish task
+title in an English sentence says nothing about the sentence's language.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from dialogs.understanding.lexicon import Lexicon
 
@@ -13,15 +13,14 @@ _CLEAR = 2.5  # the sum a message needs to be clearly one language
 
 
 class LanguageGuess:
-    def __init__(self, lexicon: Lexicon, names: Iterable[str]):
+    def __init__(self, lexicon: Lexicon):
         self._lexicon = lexicon
-        self._names = frozenset(names)
 
     def score(self, tokens: Sequence[str]) -> float:
         """Positive: Danish; negative: English."""
         total = 0.0
         for token in tokens:
-            if token in self._names or token.isdigit():
+            if token.isdigit():
                 continue
             difference = self._lexicon.zipf(token, "da") - self._lexicon.zipf(token, "en")
             total += max(-_CAP, min(_CAP, difference))

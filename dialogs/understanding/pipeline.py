@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import weakref
-from collections import Counter
+from collections import Counter, defaultdict
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +29,7 @@ from dialogs.text import MAX_UTTERANCE, as_typed, fold, words
 from dialogs.understanding.classifier import IntentClassifier, Ranked
 from dialogs.understanding.entities import Found, Tagged, Tagger, TaskGuess
 from dialogs.understanding.features import features
+from dialogs.understanding.features import shape as shape_of
 from dialogs.understanding.language import LanguageGuess
 from dialogs.understanding.lexicon import Lexicon
 from dialogs.understanding.names import Lookup, NameIndex
@@ -41,6 +42,7 @@ _FREE_TEXT_SLOTS = {"date", "numbers", "person", "title"}
 # Slots whose wildcard text is looked up in content; the others come from fixed lists or are free text.
 _LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task", "wave")
 _SURE = 0.85  # a classifier reading of a change needs this probability (and a cue word) to act without asking
+_EVERYDAY_WORD = 4.5  # Zipf frequency from which a word is too common to stand for a municipality alone
 _SPECIFIC = 10  # letters of its own a template needs before a name inside it counts as meant as a name
 _SHAPE = 4.0  # how much likelier an intent is when one of its templates has the message's shape (an unknown name in it)
 _FLOOR = 0.3  # below this the classifier's best guess is no answer: the message is not understood
@@ -93,17 +95,37 @@ def _strings(node: Any) -> list[str]:
     return []
 
 
-def content_names(content: Content) -> dict[str, dict[str, list[str]]]:
+def _municipality_parts(content: Content, lexicon: Lexicon) -> dict[str, list[str]]:
+    """A part of a two-part name that no other municipality has and that is no everyday word: "Ringkøbing" and
+    "Skjern", "Faaborg"; not "Høje" (Høje-Taastrup)."""
+    parts: dict[str, list[str]] = defaultdict(list)
+    for m in content.municipalities:
+        for part in re.split(r"[- ]+", m.name):
+            if len(part) >= 4 and part != m.name:
+                parts[part.lower()].append(m.code)
+    names_of = {m.name.lower() for m in content.municipalities}
+    out: dict[str, list[str]] = defaultdict(list)
+    for part, codes in parts.items():
+        if len(codes) == 1 and part not in names_of and lexicon.zipf(fold(part), "da") < _EVERYDAY_WORD:
+            out[codes[0]].append(part)
+    return out
+
+
+def content_names(content: Content, lexicon: Lexicon) -> dict[str, dict[str, list[str]]]:
     """kind -> id -> every name it goes by: what both the templates' lookups and the tagger search."""
+    parts = _municipality_parts(content, lexicon)
     names = {
-        "municipality": {m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases]
+        "municipality": {m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases, *parts.get(m.code, [])]
                          for m in content.municipalities},
         "phase": {str(p.number): [p.id, p.name.da, p.name.en, f"fase {p.number}", f"phase {p.number}",
                                   *p.aliases.all()] for p in content.phases},
         "theme": {t.id: [t.id, t.name.da, t.name.en, *t.aliases.all()] for t in content.themes},
         "term": {t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms},
         "task": {t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks},
-        "wave": {w.id: [w.id, w.name.da, w.name.en, f"bølge {i}", f"wave {i}"]
+        # A wave by its name, its number, or its place ("anden bølge", "the second wave").
+        "wave": {w.id: [w.id, w.name.da, w.name.en, f"bølge {i}", f"wave {i}", f"{i}. bølge",
+                        *(f"{o} {noun}" for lang in sorted(content.words) for o in content.words[lang].ordinals.get(i, ())
+                          for noun in ("bølge", "wave"))]
                  for i, w in enumerate(content.project.waves, start=1)},
     }
     return names
@@ -127,7 +149,8 @@ class Understander:
         self.words = Words.of(content)
         self._templates = Templates([Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()])
         self._codes = {m.code for m in content.municipalities}
-        names = content_names(content)
+        self.lexicon = Lexicon()
+        names = content_names(content, self.lexicon)
         self.municipalities, self.phases, self.themes, self.terms, self.tasks, self.waves = (
             NameIndex(names[kind]) for kind in ("municipality", "phase", "theme", "term", "task", "wave"))
         self._index = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
@@ -136,19 +159,18 @@ class Understander:
         template_text = " ".join(_strings(content.sentences))
         template_words = set(words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)))
         example_words = _lower_case_words(text for _, text in self._sentences(content))
-        self.lexicon = Lexicon()
         # A word of the sentences is a word the bot knows (never "corrected") if people commonly write it or it
         # comes up more than once: a one-off is likely a typo in the examples themselves ("stauts").
         example_words = {w for w, n in example_words.items() if n >= 2 or self.lexicon.common(w)}
         self.tagger = Tagger(names, self.words, template_words | example_words, self.lexicon)
-        self.language = LanguageGuess(self.lexicon, {w for items in names.values() for ns in items.values() for n in ns
-                                                     for w in words(n)})
+        self.language = LanguageGuess(self.lexicon)
         # Words seen once in all the sentences count as unknown in training, as unseen words do in use, so
         # the classifier learns what a message of words it does not know tends to be (out of scope, or a title).
         read = [(intent, u, self.tagger.tag(u)) for intent, u in self._training(content)]
         counts = Counter(w for _, u, tagged in read for w in {tagged.words[i] for i in u.body})
         self._known = frozenset(w for w, n in counts.items() if n >= 2)
         self.classifier = IntentClassifier((features(u, tagged, self._known), intent) for intent, u, tagged in read)
+        self.examples, self.conflicts = self._remember(content)
         self._cached = functools.lru_cache(maxsize=4096)(self._understand)
 
     @staticmethod
@@ -164,6 +186,20 @@ class Understander:
                 if pair not in seen:
                     seen.add(pair)
                     yield pair
+
+    def _remember(self, content: Content) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """Each example's shape (features.shape) -> its intent: an example is understood as written, with any
+        name of the same kind in it. Two examples of different intents with one shape are a conflict in the
+        examples (a test names them), and that shape is left to the classifier."""
+        seen: dict[str, set[str]] = defaultdict(set)
+        for lang in sorted(content.examples):
+            for intent, given in content.examples[lang].intents.items():
+                for example in given.all():
+                    u = prepare(example.text, self.words)
+                    if self._short_answer(u) is None:  # "ja", "tak": answered before any shape is looked at
+                        seen[shape_of(u, self.tagger.tag(u))].add(intent)
+        examples = {key: next(iter(intents)) for key, intents in seen.items() if len(intents) == 1}
+        return examples, {key: intents for key, intents in seen.items() if len(intents) > 1}
 
     def _training(self, content: Content):
         for intent, text in self._sentences(content):
@@ -196,7 +232,8 @@ class Understander:
         named = {i for f in tagged.found if f.kind in ("person", "municipality", "task") for i in range(f.start, f.end)}
         language = self.language.of([t for i, t in enumerate(utterance.tokens) if i not in named])
         resolved, partial = self._by_template(utterance, allowed)
-        reading = resolved or self._bare_name(utterance, tagged, consultant) or \
+        reading = self._by_example(utterance, tagged, text, allowed, partial) or resolved or \
+            self._bare_name(utterance, tagged, consultant) or \
             self._by_classifier(utterance, tagged, text, allowed, partial)
         reading = self._complete(reading, tagged, utterance)
         reading = self._decide(reading, utterance, tagged)
@@ -251,7 +288,8 @@ class Understander:
     def _as_typed(reading: Understanding, u: Utterance) -> Understanding:
         """Free text (unresolved names, dates, notes) is echoed or parsed: given back as typed, not folded."""
         free = set(reading.unresolved) | (set(reading.slots) & _FREE_TEXT_SLOTS)
-        typed = {name: as_typed(u.typed, reading.slots[name]) for name in free if isinstance(reading.slots[name], str)}
+        typed = {name: as_typed(u.typed, reading.slots[name]) for name in free
+                 if isinstance(reading.slots[name], str) and not reading.slots[name].startswith("@")}
         return replace(reading, slots={**reading.slots, **typed})
 
     def _parses(self, text: str) -> list[_Parse]:
@@ -360,6 +398,18 @@ class Understander:
         if lookup.id is None:
             return None, lookup
         return (int(lookup.id) if slot == "phase" else lookup.id), lookup
+
+    def _by_example(self, u: Utterance, tagged: Tagged, raw_text: str, allowed: set[str],
+                    partial: list[_Parse]) -> Understanding | None:
+        """A message in the shape of one of the examples (any names of the same kinds in it) is read as that
+        example is: the examples are what the bot must understand, as precisely as a template."""
+        form = shape_of(u, tagged)
+        remembered = self.examples.get(form)
+        if remembered not in allowed:
+            return None
+        slots, unresolved, guessed = self._fill(self.intents[remembered], tagged, u, raw_text, partial)
+        return Understanding(remembered, slots, unresolved, why=f"an example's shape «{form}»",
+                             doubts=("a name read from its words",) if guessed else (), by_classifier=True)
 
     def _bare_name(self, u: Utterance, tagged: Tagged, consultant: bool) -> Understanding | None:
         """A message that is only a name asks about it: a phase ("fase 2"), a term ("go-live?"), a theme, or a
@@ -557,9 +607,10 @@ class Understander:
         for slot in spec.slots:
             found = self._evidence(slot, tagged, raw_text, spec.name)
             if slot == "task" and (found is None or isinstance(found, TaskGuess)):
-                # A name where a command's template has it beats a task guessed from words of the sentence
-                # ("fjern lokal opgave Informér MED-udvalget": not "Opsæt it-systemet lokalt").
-                named = self._template_task(spec.name, partial, u)
+                # A name where a command's template has it beats a task guessed from words outside that name
+                # ("fjern lokal opgave Informér MED-udvalget": not "Opsæt it-systemet lokalt"); a task guessed
+                # from the name's own words is what the name means ("undervisningen af slutbrugerne").
+                named = self._template_task(spec.name, partial, u, found)
                 if named is not None:
                     slots[slot], lookup = named
                     if lookup is not None:
@@ -603,11 +654,14 @@ class Understander:
             break
         return slots, unresolved, guessed
 
-    def _template_task(self, intent: str, partial: list[_Parse], u: Utterance) -> tuple[Any, Lookup | None] | None:
+    def _template_task(self, intent: str, partial: list[_Parse], u: Utterance,
+                       guess: TaskGuess | None) -> tuple[Any, Lookup | None] | None:
         """The task as a template of the intent reads it, when it resolves as written or looks like a name."""
         for parse in sorted(partial, key=lambda p: -p.literal):
             if parse.intent != intent or "task" not in parse.raw:
                 continue
+            if guess is not None and (guess.id or guess.candidates) and guess.places <= self._places_of(u, parse.raw["task"]):
+                return None  # the words found the task(s) inside the name: they say what it means
             reading = self._as_typed(self._resolve(intent, {"task": parse.raw["task"]}, suggest=True), u)
             lookup = reading.unresolved.get("task")
             if lookup is None and not reading.doubts:
@@ -617,6 +671,15 @@ class Understander:
             if self._name_like(reading.slots["task"]) or parse.literal >= _SPECIFIC:
                 return reading.slots["task"], lookup
         return None
+
+    @staticmethod
+    def _places_of(u: Utterance, folded_part: str) -> set[int]:
+        """The words of the message inside a folded stretch of it."""
+        start = u.folded.find(folded_part)
+        if start < 0:
+            return set()
+        end = start + len(folded_part)
+        return {i for i, (a, b) in enumerate(u.places) if a >= start and b <= end}
 
     # -- completing and deciding ---------------------------------------------------------------------------
     def _complete(self, reading: Understanding, tagged: Tagged, u: Utterance) -> Understanding:

@@ -6,6 +6,7 @@ are just acknowledged.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from dialogs import gate
@@ -17,6 +18,7 @@ from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase
 from dialogs.task_ref import municipality_and_task
+from dialogs.text import words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -106,8 +108,16 @@ async def yes(ctx: Ctx, u: Understanding) -> Reply:
     if pending and not u.slots.get("numbers"):
         await ctx.update_thread(pending=None)
         return await ctx.dispatch(Understanding(pending["intent"], dict(pending["slots"])))
-    if u.slots.get("numbers") or await _gate_open(ctx):  # "ja 1 3": the self-check's criteria (or: none open)
+    if await _gate_open(ctx):  # "ja 1 3": the self-check's criteria
         return await gate.confirm(ctx, u)
+    numbers = re.findall(r"\d+", str(u.slots.get("numbers", "")))
+    said = words(u.text)
+    if len(numbers) == 1 and said and not ctx.services.understander.words.yes.at(said, 0) and \
+            (await ctx.thread()).task_ids:
+        # "nr 3 er på plads" (no "ja" in front, no self-check open): number 3 of the list on screen is done
+        return await ctx.dispatch(Understanding("mark_done", {"task": int(numbers[0])}))
+    if u.slots.get("numbers"):
+        return await gate.confirm(ctx, u)  # it says that no self-check is open
     return Reply(ctx.t("confirm.nothing_asked"))
 
 

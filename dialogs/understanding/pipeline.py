@@ -409,7 +409,7 @@ class Understander:
             return None
         slots, unresolved, guessed = self._fill(self.intents[remembered], tagged, u, raw_text, partial)
         return Understanding(remembered, slots, unresolved, why=f"an example's shape «{form}»",
-                             doubts=("a name read from its words",) if guessed else (), by_classifier=True)
+                             doubts=("a name read from its words",) if guessed else ())
 
     def _bare_name(self, u: Utterance, tagged: Tagged, consultant: bool) -> Understanding | None:
         """A message that is only a name asks about it: a phase ("fase 2"), a term ("go-live?"), a theme, or a

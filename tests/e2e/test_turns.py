@@ -655,9 +655,9 @@ async def test_empty_and_emoji_only_messages_get_a_reply(server, lang):
     catalogs = Catalogs()
     empty = await server.say("", personal(), mette(lang))
     assert empty == catalogs.text(lang, "unknown.empty")
-    # A thumbs-up answers "yes" (with nothing asked, it is acknowledged); a smiley is small talk.
-    assert await server.say("👍🎉", personal(), mette(lang)) == catalogs.text(lang, "confirm.nothing_asked")
-    assert await server.say("🙂", personal(), mette(lang)) == catalogs.text(lang, "smalltalk.praise")
+    # A thumbs-up is acknowledged (after a question it answers yes); a smiley is small talk.
+    assert await server.say("👍", personal(), mette(lang)) == catalogs.text(lang, "smalltalk.ack")
+    assert await server.say("🙂🎉", personal(), mette(lang)) == catalogs.text(lang, "smalltalk.praise")
     # Symbols that say nothing get the not-understood answer with suggestions.
     odd = await server.say("🛸🧩", personal(), mette(lang))
     assert odd.startswith(catalogs.text(lang, "unknown.body").split("{")[0])

@@ -129,7 +129,7 @@ async def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kombit-bench-"))
     progress(f"settings: {settings}; work dir {workdir}")
     try:
-        progress("understanding over the corpus")
+        progress("understanding over the corpora")
         understanding = micro.understanding(settings.understand_passes)
         progress("mark-done: checking the audit generator against TinyStore, then timing set_task")
         micro.check_generated(workdir)
@@ -165,8 +165,9 @@ async def main() -> int:
            "replies: " + ("every request answered, every mark and undo took effect" if not problems else
                           f"{problems} requests without a reply, with an error, or a mark that did not take effect"),
            "",
-           f"understanding: {understanding.utterances} corpus utterances, first time seen: median "
-           f"{understanding.median_ms:.3f} ms, p95 {understanding.p95_ms:.3f} ms, slowest {understanding.max_ms:.2f} ms "
+           f"understanding: {understanding.utterances} messages (first corpus and held-out set), first time seen: median "
+           f"{understanding.median_ms:.3f} ms, p95 {understanding.p95_ms:.3f} ms, p99 {understanding.p99_ms:.3f} ms, "
+           f"slowest {understanding.max_ms:.2f} ms "
            f"«{understanding.slowest}»; seen before (Understander's cache): median "
            f"{understanding.repeat_median_ms * 1000:.1f} µs"]
     for m in marks:

@@ -2,22 +2,61 @@
 
 Two uses: a word people commonly write ("sammen", "kursus") is never "corrected" into a name or a
 template word it happens to be one letter away from; and which language a message is in.
+
+Speed-only code: importing wordfreq costs about as much as the rest of start-up's imports together (it
+loads langcodes, ftfy and regex for tokenising, which this needs none of). So the lists are read from
+wordfreq's own data files (its documented "cBpack" format: gzip, msgpack, a header, then one list of words
+per centibel of frequency), and only where that fails through wordfreq's API: `frequencies` is the meaning,
+`_from_pack` the shortcut, and tests/core/test_lexicon.py proves them equal.
 """
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import math
+from pathlib import Path
 
-from wordfreq import get_frequency_dict
+import msgpack
 
 from dialogs.text import fold
 
 LANGUAGES = ("da", "en")
 _RARE = 1e-9  # the frequency of a word not in a list: Zipf 0
+_LIST = "small"  # wordfreq's list of the words above about one per million: enough to tell words from typos
+
+
+def frequencies(lang: str) -> dict[str, float]:
+    """word -> frequency, through wordfreq's API (the plain way)."""
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict(lang, wordlist=_LIST)
+
+
+def _from_pack(lang: str) -> dict[str, float] | None:
+    """The same from wordfreq's data file, without importing wordfreq; None when the file is not as expected."""
+    spec = importlib.util.find_spec("wordfreq")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{_LIST}_{lang}.msgpack.gz"
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = msgpack.load(fh, raw=False)
+    except (OSError, ValueError, msgpack.UnpackException):
+        return None
+    header = data[0] if data else None
+    if not isinstance(header, dict) or header.get("format") != "cB" or header.get("version") != 1:
+        return None
+    out: dict[str, float] = {}
+    for index, bucket in enumerate(data[1:]):
+        frequency = 10 ** (-index / 100)  # wordfreq's cB_to_freq
+        for word in bucket:
+            out[word] = frequency
+    return out
 
 
 def _folded(lang: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    for word, frequency in get_frequency_dict(lang, wordlist="small").items():
+    for word, frequency in (_from_pack(lang) or frequencies(lang)).items():
         key = fold(word)
         if key.isalpha():
             out[key] = max(out.get(key, 0.0), frequency)

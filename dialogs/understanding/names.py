@@ -74,15 +74,18 @@ class NameIndex:
         self._runs = _Texts(self._word_runs)
         self._key_texts = _Texts([(k, self._id_of[k]) for k in self._keys])
 
-    def lookup(self, query: str, suggest: bool = True) -> Lookup:
+    def lookup(self, query: str, suggest: bool = True, exact: bool = False) -> Lookup:
         """`suggest=False`: when nothing matches, skip the closest guesses (a slow fuzzy pass over every name),
-        for callers that only need to know whether the query found something."""
+        for callers that only need to know whether the query found something. `exact`: the name as written (or
+        inflected) only, no typo or part of a name."""
         k = key(query)
         if not k:
             return Lookup()
         for candidate in (k, *(k[: -len(s)] for s in _SUFFIXES if k.endswith(s) and len(k) - len(s) >= 3)):
             if candidate in self._id_of:
                 return Lookup(self._id_of[candidate])
+        if exact:
+            return Lookup()
         # Names scoring below _TYPO_SCORE - _CLOSE can neither be the typo nor tie with it: not scored at all.
         scored = self._best_per_id(k, fuzz.ratio, _TYPO_SCORE - _CLOSE, typos_only=True)
         if scored and scored[0][1] >= _TYPO_SCORE:

@@ -26,7 +26,7 @@ from hassil import Intents
 from content import Content
 from content.schema import IntentSpec
 from dialogs.text import MAX_UTTERANCE, as_typed, fold, words
-from dialogs.understanding.classifier import IntentClassifier, Ranked
+from dialogs.understanding.classifier import IntentClassifier
 from dialogs.understanding.entities import Found, Tagged, Tagger, TaskGuess
 from dialogs.understanding.features import features
 from dialogs.understanding.features import shape as shape_of
@@ -44,8 +44,11 @@ _LOOKUP_SLOTS = ("municipality", "phase", "theme", "term", "term2", "task", "wav
 _SURE = 0.85  # a classifier reading of a change needs this probability (and a cue word) to act without asking
 _EVERYDAY_WORD = 4.5  # Zipf frequency from which a word is too common to stand for a municipality alone
 _SPECIFIC = 10  # letters of its own a template needs before a name inside it counts as meant as a name
+_NAME_WORDS = 5  # a message this long or shorter may be only a name ("Ringkøbing-Skjern Kommune")
+_READINGS = 8  # how many of the classifier's likeliest intents are weighed further
 _SHAPE = 4.0  # how much likelier an intent is when one of its templates has the message's shape (an unknown name in it)
 _FLOOR = 0.3  # below this the classifier's best guess is no answer: the message is not understood
+_WORD = re.compile(r"\w+")
 _QUOTED = re.compile(r"[\"'«»“”‘’](.+?)[\"'«»“”‘’]")
 _MAX_PERSON_WORDS = 4
 
@@ -158,7 +161,7 @@ class Understander:
         self._term_ids = {t.id for t in content.terms}
         template_text = " ".join(_strings(content.sentences))
         template_words = set(words(re.sub(r"[{<][^}>]*[}>]", " ", template_text)))
-        example_words = _lower_case_words(text for _, text in self._sentences(content))
+        example_words = _lower_case_words(text for _, text, _ in self._sentences(content))
         # A word of the sentences is a word the bot knows (never "corrected") if people commonly write it or it
         # comes up more than once: a one-off is likely a typo in the examples themselves ("stauts").
         example_words = {w for w, n in example_words.items() if n >= 2 or self.lexicon.common(w)}
@@ -166,44 +169,44 @@ class Understander:
         self.language = LanguageGuess(self.lexicon)
         # Words seen once in all the sentences count as unknown in training, as unseen words do in use, so
         # the classifier learns what a message of words it does not know tends to be (out of scope, or a title).
-        read = [(intent, u, self.tagger.tag(u)) for intent, u in self._training(content)]
-        counts = Counter(w for _, u, tagged in read for w in {tagged.words[i] for i in u.body})
+        read = [(intent, example, u, self.tagger.tag(u)) for intent, example, u in self._training(content)]
+        counts = Counter(w for _, _, u, tagged in read for w in {tagged.words[i] for i in u.body})
         self._known = frozenset(w for w, n in counts.items() if n >= 2)
-        self.classifier = IntentClassifier((features(u, tagged, self._known), intent) for intent, u, tagged in read)
-        self.examples, self.conflicts = self._remember(content)
+        self.classifier = IntentClassifier((features(u, tagged, self._known), intent) for intent, _, u, tagged in read)
+        self.examples, self.conflicts = self._remember((intent, u, tagged) for intent, example, u, tagged in read
+                                                       if example)
         self._cached = functools.lru_cache(maxsize=4096)(self._understand)
+        self._titles = functools.lru_cache(maxsize=256)(self._title_in)
 
     @staticmethod
     def _sentences(content: Content):
-        """(intent, text) of every example and training sentence, each once."""
+        """(intent, text, is an example) of every example and training sentence, each once."""
         seen = set()
         for lang in sorted(content.examples):
-            pairs = [(intent, e.text) for intent, examples in content.examples[lang].intents.items()
+            pairs = [(intent, e.text, True) for intent, examples in content.examples[lang].intents.items()
                      for e in examples.all()]
             if lang in content.training:
-                pairs += [(intent, text) for intent, texts in content.training[lang].intents.items() for text in texts]
-            for pair in pairs:
-                if pair not in seen:
-                    seen.add(pair)
-                    yield pair
+                pairs += [(intent, text, False) for intent, texts in content.training[lang].intents.items()
+                          for text in texts]
+            for intent, text, example in pairs:
+                if (intent, text) not in seen:
+                    seen.add((intent, text))
+                    yield intent, text, example
 
-    def _remember(self, content: Content) -> tuple[dict[str, str], dict[str, set[str]]]:
+    def _remember(self, examples) -> tuple[dict[str, str], dict[str, set[str]]]:
         """Each example's shape (features.shape) -> its intent: an example is understood as written, with any
         name of the same kind in it. Two examples of different intents with one shape are a conflict in the
         examples (a test names them), and that shape is left to the classifier."""
         seen: dict[str, set[str]] = defaultdict(set)
-        for lang in sorted(content.examples):
-            for intent, given in content.examples[lang].intents.items():
-                for example in given.all():
-                    u = prepare(example.text, self.words)
-                    if self._short_answer(u) is None:  # "ja", "tak": answered before any shape is looked at
-                        seen[shape_of(u, self.tagger.tag(u))].add(intent)
-        examples = {key: next(iter(intents)) for key, intents in seen.items() if len(intents) == 1}
-        return examples, {key: intents for key, intents in seen.items() if len(intents) > 1}
+        for intent, u, tagged in examples:
+            if self._short_answer(u) is None:  # "ja", "tak": answered before any shape is looked at
+                seen[shape_of(u, tagged)].add(intent)
+        remembered = {key: next(iter(intents)) for key, intents in seen.items() if len(intents) == 1}
+        return remembered, {key: intents for key, intents in seen.items() if len(intents) > 1}
 
     def _training(self, content: Content):
-        for intent, text in self._sentences(content):
-            yield intent, prepare(text, self.words)
+        for intent, text, example in self._sentences(content):
+            yield intent, example, prepare(text, self.words)
 
     # -- public -----------------------------------------------------------------------------------
     def understand(self, text: str, people: frozenset[str] = frozenset(), consultant: bool = False) -> Understanding:
@@ -231,10 +234,14 @@ class Understander:
         # The language of the words around the names: "assign Appoint super users to Lars Nielsen" is English.
         named = {i for f in tagged.found if f.kind in ("person", "municipality", "task") for i in range(f.start, f.end)}
         language = self.language.of([t for i, t in enumerate(utterance.tokens) if i not in named])
-        resolved, partial = self._by_template(utterance, allowed)
-        reading = self._by_example(utterance, tagged, text, allowed, partial) or resolved or \
-            self._bare_name(utterance, tagged, consultant) or \
-            self._by_classifier(utterance, tagged, text, allowed, partial)
+        reading = self._by_example(utterance, tagged, text, allowed, [])
+        if reading is None or reading.unresolved or \
+                any(slot not in reading.slots for slot in self.intents[reading.intent].required):
+            # The templates: what most messages need, and what an example's reading lacks (an unknown name)
+            resolved, partial = self._by_template(utterance, allowed)
+            reading = (self._by_example(utterance, tagged, text, allowed, partial) if reading else None) or \
+                resolved or self._bare_name(utterance, tagged, consultant) or \
+                self._by_classifier(utterance, tagged, text, allowed, partial)
         reading = self._complete(reading, tagged, utterance)
         reading = self._decide(reading, utterance, tagged)
         return replace(reading, text=utterance.typed, language=language)
@@ -376,7 +383,7 @@ class Understander:
             return None
         return value.lstrip("@").strip()
 
-    def resolve(self, slot: str, value: str, suggest: bool = True) -> tuple[Any, Lookup]:
+    def resolve(self, slot: str, value: str, suggest: bool = True, exact: bool = False) -> tuple[Any, Lookup]:
         """One slot's text -> (content id, list number or reference; lookup). Public: dialogs re-resolve button
         data and ask for suggestions. `suggest=False` leaves out the closest guesses of a name not found."""
         tokens = words(value)
@@ -394,7 +401,7 @@ class Understander:
             return (code, Lookup(code)) if code in self._codes else (None, Lookup())
         if slot == "phase" and digits.isdigit():
             return (int(digits), Lookup(digits)) if 1 <= int(digits) <= 4 else (None, Lookup())
-        lookup = self._index[slot].lookup(value, suggest)
+        lookup = self._index[slot].lookup(value, suggest, exact)
         if lookup.id is None:
             return None, lookup
         return (int(lookup.id) if slot == "phase" else lookup.id), lookup
@@ -416,7 +423,7 @@ class Understander:
         municipality (to register, asked about first; a consultant asks for its status). "faserne?" and
         "temaer?" ask for the overview. Names as written only: a near name alone is too little to go on."""
         text = _body_text(u)
-        if not text:
+        if not text or len(u.body) > _NAME_WORDS:
             return None
         parts = tagged.all("model_part")
         if len(parts) == 1 and parts[0].start <= u.body[0] and parts[0].end > u.body[-1]:
@@ -427,7 +434,7 @@ class Understander:
                     ("status_for" if consultant else "register", "municipality"))
         for intent, slot in readings:
             for attempt in self._name_attempts(text):
-                value, lookup = self.resolve(slot, attempt, suggest=False)
+                value, lookup = self.resolve(slot, attempt, suggest=False, exact=True)
                 if value is not None and lookup.exact and not (isinstance(value, str) and value.startswith("@")):
                     return Understanding(intent, {slot: value}, why=f"only a name ({slot})",
                                          doubts=("only a name",))
@@ -441,58 +448,58 @@ class Understander:
         plain = [tagged.words[i] for i in u.body if i not in named]
         if plain and not named and all(w not in self._known for w in plain):
             return Understanding("unknown", why="no word the examples know")  # "asdf", "qwerty"
-        everything = [r for r in self.classifier.rank(seen) if self._anchored(r.intent, tagged)]
-        ranked = [r for r in everything if r.intent in allowed]
-        if everything and everything[0].intent not in allowed and (not ranked or ranked[0].probability < _FLOOR):
-            ranked = everything  # a consultant's command from someone else: answered with why not
-        if not ranked or self.classifier.known(seen) == 0:
+        if self.classifier.known(seen) == 0:
             return Understanding("unknown", why="nothing known")
-        total = sum(r.probability for r in ranked)
-        ranked = [replace(r, probability=r.probability / total) for r in ranked]
+        # The likeliest readings (the rest weigh nothing), as intent -> probability.
+        everything = [(r.intent, r.probability) for r in self.classifier.rank(seen)[:_READINGS]
+                      if self._anchored(r.intent, tagged)]
+        ranked = [(i, p) for i, p in everything if i in allowed]
+        if everything and everything[0][0] not in allowed and (not ranked or ranked[0][1] < _FLOOR):
+            ranked = everything  # a consultant's command from someone else: answered with why not
+        if not ranked:
+            return Understanding("unknown", why="nothing known")
         # A change needs what it changes: one the message does not name is no reading ("kan du minde mig om
-        # go-live datoen" is no date to set). Otherwise a close second that the message fills in beats a first
-        # that it does not.
-        possible = [r for r in ranked if not (self.intents[r.intent].changes and
-                                              self._missing(r.intent, tagged, raw_text, partial))] or ranked
-        # A template that has the message's shape but a name it does not know ("tilmeld Atlantis", "vis
-        # Informér MED-udvalget") makes its intent likelier: the name is new, the command is not.
+        # go-live datoen" is no date to set). A template that has the message's shape but a name it does not
+        # know ("tilmeld Atlantis") makes its intent likelier: the name is new, the command is not.
         shaped = {p.intent for p in partial}
-        weights = [r.probability * (_SHAPE if r.intent in shaped else 1.0) for r in possible]
-        total = sum(weights) or 1.0
-        ranked = sorted((replace(r, probability=w / total) for r, w in zip(possible, weights)),
-                        key=lambda r: -r.probability)
-        top = ranked[0]
-        chosen = top
-        if self._missing(top.intent, tagged, raw_text, partial):
+        possible = [(i, p * (_SHAPE if i in shaped else 1.0)) for i, p in ranked
+                    if not (self.intents[i].changes and self._missing(i, tagged, raw_text, partial))] or ranked
+        total = sum(p for _, p in possible) or 1.0
+        ranked = sorted(((i, p / total) for i, p in possible), key=lambda r: -r[1])
+        chosen = ranked[0]
+        if self._missing(chosen[0], tagged, raw_text, partial):  # a close second the message fills in wins
             for other in ranked[1:3]:
-                if other.probability * 2 >= top.probability and not self._missing(other.intent, tagged, raw_text, partial):
+                if other[1] * 2 >= ranked[0][1] and not self._missing(other[0], tagged, raw_text, partial):
                     chosen = other
                     break
-        alternatives = tuple((r.intent, self._fill(self.intents[r.intent], tagged, u, raw_text, partial)[0])
-                             for r in ranked[:4] if r.intent not in (chosen.intent, "unknown"))[:3]
-        runner_up = next((r.intent for r in ranked if r.intent != chosen.intent), None)
-        evidence = ", ".join(self.classifier.why(seen, chosen.intent, runner_up))
-        why = f"classifier {chosen.intent} {chosen.probability:.2f} over {runner_up} ({evidence})"
+        intent, probability = chosen
+        runner_up = next((i for i, _ in ranked if i != intent), None)
+        evidence = ", ".join(self.classifier.why(seen, intent, runner_up))
+        why = f"classifier {intent} {probability:.2f} over {runner_up} ({evidence})"
         shape = self._shape(partial, tagged, allowed, u)
-        if shape is not None and chosen.intent != shape and (chosen.intent == "unknown" or chosen.probability < _SURE):
+        if shape is not None and intent != shape and (intent == "unknown" or probability < _SURE):
             # A command's shape with a name the bot does not know, which the classifier cannot judge: the shape
-            chosen = Ranked(shape, 1.0)
+            intent, probability = shape, 1.0
             why = f"template shape {shape}, a name not known ({why})"
-        if chosen.probability < _FLOOR or chosen.intent == "unknown" or not self._covered(u, tagged, chosen):
-            offers = tuple((r.intent, self._fill(self.intents[r.intent], tagged, u, raw_text, partial)[0])
-                           for r in ranked[:4] if r.intent != "unknown" and r.probability >= 0.05)[:3]
-            return Understanding("unknown", why=why, alternatives=offers)
-        slots, unresolved, guessed = self._fill(self.intents[chosen.intent], tagged, u, raw_text, partial)
-        doubts = (("a name read from its words",) if guessed else ()) + \
-            (("not sure",) if chosen.probability < _SURE else ())
+
+        def offers() -> tuple[tuple[str, dict], ...]:  # for a reply that offers the likeliest readings
+            return tuple((i, self._fill(self.intents[i], tagged, u, raw_text, partial)[0])
+                         for i, p in ranked[:4] if i not in (intent, "unknown") and p >= 0.05)[:3]
+
+        if probability < _FLOOR or intent == "unknown" or not self._covered(u, tagged):
+            if intent != "unknown" and probability >= 0.05:
+                return Understanding("unknown", why=why, alternatives=((intent, self._fill(
+                    self.intents[intent], tagged, u, raw_text, partial)[0]),) + offers()[:2])
+            return Understanding("unknown", why=why, alternatives=offers())
+        slots, unresolved, guessed = self._fill(self.intents[intent], tagged, u, raw_text, partial)
+        doubts = (("a name read from its words",) if guessed else ()) + (("not sure",) if probability < _SURE else ())
         names_content = any(tagged.first(kind) for kind in ("task", "theme", "phase")) or (
             tagged.task_guess is not None and bool(tagged.task_guess.id or tagged.task_guess.candidates))
-        if chosen.intent == "define" and ("term" not in slots or "term" in unresolved and not names_content
-                                          and not self.words.defining.find(tagged.words)):
+        if intent == "define" and ("term" not in slots or "term" in unresolved and not names_content
+                                   and not self.words.defining.find(tagged.words)):
             # "hvad er vejret?": a "what is X" about something outside the model, not asking for a definition
-            return Understanding("unknown", why=why + "; not a definition question", alternatives=alternatives)
-        return Understanding(chosen.intent, slots, unresolved, why=why, alternatives=alternatives, doubts=doubts,
-                             by_classifier=True)
+            return Understanding("unknown", why=why + "; not a definition question", alternatives=offers())
+        return Understanding(intent, slots, unresolved, why=why, doubts=doubts, by_classifier=True)
 
     def _shape(self, partial: list[_Parse], tagged: Tagged, allowed: set[str], u: Utterance) -> str | None:
         """The intent of the template that reads most of the message and whose names are not known: a
@@ -512,7 +519,7 @@ class Understander:
             return True
         return any(tagged.first(slot) for slot in self.intents[intent].slots if slot != "task")
 
-    def _covered(self, u: Utterance, tagged: Tagged, chosen) -> bool:
+    def _covered(self, u: Utterance, tagged: Tagged) -> bool:
         """Whether the examples knew enough of the message's own words to judge it: a long message of words
         never seen ("hvem vinder superligaen i år") is not understood, whatever its best guess."""
         named = {i for f in tagged.found for i in range(f.start, f.end)}
@@ -581,6 +588,9 @@ class Understander:
         return phases[-1] if phases else None
 
     def _title(self, raw_text: str, quoted_only: bool = False) -> str | None:
+        return self._titles(raw_text or "", quoted_only)
+
+    def _title_in(self, raw_text: str, quoted_only: bool) -> str | None:
         """A local task's title: quoted, after a colon, or after "om"/"called"."""
         quoted = _QUOTED.search(raw_text or "")
         if quoted:
@@ -753,11 +763,12 @@ class Understander:
 def _lower_case_words(texts) -> Counter:
     """How often the examples write each word in lower case: a name ("Mette", "Lars") is not a word the bot
     knows, or it would never be taken for a person's name."""
+    written: Counter = Counter(word for text in texts for word in _WORD.findall(text)
+                               if word[0].islower() or word[0].isdigit())
     lower: Counter = Counter()
-    for text in texts:
-        for word in re.findall(r"\w+", text):
-            if word[0].islower() or word[0].isdigit():
-                lower.update(words(word))
+    for word, n in written.items():
+        for part in words(word):
+            lower[part] += n
     return lower
 
 

@@ -5,8 +5,8 @@ a message is in is told apart by `Vocabulary`, from the words only one language 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from content import Content
 from content.schema import WordsFile
@@ -20,6 +20,8 @@ class Phrases:
     phrases: frozenset[tuple[str, ...]]
     symbols: frozenset[str] = frozenset()
     longest: int = 0
+    # first word -> the lengths of the phrases starting with it, longest first: a lookup per word, not per length
+    by_first: Mapping[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> Phrases:
@@ -30,15 +32,25 @@ class Phrases:
                 phrases.add(folded)
             elif text.strip():
                 symbols.add(text.strip())
-        return cls(frozenset(phrases), frozenset(symbols), max(map(len, phrases), default=0))
+        return cls.made(frozenset(phrases), frozenset(symbols))
+
+    @classmethod
+    def made(cls, phrases: frozenset[tuple[str, ...]], symbols: frozenset[str]) -> Phrases:
+        lengths: dict[str, set[int]] = {}
+        for phrase in phrases:
+            lengths.setdefault(phrase[0], set()).add(len(phrase))
+        by_first = {w: tuple(sorted(n, reverse=True)) for w, n in lengths.items()}
+        return cls(phrases, symbols, max(map(len, phrases), default=0), by_first)
 
     def __or__(self, other: Phrases) -> Phrases:
-        return Phrases(self.phrases | other.phrases, self.symbols | other.symbols, max(self.longest, other.longest))
+        return Phrases.made(self.phrases | other.phrases, self.symbols | other.symbols)
 
     def at(self, tokens: Sequence[str], start: int) -> int:
         """How many words of the longest phrase starting at `start` (0: none)."""
-        for size in range(min(self.longest, len(tokens) - start), 0, -1):
-            if tuple(tokens[start:start + size]) in self.phrases:
+        if start >= len(tokens):
+            return 0
+        for size in self.by_first.get(tokens[start], ()):
+            if start + size <= len(tokens) and (size == 1 or tuple(tokens[start:start + size]) in self.phrases):
                 return size
         return 0
 
@@ -77,7 +89,7 @@ class Words:
 
     def __init__(self, files: Sequence[WordsFile]):
         def merged(field: str) -> Phrases:
-            result = Phrases(frozenset())
+            result = Phrases.made(frozenset(), frozenset())
             for f in files:
                 result = result | Phrases.of(getattr(f, field))
             return result

@@ -235,8 +235,9 @@ class Understander:
         named = {i for f in tagged.found if f.kind in ("person", "municipality", "task") for i in range(f.start, f.end)}
         language = self.language.of([t for i, t in enumerate(utterance.tokens) if i not in named])
         reading = self._by_example(utterance, tagged, text, allowed, [])
-        if reading is None or reading.unresolved or \
-                any(slot not in reading.slots for slot in self.intents[reading.intent].required):
+        if reading is None or reading.unresolved or reading.doubts or any(
+                slot not in reading.slots and (need == "required" or slot in _FREE_TEXT_SLOTS)
+                for slot, need in self.intents[reading.intent].slots.items()):
             # The templates: what most messages need, and what an example's reading lacks (an unknown name)
             resolved, partial = self._by_template(utterance, allowed)
             reading = (self._by_example(utterance, tagged, text, allowed, partial) if reading else None) or \

@@ -252,6 +252,9 @@ class WordsFile(Strict):
     model_names: Phrases
     model_parts: dict[Literal["phases", "themes"], Phrases]
     ordinals: dict[int, Phrases] = {}
+    number_words: Phrases
+    all_words: Phrases
+    conjunctions: Phrases
     title_markers: Phrases
     roles: Roles
     smalltalk: SmallTalk

@@ -9,13 +9,16 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from content import Content
 from content.names import key
-from dialogs.text import words
+from dialogs.text import fold, words
+from dialogs.understanding.lexicon import Lexicon
 
 # Definite/plural endings tried when the bare form is not known: "forløbet", "faseovergangene", "bølger".
 _SUFFIXES = ("erne", "ene", "en", "et", "er", "e", "s", "n")
@@ -122,3 +125,42 @@ class NameIndex:
             item_id = self._id_of[name]
             best[item_id] = max(best.get(item_id, 0.0), score)
         return sorted(best.items(), key=lambda kv: -kv[1])
+
+
+# -- the content's names ---------------------------------------------------------------------------------------
+_EVERYDAY_WORD = 4.5  # Zipf frequency from which a word is too common to stand for a municipality alone
+
+
+def _municipality_parts(content: Content, lexicon: Lexicon) -> dict[str, list[str]]:
+    """A part of a two-part name that no other municipality has and that is no everyday word: "Ringkøbing" and
+    "Skjern", "Faaborg"; not "Høje" (Høje-Taastrup)."""
+    parts: dict[str, list[str]] = defaultdict(list)
+    for m in content.municipalities:
+        for part in re.split(r"[- ]+", m.name):
+            if len(part) >= 4 and part != m.name:
+                parts[part.lower()].append(m.code)
+    names_of = {m.name.lower() for m in content.municipalities}
+    out: dict[str, list[str]] = defaultdict(list)
+    for part, codes in parts.items():
+        if len(codes) == 1 and part not in names_of and lexicon.zipf(fold(part), "da") < _EVERYDAY_WORD:
+            out[codes[0]].append(part)
+    return out
+
+
+def content_names(content: Content, lexicon: Lexicon) -> dict[str, dict[str, list[str]]]:
+    """kind -> id -> every name it goes by: what both the templates' lookups and the tagger search."""
+    parts = _municipality_parts(content, lexicon)
+    return {
+        "municipality": {m.code: [m.name, f"{m.name} kommune", f"{m.name}s kommune", *m.aliases, *parts.get(m.code, [])]
+                         for m in content.municipalities},
+        "phase": {str(p.number): [p.id, p.name.da, p.name.en, f"fase {p.number}", f"phase {p.number}",
+                                  *p.aliases.all()] for p in content.phases},
+        "theme": {t.id: [t.id, t.name.da, t.name.en, *t.aliases.all()] for t in content.themes},
+        "term": {t.id: [t.id, t.term.da, t.term.en, *t.synonyms.all()] for t in content.terms},
+        "task": {t.id: [t.title.da, t.title.en, *t.aliases.all()] for t in content.tasks},
+        # A wave by its name, its number, or its place ("anden bølge", "the second wave").
+        "wave": {w.id: [w.id, w.name.da, w.name.en, f"bølge {i}", f"wave {i}", f"{i}. bølge",
+                        *(f"{o} {noun}" for lang in sorted(content.words) for o in content.words[lang].ordinals.get(i, ())
+                          for noun in ("bølge", "wave"))]
+                 for i, w in enumerate(content.project.waves, start=1)},
+    }

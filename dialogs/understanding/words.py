@@ -116,6 +116,9 @@ class Words:
         self.no = merged("no")
         self.model_names = merged("model_names")
         self.possessives = merged("possessives")
+        self.number_words = merged("number_words")
+        self.all_words = merged("all_words")
+        self.conjunctions = merged("conjunctions")
         self.who_words = merged("who_words")
         self.title_markers = merged("title_markers")
         self.name_before = merged("name_before")
@@ -145,7 +148,7 @@ class Words:
         lists = [self.greetings, self.requests, self.fillers, self.leading, self.trailing, self.question_words,
                  self.question_verbs, self.hedges, self.negations, self.task_references, self.me, self.yes, self.no,
                  self.name_before, self.name_after, self.defining, self.model_names, self.title_markers,
-                 self.possessives, self.who_words]
+                 self.possessives, self.who_words, self.number_words, self.all_words, self.conjunctions]
         for group in (self.phase_references, self.directions, self.model_parts, self.roles, self.smalltalk, self.cues, self.anchors,
                       *self.fixed.values()):
             lists += list(group.values())

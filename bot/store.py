@@ -29,7 +29,7 @@ import json
 import os
 import re
 from dataclasses import asdict, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -602,29 +602,51 @@ class TinyStore:
     async def set_language(self, user_id: str, language: str) -> None:
         await self._write(lambda: self._put("preferences", "user_id", {"user_id": user_id, "language": language}))
 
-    async def thread(self, conversation: str) -> ThreadContext:
+    def _thread_now(self, conversation: str) -> ThreadContext:
         doc = self._find("lists", "conversation", conversation)
         if not doc:
             return ThreadContext()
-        return ThreadContext(tuple(doc.get("task_ids") or ()), doc.get("last_task"), thawed(doc.get("pending")))
+        return ThreadContext(tuple(doc.get("task_ids") or ()), doc.get("last_task"), thawed(doc.get("pending")),
+                             doc.get("last_task_by"), doc.get("last_task_at"))
+
+    async def thread(self, conversation: str) -> ThreadContext:
+        return self._thread_now(conversation)
+
+    def _put_thread(self, conversation: str, new: ThreadContext) -> None:
+        lists = self._table("lists")
+        old_id = self._doc_id("lists", "conversation", conversation)
+        if old_id is not None:
+            lists.remove(doc_ids=[old_id])  # re-inserted below with the newest id: ids order lists by last use
+        self._put("lists", "conversation", {
+            "conversation": conversation, "task_ids": list(new.task_ids), "last_task": new.last_task,
+            "pending": thawed(new.pending), "last_task_by": new.last_task_by, "last_task_at": new.last_task_at})
+        if len(lists) > LIST_LIMIT:  # the smallest ids: the threads whose lists were shown longest ago
+            lists.remove(doc_ids=sorted(doc.doc_id for doc in lists.all())[:len(lists) - LIST_LIMIT])
 
     async def update_thread(self, conversation: str, **changes: Any) -> None:
-        current = await self.thread(conversation)
-        new = replace(current, **changes)
-        if new == current:  # "hvad skal vi nu?" twice, the same task named again: nothing to write
-            return
-        doc = {"conversation": conversation, "task_ids": list(new.task_ids), "last_task": new.last_task,
-               "pending": thawed(new.pending)}
+        if replace(self._thread_now(conversation), **changes) == self._thread_now(conversation):
+            return  # "hvad skal vi nu?" twice, the same task named again: nothing to write
 
-        def write():
-            lists = self._table("lists")
-            old_id = self._doc_id("lists", "conversation", conversation)
-            if old_id is not None:
-                lists.remove(doc_ids=[old_id])  # re-inserted below with the newest id: ids order lists by last use
-            self._put("lists", "conversation", doc)
-            if len(lists) > LIST_LIMIT:  # the smallest ids: the threads whose lists were shown longest ago
-                lists.remove(doc_ids=sorted(doc.doc_id for doc in lists.all())[:len(lists) - LIST_LIMIT])
+        def write():  # read again under the lock: another process may have changed the thread meanwhile
+            current = self._thread_now(conversation)
+            new = replace(current, **changes)
+            if new != current:
+                self._put_thread(conversation, new)
         await self._write(write)
+
+    async def take_pending(self, conversation: str, user: str, not_before: str, asked: str | None = None) -> dict | None:
+        def take():
+            current = self._thread_now(conversation)
+            pending = current.pending
+            if not pending or pending.get("user") != user:
+                return None
+            if datetime.fromisoformat(pending["at"]) < datetime.fromisoformat(not_before):
+                return None  # too old to be what this answers
+            if asked is not None and pending.get("id") != asked:
+                return None  # the "Ja" of an older question
+            self._put_thread(conversation, replace(current, pending=None))
+            return dict(pending)
+        return await self._write(take)
 
     async def last_list(self, conversation: str) -> list[str]:
         return list((await self.thread(conversation)).task_ids)
@@ -678,6 +700,7 @@ class TinyStore:
             # A change the bot asked them about ("Mener du …?") is forgotten with them.
             self._table("lists").update({"pending": None},
                                         Query().pending.test(lambda p: bool(p) and p.get("user") == user_id))
+            self._table("lists").update({"last_task_by": None, "last_task_at": None}, Query().last_task_by == user_id)
             for code in sorted(codes):
                 self._append_audit(AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}"))
             return count

@@ -199,11 +199,14 @@ def _load_intents(path: Path) -> dict[str, IntentSpec]:
                for name, spec in _validate(IntentsFile, _read_yaml(path), path).intents.items()}
     _require("unknown" in intents, path, "intents", "'unknown' (the answer to what is not understood) is missing")
     for name, spec in intents.items():
+        for slot in [*spec.defaults, *spec.free_text]:
+            _require(slot in spec.slots, path, f"intents.{name}", f"'{slot}' has a default or is free text but is no slot")
         if spec.changes:
             _require(spec.asked == "confirm" or (spec.asked in intents and not intents[spec.asked].changes),
                      path, f"intents.{name}.asked", "must be 'confirm' or an intent that changes nothing")
-        else:
-            _require(spec.asked is None, path, f"intents.{name}.asked", "only an intent that changes data has one")
+        else:  # "ja?": an answer asked as a question has a read-only twin too
+            _require(spec.asked is None or (spec.asked in intents and not intents[spec.asked].changes),
+                     path, f"intents.{name}.asked", "must be an intent that changes nothing")
     return intents
 
 

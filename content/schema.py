@@ -260,6 +260,7 @@ class WordsFile(Strict):
     smalltalk: SmallTalk
     yes: Phrases
     no: Phrases
+    confirming: Phrases  # small talk that is a yes right after the bot asked ("ok", 👍); "aha", "haha" are not
     stopwords: Phrases
     possessives: Phrases
     who_words: Phrases

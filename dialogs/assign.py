@@ -18,8 +18,13 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 ROLES = ("responsible", "performer")
-def _person(ctx: Ctx, typed: str) -> dict:
-    """The @mentioned person whose name was typed, else just the name; "@me" is the sender."""
+
+
+def person_of(ctx: Ctx, typed: str | dict) -> dict:
+    """The @mentioned person whose name was typed, else just the name; "@me" is the sender. A dict is a person
+    found when the question was asked ("Skal jeg sætte Lars …?"): the "ja" carries no mention."""
+    if isinstance(typed, dict):
+        return {"id": str(typed.get("id", "")), "name": str(typed.get("name", ""))[:80]}
     if typed == "@me":
         return asdict(ctx.turn.user)
     wanted = fold(typed.lstrip("@").strip())
@@ -49,7 +54,8 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     if reply:
         return reply
     role = u.slots.get("role")
-    person = _person(ctx, str(u.slots.get("person", "")))
+    raw = u.slots.get("person", "")
+    person = person_of(ctx, raw if isinstance(raw, dict) else str(raw))
     if role not in ROLES or not person["name"]:
         return Reply(ctx.t("assign.how"))
     current = ((await ctx.store.municipality(code)).assignments.get(task.id) or {}).get(role)
@@ -57,7 +63,8 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         # Someone already has the role: replacing them is asked about first.
         question = ctx.t("assign.replace", task=task.title.get(ctx.lang), role=ctx.t(f"assign.role.{role}"),
                          current=esc(current.get("name", "")), person=esc(person["name"]))
-        return await pending_question(ctx, "assign", {**u.slots, "task": task.id, "replace": True}, question)
+        return await pending_question(ctx, "assign", {**u.slots, "person": person, "task": task.id, "replace": True},
+                                      question)
     turn = ctx.turn
     await ctx.store.record(AuditEvent(code, "assign", task.id, turn.user, turn.now.isoformat(), turn.conversation.id,
                                       details={"role": role, "person": person}))

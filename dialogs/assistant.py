@@ -49,7 +49,7 @@ class Assistant:
             if not self._tenant_allowed(turn):
                 return Reply(ctx.t("tenant.not_allowed"))
             log.info("press", extra={"action": str(turn.value.get("a"))[:20], "conversation": turn.conversation.id})
-            reply = await presses.handle(ctx, turn.value)
+            reply = await self._answer(ctx, presses.handle(ctx, turn.value))
         else:
             understanding = self.services.understander.understand(
                 turn.text, frozenset(person.name for person in turn.mentions), self._consultant(turn))
@@ -60,8 +60,18 @@ class Assistant:
             # words of the examples, never the message's own text).
             log.info("turn", extra={"intent": understanding.intent, "confirm": understanding.confirm,
                                     "why": understanding.why[:300], "conversation": turn.conversation.id})
-            reply = await self.dispatch(ctx, understanding)
+            reply = await self._answer(ctx, self.dispatch(ctx, understanding))
         return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
+
+    @staticmethod
+    async def _answer(ctx: Ctx, answering) -> Reply:
+        """The reply; a fault of the bot's own is still an answer (no silence, no stack trace in chat), and
+        logged with its trace for the operators."""
+        try:
+            return await answering
+        except Exception:
+            log.exception("dialog failed", extra={"conversation": ctx.turn.conversation.id})
+            return Reply(ctx.t("turn.failed"))
 
     async def dispatch(self, ctx: Ctx, u: Understanding) -> Reply:
         """Answer an understanding: also what a "ja" confirms and what a card's button stands for."""

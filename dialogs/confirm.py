@@ -2,14 +2,15 @@
 first, and made on "ja" (or the card's button) by the same person in the same thread. "nej" drops it.
 
 "ja"/"nej" with nothing asked answer the phase gate's self-check when one is open ("ja 1 3"), else they
-are just acknowledged.
+are just acknowledged. Asked as a question ("ja?", "er 2 opfyldt?") they change nothing: `check`.
 """
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dialogs import gate
+from dialogs.assign import person_of
 from dialogs.confirm_question import pending_question
 from dialogs.context import Ctx
 from dialogs.dates import DateError, parse_date
@@ -17,12 +18,12 @@ from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase
+from dialogs.store import FRESH
 from dialogs.task_ref import municipality_and_task
 from dialogs.text import words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
-FRESH = timedelta(minutes=30)  # an answer later than this is not an answer to the question
 
 
 async def ask(ctx: Ctx, u: Understanding) -> Reply:
@@ -46,8 +47,9 @@ async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None
         slots["task"] = task.id
         title = task.title.get(ctx.lang)
         if u.intent == "assign":
-            person = str(u.slots.get("person", ""))
-            who = ctx.t("word.you") if person == "@me" else esc(person.lstrip("@"))
+            typed = str(u.slots.get("person", ""))
+            slots["person"] = person_of(ctx, typed)  # with the mention's ids, which the "ja" will not carry
+            who = ctx.t("word.you") if typed == "@me" else esc(slots["person"]["name"])
             role = ctx.t(f"assign.role.{u.slots.get('role', 'performer')}")
             return ctx.t("confirm.assign", task=title, person=who, role=role), slots, None
         return ctx.t(f"confirm.{u.intent}", task=title), slots, None
@@ -80,34 +82,58 @@ async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None
         chosen = u.slots.get("municipality")
         if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
             return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
-        if await ctx.store.registration(ctx.turn.conversation.scope) is None:
+        if u.doubts == ("only a name",) and await ctx.store.registration(ctx.turn.conversation.scope) is None:
             # Nothing is registered yet: a municipality's name is the answer to "which municipality are you?"
             return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))
+        slots["switch"] = True  # asked here: the handler does not ask again
         return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots, None
     if not (await ctx.store.municipality(code)).gate:  # gate_proceed
         return "", {}, await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
     return ctx.t("confirm.gate_proceed"), slots, None
 
 
-async def _pending(ctx: Ctx) -> dict | None:
+def _not_before(ctx: Ctx) -> str:
+    return (ctx.turn.now - FRESH).isoformat()
+
+
+async def waiting(ctx: Ctx) -> dict | None:
+    """The question this person has to answer here, if any; reading it changes nothing."""
     pending = (await ctx.thread()).pending
     if not pending or pending.get("user") != ctx.turn.user.id:
         return None
-    if ctx.turn.now - datetime.fromisoformat(pending["at"]) > FRESH:
+    if datetime.fromisoformat(pending["at"]) < ctx.turn.now - FRESH:
         return None
     return dict(pending)
 
 
 async def asked(ctx: Ctx) -> bool:
     """Whether this person has a question from the bot to answer here."""
-    return await _pending(ctx) is not None
+    return await waiting(ctx) is not None
+
+
+async def _take(ctx: Ctx, asked_id: str | None = None) -> dict | None:
+    """The question answered now, cleared in the same write: a second "ja" (or a double click) finds none."""
+    return await ctx.store.take_pending(ctx.list_key(), ctx.turn.user.id, _not_before(ctx), asked_id)
+
+
+async def _make(ctx: Ctx, pending: dict) -> Reply:
+    return await ctx.dispatch(Understanding(pending["intent"], dict(pending["slots"])))
+
+
+async def pressed(ctx: Ctx, asked_id: str, ok: bool) -> Reply:
+    """The card's "Ja"/"Nej": an answer to that very question, or to none (a newer one was asked since, it
+    was answered already, it is older than FRESH, or it was asked of someone else)."""
+    pending = await _take(ctx, asked_id)
+    if pending is None:
+        return Reply(ctx.t("confirm.stale"))
+    return await _make(ctx, pending) if ok else Reply(ctx.t("confirm.dropped"))
 
 
 async def yes(ctx: Ctx, u: Understanding) -> Reply:
-    pending = await _pending(ctx)
-    if pending and not u.slots.get("numbers"):
-        await ctx.update_thread(pending=None)
-        return await ctx.dispatch(Understanding(pending["intent"], dict(pending["slots"])))
+    if not u.slots.get("numbers"):
+        pending = await _take(ctx)
+        if pending:
+            return await _make(ctx, pending)
     if await _gate_open(ctx):  # "ja 1 3": the self-check's criteria
         return await gate.confirm(ctx, u)
     numbers = re.findall(r"\d+", str(u.slots.get("numbers", "")))
@@ -122,12 +148,26 @@ async def yes(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def no(ctx: Ctx, u: Understanding) -> Reply:
-    pending = await _pending(ctx)
-    if pending and not u.slots.get("numbers"):
-        await ctx.update_thread(pending=None)
+    if not u.slots.get("numbers") and await _take(ctx):
         return Reply(ctx.t("confirm.dropped"))
     if u.slots.get("numbers") or await _gate_open(ctx):
         return await gate.reject(ctx, u)
+    return Reply(ctx.t("confirm.nothing_asked"))
+
+
+async def check(ctx: Ctx, u: Understanding) -> Reply:
+    """"ja?", "er 2 opfyldt?", "er nr 3 på plads?": a yes or no asked as a question changes nothing. It
+    repeats the question waiting for an answer, shows the self-check as it stands, or the listed task."""
+    numbers = re.findall(r"\d+", str(u.slots.get("numbers", "")))
+    pending = await waiting(ctx)
+    if pending and not numbers:
+        return Reply(pending.get("question", "") + "\n\n" + ctx.t("confirm.how"))
+    if await _gate_open(ctx):
+        return await gate.show(ctx)
+    if len(numbers) == 1 and (await ctx.thread()).task_ids:
+        return await ctx.dispatch(Understanding("task_status", {"task": int(numbers[0])}))
+    if numbers:
+        return await gate.show(ctx)  # it says that no self-check is open
     return Reply(ctx.t("confirm.nothing_asked"))
 
 

@@ -130,8 +130,8 @@ class Ctx:
 
     async def remember_task(self, task_id: str) -> None:
         """The task a later "den"/"it" means."""
-        if (await self.thread()).last_task != task_id:
-            await self.update_thread(last_task=task_id)
+        await self.update_thread(last_task=task_id, last_task_by=self.turn.user.id,
+                                 last_task_at=self.turn.now.isoformat(timespec="minutes"))
 
     def forget_lookup(self) -> None:
         self._looked_up, self._code, self.refused_code = False, None, None

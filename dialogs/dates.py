@@ -31,8 +31,9 @@ _NUMERIC = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")  # day f
 # "kl. 10.30" and "1-3 opgaver" stay what they are.
 _DAY_MONTH_SLASH = re.compile(r"(?<![-/.\d])\b(\d{1,2})/(\d{1,2})\b(?![-/.]\d)")
 _DAY_MONTH_DOT = re.compile(r"\b(?:d|den)\.?\s*(\d{1,2})\.(\d{1,2})\b(?![-/.]\d)")
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH})\.?(?:\s+(\d{{4}}|\d{{2}}))?\b")
-_MONTH_DAY = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?(?:\s+(\d{{4}}|\d{{2}}))?\b")
+# A number after the month that is no year ("1. marts 99999") makes it no date: never a year guessed past it.
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH})\.?(?:\s+(\d{{4}}|\d{{2}})\b|(?!\s+\d{{3,}}))\b")
+_MONTH_DAY = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?(?:\s+(\d{{4}}|\d{{2}})\b|(?!\s+\d{{3,}}))\b")
 
 
 class DateError(ValueError):

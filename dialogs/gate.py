@@ -15,7 +15,7 @@ import re
 from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.markdown import esc
-from dialogs.text import without_mentions
+from dialogs.text import without_mentions, words
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase, phase_progress
@@ -23,9 +23,22 @@ from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
-# Criterion numbers: "1", "1 3", "1, 2 og 3". A ":" ends them, so "2: 3 ledere mangler" is [2] and a note.
-_NUMBERS = re.compile(r"\b\d+(?:(?:\s*,\s*|\s+og\s+|\s+and\s+|\s*&\s*|\s+)\d+)*\b")
-_ALL = re.compile(r"^(?:til\s+|to\s+)?(alle|all|everything|samtlige)\b")
+
+
+def _numbers_pattern(ctx: Ctx) -> re.Pattern:
+    """Criterion numbers: "1", "1 3", "1, 2 og 3" (the joining words from words.yaml). A ":" ends them, so
+    "2: 3 ledere mangler" is [2] and a note."""
+    joins = sorted({" ".join(p) for p in ctx.services.understander.words.conjunctions.phrases}, key=len, reverse=True)
+    join = "|".join(rf"\s+{re.escape(j)}\s+" for j in joins)
+    return re.compile(rf"\b\d+(?:(?:\s*,\s*|{join}|\s*&\s*|\s+)\d+)*\b", re.IGNORECASE)
+
+
+def _all_meant(ctx: Ctx, raw: str) -> bool:
+    """"alle", "til alle", "all of them": every criterion."""
+    w = ctx.services.understander.words
+    tokens = words(raw)
+    tokens = tokens[w.number_words.at(tokens, 0):]
+    return bool(tokens) and bool(w.all_words.at(tokens, 0))
 
 
 def _criteria(ctx: Ctx, phase: int) -> list[str]:
@@ -125,15 +138,21 @@ def _picked(ctx: Ctx, gate: dict, raw: str) -> tuple[list[int], str]:
     The numbers are the first run of numbers in the message; the note is everything typed after them, taken
     from the message itself (punctuation kept), so a note may mention numbers or "alle"."""
     count = len(_criteria(ctx, gate["from"]))
-    if _ALL.match(raw.strip().lower()):
+    if _all_meant(ctx, raw):
         return list(range(1, count + 1)), ""
     typed = without_mentions(ctx.turn.text)
-    match = _NUMBERS.search(typed)
+    match = _numbers_pattern(ctx).search(typed)
     if not match:
         return [], ""
     numbers = [int(n) for n in re.findall(r"\d+", match[0])]
     note = typed[match.end():].lstrip(" :-–—").strip()
     return [n for n in numbers if 1 <= n <= count], note
+
+
+async def show(ctx: Ctx) -> Reply:
+    """The self-check as it stands, changing nothing."""
+    code, gate, reply = await _gate_or_reply(ctx)
+    return reply or checklist_reply(ctx, code, gate)
 
 
 async def confirm(ctx: Ctx, u: Understanding) -> Reply:

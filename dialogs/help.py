@@ -28,6 +28,11 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
 
 def suggestion(ctx: Ctx, intent: str, slots: dict) -> str:
     """How to say `intent`, with the task, phase or term the message named when the intent takes it."""
+    return _suggestion(ctx, intent, slots)[0]
+
+
+def _suggestion(ctx: Ctx, intent: str, slots: dict) -> tuple[str, bool]:
+    """The words, and whether they carry what the message named (else they are the intent's general example)."""
     values = {}
     if isinstance(slots.get("task"), str) and ctx.content.task(slots["task"]):
         values["task"] = ctx.content.task(slots["task"]).title.get(ctx.lang)
@@ -41,8 +46,8 @@ def suggestion(ctx: Ctx, intent: str, slots: dict) -> str:
     catalogs = ctx.services.catalogs
     if values and key in catalogs.keys() and catalogs.placeholders(ctx.lang, key) <= set(values):
         return ctx.t(f"say.{intent}.with", task=values.get("task", ""), phase=values.get("phase", ""),
-                     term=values.get("term", ""), theme=values.get("theme", ""))
-    return ctx.t(f"say.{intent}")
+                     term=values.get("term", ""), theme=values.get("theme", "")), True
+    return ctx.t(f"say.{intent}"), False
 
 
 async def unknown(ctx: Ctx, u: Understanding) -> Reply:
@@ -51,9 +56,12 @@ async def unknown(ctx: Ctx, u: Understanding) -> Reply:
     offers: list[str] = []
     for intent, slots in u.alternatives:
         spec = ctx.content.intents.get(intent)
-        if spec is None or (spec.consultant and not ctx.consultant) or intent in ("yes", "no", "smalltalk"):
+        if spec is None or (spec.consultant and not ctx.consultant) or intent in ("yes", "no", "gate_check", "smalltalk"):
             continue
-        offers.append(suggestion(ctx, intent, slots))
+        offer, named = _suggestion(ctx, intent, slots)
+        if spec.changes and not named:
+            continue  # a button that changes something the message did not name ("… is done") is a guess too far
+        offers.append(offer)
     for intent in _FALLBACK:
         if len(offers) >= 3:
             break

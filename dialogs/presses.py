@@ -23,9 +23,9 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         return Reply(ctx.t("press.old"))
     action = value.get("a")
     if action == "confirm":  # "Ja"/"Nej" under a question: the answer typed
-        if type(value.get("ok")) is not bool:
+        if type(value.get("ok")) is not bool or not isinstance(value.get("q"), str):
             return Reply(ctx.t("press.invalid"))
-        return await (confirm.yes if value["ok"] else confirm.no)(ctx, Understanding("yes" if value["ok"] else "no"))
+        return await confirm.pressed(ctx, value["q"], value["ok"])
     if action == "say":  # a suggestion: as if its words were typed
         said = value.get("say")
         if not isinstance(said, str) or not said.strip() or len(said) > 200:

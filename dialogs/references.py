@@ -6,10 +6,12 @@ is ("@current", "@next", "@previous"); this thread's context and the municipalit
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.progress import current_phase, find_task
+from dialogs.store import FRESH
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -25,6 +27,8 @@ async def resolve(ctx: Ctx, u: Understanding) -> tuple[Understanding, Reply | No
         if not last or (state and find_task(ctx.content, state, last) is None) or (not state and not ctx.content.task(last)):
             return u, Reply(ctx.t("ask.task"))
         slots["task"] = last
+        if ctx.content.intents[u.intent].changes and not await _own_and_fresh(ctx):
+            u = replace(u, confirm=True)  # "den er færdig" about a task someone else named, or named long ago
     phase = slots.get("phase")
     if phase in _STEP:
         code, reply = await municipality_or_reply(ctx)
@@ -35,3 +39,11 @@ async def resolve(ctx: Ctx, u: Understanding) -> tuple[Understanding, Reply | No
             return u, Reply(ctx.t("phase.none_after" if _STEP[phase] > 0 else "phase.none_before"))
         slots["phase"] = number
     return replace(u, slots=slots), None
+
+
+async def _own_and_fresh(ctx: Ctx) -> bool:
+    """Whether the task "den" points at was named by this person, in the last half hour."""
+    thread = await ctx.thread()
+    if thread.last_task_by != ctx.turn.user.id or not thread.last_task_at:
+        return False
+    return ctx.turn.now - datetime.fromisoformat(thread.last_task_at) <= FRESH

@@ -1,6 +1,7 @@
 """"tilmeld Aarhus" / "register Odense" / "kommune 751": bind this conversation (or team) to a municipality."""
 from __future__ import annotations
 
+from dialogs.confirm_question import pending_question
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.store import Registration
@@ -17,6 +18,9 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     existing = await ctx.store.registration(conv.scope)
     if existing and existing.code == code and existing.tenant_id == conv.tenant_id:
         return Reply(ctx.t("register.already", name=name))
+    if existing and not u.slots.get("switch"):  # moving a team's data to another municipality is asked about first
+        question = ctx.t("register.switch", name=name, previous=ctx.municipality_name(existing.code))
+        return await pending_question(ctx, "register", {"municipality": code, "switch": True}, question)
     registration = Registration(scope=conv.scope, code=code, tenant_id=conv.tenant_id, by=ctx.turn.user,
                                 at=ctx.turn.now.isoformat())
     owner = await ctx.store.register(registration, conv.id)

@@ -1,9 +1,10 @@
 """"tak", "god weekend", "hej": a short, friendly answer, and a way on for a greeting. An "ok" (or 👍) right
-after the bot asked something answers the question: yes."""
+after the bot asked something answers the question: yes; "aha" or "ok?" does not."""
 from __future__ import annotations
 
 from dialogs import confirm, help
 from dialogs.context import Ctx
+from dialogs.text import words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -14,6 +15,8 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     kind = u.slots.get("kind")
     if kind == "greeting":
         return await help.greet(ctx)
-    if kind == "ack" and await confirm.asked(ctx):
+    confirming, said = ctx.services.understander.words.confirming, words(u.text)
+    confirms = confirming.whole(said) if said else u.text.strip() in confirming.symbols
+    if kind == "ack" and confirms and "?" not in ctx.turn.text and await confirm.asked(ctx):
         return await confirm.yes(ctx, Understanding("yes"))
     return Reply(ctx.t(f"smalltalk.{kind if kind in KINDS else 'ack'}"))

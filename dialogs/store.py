@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -95,6 +95,10 @@ class TaskChange:
     current: TaskState | None
 
 
+# How long a thread remembers: a "ja" later than this answers nothing, a "den" may mean something else.
+FRESH = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class ThreadContext:
     """What a thread's next message may refer to: the numbered list last shown ("udført 3"), the task last
@@ -102,7 +106,9 @@ class ThreadContext:
 
     task_ids: tuple[str, ...] = ()
     last_task: str | None = None
-    pending: Mapping | None = None  # {intent, slots, user, at}: plain JSON
+    pending: Mapping | None = None  # {id, intent, slots, user, at}: plain JSON
+    last_task_by: str | None = None  # who named the last task, and when: another's "den" is asked about
+    last_task_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,10 @@ class Store(Protocol):
 
     async def update_thread(self, conversation: str, **changes: Any) -> None:
         """Change some of a thread's context (task_ids, last_task, pending); the same values write nothing."""
+
+    async def take_pending(self, conversation: str, user: str, not_before: str, asked: str | None = None) -> dict | None:
+        """The change `user` was asked about here at or after `not_before` (and, given `asked`, that very
+        question), cleared in the same step: two "ja" at once make it once."""
 
     async def checkpoint(self) -> int:
         """Write what is only cached (deferred task marks) and catch up with other processes' changes."""

@@ -44,8 +44,8 @@ async def _task_or_reply(ctx: Ctx, u: Understanding) -> tuple[Task | None, Reply
             return None, Reply(ctx.t("task.gone", number=value))
         return lookup_task(listed[value - 1]), None
     lookup = u.unresolved.get("task")
-    if lookup is None and value:
-        return lookup_task(value), None
+    if lookup is None and value and (found := lookup_task(value)) is not None:
+        return found, None  # else: an id this municipality does not have (a local task removed): asked below
     if state and state.local_tasks and value:
         local = NameIndex({t["id"]: [t["title"]] for t in state.local_tasks}).lookup(str(value))
         if local.id:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -81,6 +81,8 @@ class Score:
     by_kind: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_intent: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     misses: list[str] = field(default_factory=list)
+    changes_meant: int = 0  # messages that mean a change, read right
+    changes_made: int = 0  # of those, made without a question first (the rest are asked about: one more turn)
 
     @property
     def accuracy(self) -> float:
@@ -98,6 +100,9 @@ def score(items: list[dict], read: Callable[[dict], Reading], known_terms: set[s
             for name, wanted in (item.get("slots") or {}).items()))
         result.total += 1
         result.right += ok
+        if ok and item["intent"] in state_changing:
+            result.changes_meant += 1
+            result.changes_made += reading.acts
         for table, key in ((result.by_kind, item["kind"]), (result.by_intent, item["intent"])):
             table[key][0] += ok
             table[key][1] += 1
@@ -115,7 +120,8 @@ def score(items: list[dict], read: Callable[[dict], Reading], known_terms: set[s
 
 def report(name: str, result: Score) -> str:
     lines = [f"{name}: {result.right}/{result.total} = {result.accuracy:.1%} understood; "
-             f"{len(result.unsafe)} would change data they should not"]
+             f"{len(result.unsafe)} would change data they should not; "
+             f"{result.changes_made}/{result.changes_meant} changes read right are made without asking first"]
     lines.append("  per kind: " + ", ".join(f"{k} {r}/{n}" for k, (r, n) in sorted(result.by_kind.items())))
     return "\n".join(lines)
 

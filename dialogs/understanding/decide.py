@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from content.schema import IntentSpec
+from dialogs.text import MAX_UTTERANCE
 from dialogs.understanding.entities import Tagged
 from dialogs.understanding.reading import Understanding
 from dialogs.understanding.slots import SlotFiller
@@ -63,23 +64,29 @@ class Decider:
 
     def decide(self, reading: Understanding, u: Utterance, tagged: Tagged) -> Understanding:
         spec = self._intents.get(reading.intent)
+        if spec is not None and u.question and spec.asked:  # "ja?", "er X udført?"
+            return self._asked(reading, spec, u)
         if spec is None or not spec.changes:
             return replace(reading, confirm=False)
-        if u.question:
-            return self._asked(reading, spec, u)
         unsure = list(reading.doubts)
         if tagged.first("municipality") and "municipality" not in spec.slots:
             unsure.append("names a municipality")  # "Aarhus går live 1. marts": about someone else
-        if u.hedged:
+        if u.hedged and (len(u.typed) >= MAX_UTTERANCE or self._hedge_outside_names(tagged)):
             unsure.append("hedged")
         if u.negated and not spec.negative:
             unsure.append("negated")
-        cues = self._words.cues.get(spec.name)
-        if reading.by_classifier and cues and not cues.find(tagged.words):
-            unsure.append("no cue word")
+        if reading.by_classifier:  # a change only a template or an example's shape reads is made without asking
+            cues = self._words.cues.get(spec.name)
+            unsure.append("by the classifier" if cues and cues.find(tagged.words) else "by the classifier, no cue word")
         if unsure:
             return replace(reading, confirm=True, why=reading.why + "; confirm: " + ", ".join(unsure))
         return replace(reading, confirm=False)
+
+    def _hedge_outside_names(self, tagged: Tagged) -> bool:
+        """A hedge of the message's own ("måske", "eller"), not a word of a name it gives ("Afdæk behov for
+        justeringer eller ændringer …")."""
+        named = {i for f in tagged.found for i in range(f.start, f.end)}
+        return any(named.isdisjoint(range(a, b)) for a, b in self._words.hedges.find(tagged.words))
 
     def _asked(self, reading: Understanding, spec: IntentSpec, u: Utterance) -> Understanding:
         body = u.body_words

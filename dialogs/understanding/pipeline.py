@@ -146,10 +146,10 @@ class Understander:
                 if u.symbols and any(symbol in u.symbols for symbol in phrases.symbols):
                     return Understanding("smalltalk", {"kind": kind}, why="symbol")
             return Understanding("unknown", why="no words")
-        if self.words.yes.whole(u.tokens):
-            return Understanding("yes", why="yes word")
-        if self.words.no.whole(u.tokens):
-            return Understanding("no", why="no word")
+        if self.words.yes.whole(u.tokens) or self.words.no.whole(u.tokens):
+            if u.question:  # "ja?": a yes asked as a question answers nothing
+                return Understanding("gate_check", why="yes/no word asked")
+            return Understanding("yes" if self.words.yes.whole(u.tokens) else "no", why="yes/no word")
         kinds = []
         at = 0
         while at < len(u.tokens):
@@ -249,7 +249,11 @@ class Understander:
         doubts = (("a name read from its words",) if guessed else ()) + (("not sure",) if probability < _SURE else ())
         if intent == "define" and not self._asks_a_definition(slots, unresolved, tagged):
             return Understanding("unknown", why=why + "; not a definition question", alternatives=offers())
-        return Understanding(intent, slots, unresolved, why=why, doubts=doubts, by_classifier=True)
+        # A command's template with a name the bot does not know yet ("fortryd Informér MED-udvalget", a local
+        # task) is read as that template: the dialog finds the name or says it does not know it.
+        by_shape = shape is not None and intent == shape and probability >= _SURE
+        why += "; a template's shape with a new name" if by_shape else ""
+        return Understanding(intent, slots, unresolved, why=why, doubts=doubts, by_classifier=not by_shape)
 
     def _asks_a_definition(self, slots: dict, unresolved: dict, tagged: Tagged) -> bool:
         """"hvad er X?" with an X outside the model is a definition question only when it says so ("hvad

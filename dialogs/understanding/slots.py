@@ -127,11 +127,13 @@ class SlotFiller:
         guessed = False
         for slot in spec.slots:
             found = self.evidence(slot, tagged, raw_text, spec.name)
-            if slot == "task" and (found is None or isinstance(found, TaskGuess)):
+            referred = slot == "task" and getattr(found, "value", None) == "@ref" and spec.free_text
+            if slot == "task" and (found is None or isinstance(found, TaskGuess) or referred):
                 # A name where a command's template has it beats a task guessed from words outside that name
                 # ("fjern lokal opgave Informér MED-udvalget": not "Opsæt it-systemet lokalt"); a task guessed
-                # from the name's own words is what the name means ("undervisningen af slutbrugerne").
-                named = self._template_task(spec.name, partial, u, found)
+                # from the name's own words is what the name means ("undervisningen af slutbrugerne"); and a title
+                # beats a "den" before it ("fjern den lokale opgave Opdater intranet").
+                named = self._template_task(spec.name, partial, u, found if isinstance(found, TaskGuess) else None)
                 if named is not None:
                     slots[slot], lookup = named
                     if lookup is not None:

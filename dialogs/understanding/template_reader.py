@@ -171,8 +171,8 @@ class TemplateReader:
         digits = value.replace(" ", "")
         if slot == "task" and digits.isdigit() and len(digits) <= 3:
             return int(digits), Lookup(digits)
-        if slot == "municipality" and digits.isdigit():
-            code = digits.zfill(4)  # "kommune 751" -> "0751"
+        if slot == "municipality" and value.strip().isdigit():  # a code as typed: "15/3" is a date, not 0153
+            code = value.strip().zfill(4)  # "kommune 751" -> "0751"
             return (code, Lookup(code)) if code in self._codes else (None, Lookup())
         if slot == "phase" and digits.isdigit():
             return (int(digits), Lookup(digits)) if 1 <= int(digits) <= 4 else (None, Lookup())

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dialogs.text import as_typed, clean, fold
+from dialogs.text import MAX_UTTERANCE, as_typed, clean, fold
 from dialogs.understanding.words import Words
+
+_NOTE = re.compile(r"^[^:?]{0,25}\d\s*:\s")  # "ikke endnu 2: …", "2: …"
 
 _TOKEN = re.compile(r"[0-9a-z]+")
 
@@ -84,7 +86,9 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
             dropped.update(range(i, min(i + size, end - 1)))
     body = tuple(i for i in range(start, end) if i not in dropped) or tuple(range(start, end))
     first = [tokens[i] for i in body]
-    question_mark = "?" in (text or "")
+    # A "?" in a note after criterion numbers ("ikke endnu 2: afventer byrådet?") is the note's, not the message's.
+    note = _NOTE.search(text or "")
+    question_mark = "?" in (text or "")[:note.start() if note else None]
     # Asks: a question word or a verb first ("hvad …", "er X udført"), also after a request ("kan du fortælle
     # mig, om X er udført?"); a "?" only when no request makes it a polite command ("kan du markere X?").
     asks = bool(first) and bool(words.question_words.at(first, 0) or words.question_verbs.at(first, 0))
@@ -93,4 +97,5 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
     return Utterance(
         typed=typed, folded=folded, tokens=tokens, places=tuple(m.span() for m in found), body=body,
         question_mark=question_mark, request=request, question=asks or (question_mark and not request),
-        hedged=bool(words.hedges.find(tokens)), negated=bool(words.negations.find(body_tokens)), symbols=symbols)
+        # A message longer than what is read may say more about the change than the bot saw: asked about first.
+        hedged=bool(words.hedges.find(tokens)) or len(typed) >= MAX_UTTERANCE, negated=bool(words.negations.find(body_tokens)), symbols=symbols)

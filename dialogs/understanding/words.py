@@ -114,6 +114,7 @@ class Words:
         self.me = merged("me")
         self.yes = merged("yes")
         self.no = merged("no")
+        self.confirming = merged("confirming")
         self.model_names = merged("model_names")
         self.possessives = merged("possessives")
         self.number_words = merged("number_words")

@@ -26,7 +26,7 @@ CATALOG_KEYS = Catalogs().keys()
 # f-string message ids in the dialogs -> the values their one placeholder takes.
 DYNAMIC = {
     "help.what.": tuple(name for name, spec in INTENTS.items() if spec.help),
-    "say.": tuple(name for name in INTENTS if name not in ("unknown", "yes", "no")),
+    "say.": tuple(name for name in INTENTS if name not in ("unknown", "yes", "no", "gate_check")),
     "ask.": tuple(sorted({slot for spec in INTENTS.values() for slot in spec.required})),
     "confirm.": ("mark_done", "reopen", "remove_local"),
     "smalltalk.": KINDS,

@@ -261,3 +261,20 @@ def test_missing_file_is_named(root):
     path.unlink()
     message = _error(root)
     assert str(path) in message and "missing" in message
+
+
+def test_a_default_for_a_slot_the_intent_does_not_take_is_rejected(root):
+    path = root / "intents.yaml"
+    _replace(path, "    free_text: [task]\n", "    free_text: [title]\n")
+    with pytest.raises(ContentError) as info:
+        load_content(root)
+    assert str(path) in str(info.value) and "'title' has a default or is free text but is no slot" in str(info.value)
+
+
+def test_a_yes_asked_as_a_question_must_have_a_read_only_twin(root):
+    path = root / "intents.yaml"
+    _replace(path, '"yes": {handler: confirm.yes, slots: {numbers: optional}, asked: gate_check}',
+             '"yes": {handler: confirm.yes, slots: {numbers: optional}, asked: mark_done}')
+    with pytest.raises(ContentError) as info:
+        load_content(root)
+    assert "intents.yes.asked" in str(info.value)

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+
+from content.catalogs import Catalogs
 import referencing
 import referencing.exceptions
 import yaml
@@ -61,10 +63,10 @@ WHEN = {"da": "27. nov. 2026 kl. 10.30", "en": "27 Nov 2026, 10:30"}  # the harn
 SAY = {
     "da": {"register": "tilmeld Aarhus", "odense": "tilmeld Odense", "next": "hvad skal vi nu?",
            "next2": "hvad skal vi i fase 2?", "status": "status", "define": "hvad betyder go-live?",
-           "yes13": "ja 1 3", "mark": "marker {task} som udført", "done_number": "udført {number}"},
+           "yes13": "ja 1 3", "mark": "marker {task} som udført", "done_number": "udført {number}", "yes": "ja"},
     "en": {"register": "register Aarhus", "odense": "register Odense", "next": "what's next?",
            "next2": "what should we do in phase 2?", "status": "status", "define": "what does go-live mean?",
-           "yes13": "yes 1 3", "mark": "mark {task} as done", "done_number": "done {number}"},
+           "yes13": "yes 1 3", "mark": "mark {task} as done", "done_number": "done {number}", "yes": "yes"},
 }
 
 # The catalog wording (messages.po).
@@ -920,7 +922,10 @@ async def test_card_of_another_municipality_names_both(server, lang):
     await ask(server, SAY[lang]["odense"], HOME, who)
     odense_card = await ask(server, SAY[lang]["next"], HOME, who)
     assert done_button(odense_card.card, PHASE1[0])["data"]["m"] == ODENSE
-    await ask(server, SAY[lang]["register"], HOME, who)
+    switch = await ask(server, SAY[lang]["register"], HOME, who)
+    question = Catalogs().text(lang, "register.switch", previous="Odense Kommune", name="Aarhus Kommune")
+    assert question in json.dumps(switch.card, ensure_ascii=False)  # asked first: the data would move
+    await ask(server, SAY[lang]["yes"], HOME, who)
     expected = T[lang]["other"].format(other="Odense Kommune", current="Aarhus Kommune")
     await _refused_politely(server, done_button(odense_card.card, PHASE1[0])["data"], odense_card.card_id, expected,
                             who=who)

@@ -186,7 +186,9 @@ async def test_unknown_municipality_suggests_three_and_stores_nothing(server, la
 async def test_register_twice_and_switch(server):
     await register(server)
     assert await server.say("kommune 751", personal(), mette()) == "Samtalen er allerede tilknyttet **Aarhus Kommune**."
-    reply = await server.say("tilmeld Odense", personal(), mette())
+    asked = await server.say("tilmeld Odense", personal(), mette())
+    assert asked.startswith(Catalogs().text("da", "register.switch", previous="Aarhus Kommune", name="Odense Kommune"))
+    reply = await server.say("ja", personal(), mette())
     assert "**Odense Kommune**" in reply and "Tilknytningen til Aarhus Kommune er erstattet." in reply
 
 

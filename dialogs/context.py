@@ -16,6 +16,9 @@ from dialogs.store import Store, ThreadContext
 from dialogs.turn import TurnInput
 from dialogs.understanding import Understander
 
+# Naming the same task again within this long writes nothing; "den" may then count as older by at most this.
+_RENAMED = timedelta(minutes=5)
+
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 FORGOTTEN_PREFIX = "forgotten-"  # actor ids replaced by `python -m bot admin forget-user`
 
@@ -130,6 +133,10 @@ class Ctx:
 
     async def remember_task(self, task_id: str) -> None:
         """The task a later "den"/"it" means."""
+        thread = await self.thread()
+        if thread.last_task == task_id and thread.last_task_by == self.turn.user.id and thread.last_task_at and \
+                self.turn.now - datetime.fromisoformat(thread.last_task_at) < _RENAMED:
+            return  # the same task by the same person a moment ago: nothing new to write
         await self.update_thread(last_task=task_id, last_task_by=self.turn.user.id,
                                  last_task_at=self.turn.now.isoformat(timespec="minutes"))
 

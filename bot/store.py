@@ -698,8 +698,9 @@ class TinyStore:
                     conversations.update({"reference": {**doc["reference"], "user": None}}, Query().key == doc["key"])
             self._table("preferences").remove(Query().user_id == user_id)
             # A change the bot asked them about ("Mener du …?") is forgotten with them.
-            self._table("lists").update({"pending": None},
-                                        Query().pending.test(lambda p: bool(p) and p.get("user") == user_id))
+            # So is a question about them ("Skal jeg sætte Lars …?" holds Lars's id and name until answered).
+            self._table("lists").update({"pending": None}, Query().pending.test(
+                lambda p: bool(p) and (p.get("user") == user_id or user_id.encode() in encode(p))))
             self._table("lists").update({"last_task_by": None, "last_task_at": None}, Query().last_task_by == user_id)
             for code in sorted(codes):
                 self._append_audit(AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}"))

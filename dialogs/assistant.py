@@ -76,6 +76,10 @@ class Assistant:
     async def dispatch(self, ctx: Ctx, u: Understanding) -> Reply:
         """Answer an understanding: also what a "ja" confirms and what a card's button stands for."""
         spec = self.intents[u.intent]
+        if spec.changes and (await ctx.thread()).pending:
+            # A new change (made, or asked about) answers the question that was asked: a later "ja" is never a
+            # yes to the older question, whatever the new one's reply is ("Mente du …?" for an unknown task).
+            await ctx.update_thread(pending=None)
         u, reply = await references.resolve(ctx, u)
         if reply:
             return reply
@@ -84,8 +88,6 @@ class Assistant:
             return Reply(ctx.t(f"ask.{missing[0]}"))
         if u.confirm:
             return await confirm.ask(ctx, u)
-        if spec.changes and (await ctx.thread()).pending:
-            await ctx.update_thread(pending=None)  # a new command answers the question that was asked
         return await self.handlers[u.intent](ctx, u)
 
     async def on_added(self, turn: TurnInput) -> Reply:

@@ -82,11 +82,16 @@ async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None
         chosen = u.slots.get("municipality")
         if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
             return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
-        if u.doubts == ("only a name",) and await ctx.store.registration(ctx.turn.conversation.scope) is None:
+        existing = await ctx.store.registration(ctx.turn.conversation.scope)
+        if (existing is None and u.doubts == ("only a name",)) or (existing and existing.code == chosen):
             # Nothing is registered yet: a municipality's name is the answer to "which municipality are you?"
+            # (or it is the one registered: "already")
             return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))
         slots["switch"] = True  # asked here: the handler does not ask again
-        return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots, None
+        name = ctx.municipality_name(str(chosen))
+        if existing:
+            return ctx.t("register.switch", name=name, previous=ctx.municipality_name(existing.code)), slots, None
+        return ctx.t("confirm.register", name=name), slots, None
     if not (await ctx.store.municipality(code)).gate:  # gate_proceed
         return "", {}, await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
     return ctx.t("confirm.gate_proceed"), slots, None
@@ -113,7 +118,7 @@ async def asked(ctx: Ctx) -> bool:
 
 async def _take(ctx: Ctx, asked_id: str | None = None) -> dict | None:
     """The question answered now, cleared in the same write: a second "ja" (or a double click) finds none."""
-    return await ctx.store.take_pending(ctx.list_key(), ctx.turn.user.id, _not_before(ctx), asked_id)
+    return await ctx.take_pending(_not_before(ctx), asked_id)
 
 
 async def _make(ctx: Ctx, pending: dict) -> Reply:
@@ -161,7 +166,7 @@ async def check(ctx: Ctx, u: Understanding) -> Reply:
     numbers = re.findall(r"\d+", str(u.slots.get("numbers", "")))
     pending = await waiting(ctx)
     if pending and not numbers:
-        return Reply(pending.get("question", "") + "\n\n" + ctx.t("confirm.how"))
+        return Reply((pending.get("question") or ctx.t("confirm.waiting")) + "\n\n" + ctx.t("confirm.how"))
     if await _gate_open(ctx):
         return await gate.show(ctx)
     if len(numbers) == 1 and (await ctx.thread()).task_ids:

@@ -131,6 +131,12 @@ class Ctx:
         await self.store.update_thread(self.list_key(), **changes)
         self._thread = None
 
+    async def take_pending(self, not_before: str, asked: str | None = None) -> dict | None:
+        """This person's question here, cleared in the same write (see Store.take_pending)."""
+        taken = await self.store.take_pending(self.list_key(), self.turn.user.id, not_before, asked)
+        self._thread = None
+        return taken
+
     async def remember_task(self, task_id: str) -> None:
         """The task a later "den"/"it" means."""
         thread = await self.thread()

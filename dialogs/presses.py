@@ -23,8 +23,10 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         return Reply(ctx.t("press.old"))
     action = value.get("a")
     if action == "confirm":  # "Ja"/"Nej" under a question: the answer typed
-        if type(value.get("ok")) is not bool or not isinstance(value.get("q"), str):
+        if type(value.get("ok")) is not bool or not isinstance(value.get("q", ""), str):
             return Reply(ctx.t("press.invalid"))
+        if "q" not in value:  # a card drawn before questions had ids: which question it answered is unknown
+            return Reply(ctx.t("confirm.stale"))
         return await confirm.pressed(ctx, value["q"], value["ok"])
     if action == "say":  # a suggestion: as if its words were typed
         said = value.get("say")

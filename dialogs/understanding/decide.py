@@ -64,7 +64,8 @@ class Decider:
 
     def decide(self, reading: Understanding, u: Utterance, tagged: Tagged) -> Understanding:
         spec = self._intents.get(reading.intent)
-        if spec is not None and u.question and spec.asked:  # "ja?", "er X udført?"
+        answers_with_note = spec is not None and not spec.changes and u.question_in_note  # "nej 2: budget?"
+        if spec is not None and u.question and spec.asked and not answers_with_note:  # "ja?", "er X udført?"
             return self._asked(reading, spec, u)
         if spec is None or not spec.changes:
             return replace(reading, confirm=False)

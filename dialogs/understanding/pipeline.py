@@ -30,7 +30,7 @@ from dialogs.understanding.features import shape as shape_of
 from dialogs.understanding.language import LanguageGuess
 from dialogs.understanding.lexicon import Lexicon
 from dialogs.understanding.names import NameIndex, content_names
-from dialogs.understanding.reading import FREE_TEXT_SLOTS, TemplateParse, Understanding, body_text
+from dialogs.understanding.reading import FREE_TEXT_SLOTS, LOOKUP_SLOTS, TemplateParse, Understanding, body_text
 from dialogs.understanding.slots import SlotFiller
 from dialogs.understanding.template_reader import TemplateReader, template_words
 from dialogs.understanding.utterance import Utterance, prepare
@@ -251,7 +251,8 @@ class Understander:
             return Understanding("unknown", why=why + "; not a definition question", alternatives=offers())
         # A command's template with a name the bot does not know yet ("fortryd Informér MED-udvalget", a local
         # task) is read as that template: the dialog finds the name or says it does not know it.
-        by_shape = shape is not None and intent == shape and probability >= _SURE
+        by_shape = shape is not None and intent == shape and probability >= _SURE and \
+            any(slot in unresolved for slot in LOOKUP_SLOTS)  # a name really not known: a found one is the classifier's
         why += "; a template's shape with a new name" if by_shape else ""
         return Understanding(intent, slots, unresolved, why=why, doubts=doubts, by_classifier=not by_shape)
 

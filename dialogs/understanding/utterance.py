@@ -27,6 +27,9 @@ class Utterance:
     question_mark: bool
     request: bool  # opens with a polite request ("kan du …", "could you …")
     question: bool  # asks something: "?", a question word, or a verb first ("er X udført?")
+    # Its only "?" comes after "N: " ("ikke endnu 2: afventer byrådet (maj)?"): an answer to the self-check with
+    # a note is still an answer; any other message with it is still a question.
+    question_in_note: bool
     hedged: bool  # unsure ("jeg tror …", "maybe …")
     negated: bool  # "ikke", "not"
     symbols: str  # what the message holds besides words (an emoji answer: "👍")
@@ -86,9 +89,10 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
             dropped.update(range(i, min(i + size, end - 1)))
     body = tuple(i for i in range(start, end) if i not in dropped) or tuple(range(start, end))
     first = [tokens[i] for i in body]
-    # A "?" in a note after criterion numbers ("ikke endnu 2: afventer byrådet?") is the note's, not the message's.
+    question_mark = "?" in (text or "")
+    # A "?" only in what follows "2: " may be a note's ("ikke endnu 2: afventer byrådet?"): see `question_in_note`.
     note = _NOTE.search(text or "")
-    question_mark = "?" in (text or "")[:note.start() if note else None]
+    in_note = bool(note) and question_mark and "?" not in (text or "")[:note.end()]
     # Asks: a question word or a verb first ("hvad …", "er X udført"), also after a request ("kan du fortælle
     # mig, om X er udført?"); a "?" only when no request makes it a polite command ("kan du markere X?").
     asks = bool(first) and bool(words.question_words.at(first, 0) or words.question_verbs.at(first, 0))
@@ -97,5 +101,6 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
     return Utterance(
         typed=typed, folded=folded, tokens=tokens, places=tuple(m.span() for m in found), body=body,
         question_mark=question_mark, request=request, question=asks or (question_mark and not request),
+        question_in_note=in_note and not asks,
         # A message longer than what is read may say more about the change than the bot saw: asked about first.
         hedged=bool(words.hedges.find(tokens)) or len(typed) >= MAX_UTTERANCE, negated=bool(words.negations.find(body_tokens)), symbols=symbols)

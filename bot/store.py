@@ -42,7 +42,7 @@ from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomic
 from bot.json_text import dumps as encode, loads as decode
 from bot.process_lock import ProcessLock
 from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
-                           TaskState, ThreadContext, frozen, thawed)
+                           TaskState, ThreadContext, frozen, open_question, thawed)
 
 __all__ = ["TinyStore", "StoreError"]
 
@@ -624,7 +624,8 @@ class TinyStore:
             lists.remove(doc_ids=sorted(doc.doc_id for doc in lists.all())[:len(lists) - LIST_LIMIT])
 
     async def update_thread(self, conversation: str, **changes: Any) -> None:
-        if replace(self._thread_now(conversation), **changes) == self._thread_now(conversation):
+        current = self._thread_now(conversation)
+        if replace(current, **changes) == current:
             return  # "hvad skal vi nu?" twice, the same task named again: nothing to write
 
         def write():  # read again under the lock: another process may have changed the thread meanwhile
@@ -634,14 +635,12 @@ class TinyStore:
                 self._put_thread(conversation, new)
         await self._write(write)
 
-    async def take_pending(self, conversation: str, user: str, not_before: str, asked: str | None = None) -> dict | None:
+    async def take_pending(self, conversation: str, user: str, now: datetime, asked: str | None = None) -> dict | None:
         def take():
             current = self._thread_now(conversation)
             pending = current.pending
-            if not pending or pending.get("user") != user:
+            if not open_question(pending, user, now):
                 return None
-            if datetime.fromisoformat(pending["at"]) < datetime.fromisoformat(not_before):
-                return None  # too old to be what this answers
             if asked is not None and pending.get("id") != asked:
                 return None  # the "Ja" of an older question
             self._put_thread(conversation, replace(current, pending=None))

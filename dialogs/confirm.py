@@ -7,7 +7,6 @@ are just acknowledged. Asked as a question ("ja?", "er 2 opfyldt?") they change 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from dialogs import gate
 from dialogs.assign import person_of
@@ -18,12 +17,11 @@ from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase
-from dialogs.store import FRESH
+from dialogs.store import open_question
 from dialogs.task_ref import municipality_and_task
 from dialogs.text import words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
-
 
 
 async def ask(ctx: Ctx, u: Understanding) -> Reply:
@@ -83,32 +81,20 @@ async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None
         if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
             return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
         existing = await ctx.store.registration(ctx.turn.conversation.scope)
-        if (existing is None and u.doubts == ("only a name",)) or (existing and existing.code == chosen):
-            # Nothing is registered yet: a municipality's name is the answer to "which municipality are you?"
-            # (or it is the one registered: "already")
-            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))
-        slots["switch"] = True  # asked here: the handler does not ask again
-        name = ctx.municipality_name(str(chosen))
-        if existing:
-            return ctx.t("register.switch", name=name, previous=ctx.municipality_name(existing.code)), slots, None
-        return ctx.t("confirm.register", name=name), slots, None
+        if existing or u.doubts == ("only a name",):
+            # Registered already: the dialog says so, or asks about switching (with both names). Nothing yet:
+            # a municipality's name alone is the answer to "which municipality are you?"
+            return "", {}, await ctx.dispatch(Understanding(u.intent, {"municipality": chosen}))
+        return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots, None
     if not (await ctx.store.municipality(code)).gate:  # gate_proceed
         return "", {}, await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
     return ctx.t("confirm.gate_proceed"), slots, None
 
 
-def _not_before(ctx: Ctx) -> str:
-    return (ctx.turn.now - FRESH).isoformat()
-
-
 async def waiting(ctx: Ctx) -> dict | None:
     """The question this person has to answer here, if any; reading it changes nothing."""
     pending = (await ctx.thread()).pending
-    if not pending or pending.get("user") != ctx.turn.user.id:
-        return None
-    if datetime.fromisoformat(pending["at"]) < ctx.turn.now - FRESH:
-        return None
-    return dict(pending)
+    return dict(pending) if open_question(pending, ctx.turn.user.id, ctx.turn.now) else None
 
 
 async def asked(ctx: Ctx) -> bool:
@@ -118,7 +104,7 @@ async def asked(ctx: Ctx) -> bool:
 
 async def _take(ctx: Ctx, asked_id: str | None = None) -> dict | None:
     """The question answered now, cleared in the same write: a second "ja" (or a double click) finds none."""
-    return await ctx.take_pending(_not_before(ctx), asked_id)
+    return await ctx.take_pending(asked_id)
 
 
 async def _make(ctx: Ctx, pending: dict) -> Reply:

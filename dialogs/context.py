@@ -131,9 +131,9 @@ class Ctx:
         await self.store.update_thread(self.list_key(), **changes)
         self._thread = None
 
-    async def take_pending(self, not_before: str, asked: str | None = None) -> dict | None:
-        """This person's question here, cleared in the same write (see Store.take_pending)."""
-        taken = await self.store.take_pending(self.list_key(), self.turn.user.id, not_before, asked)
+    async def take_pending(self, asked: str | None = None) -> dict | None:
+        """This person's open question here, cleared in the same write (see Store.take_pending)."""
+        taken = await self.store.take_pending(self.list_key(), self.turn.user.id, self.turn.now, asked)
         self._thread = None
         return taken
 

@@ -26,13 +26,9 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     return Reply(ctx.t("help.header") + "\n\n" + "\n".join(rows))
 
 
-def suggestion(ctx: Ctx, intent: str, slots: dict) -> str:
-    """How to say `intent`, with the task, phase or term the message named when the intent takes it."""
-    return _suggestion(ctx, intent, slots)[0]
-
-
 def _suggestion(ctx: Ctx, intent: str, slots: dict) -> tuple[str, bool]:
-    """The words, and whether they carry what the message named (else they are the intent's general example)."""
+    """How to say `intent`, with the task, phase or term the message named when the intent takes it; and
+    whether the words carry what the message named (else they are the intent's general example)."""
     values = {}
     if isinstance(slots.get("task"), str) and ctx.content.task(slots["task"]):
         values["task"] = ctx.content.task(slots["task"]).title.get(ctx.lang)

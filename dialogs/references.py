@@ -6,12 +6,11 @@ is ("@current", "@next", "@previous"); this thread's context and the municipalit
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.progress import current_phase, find_task
-from dialogs.store import FRESH
+from dialogs.store import fresh
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -42,8 +41,6 @@ async def resolve(ctx: Ctx, u: Understanding) -> tuple[Understanding, Reply | No
 
 
 async def _own_and_fresh(ctx: Ctx) -> bool:
-    """Whether the task "den" points at was named by this person, in the last half hour."""
+    """Whether the task "den" points at was named by this person, within FRESH."""
     thread = await ctx.thread()
-    if thread.last_task_by != ctx.turn.user.id or not thread.last_task_at:
-        return False
-    return ctx.turn.now - datetime.fromisoformat(thread.last_task_at) <= FRESH
+    return thread.last_task_by == ctx.turn.user.id and fresh(thread.last_task_at, ctx.turn.now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -99,6 +99,16 @@ class TaskChange:
 FRESH = timedelta(minutes=30)
 
 
+def fresh(at: str | None, now: datetime) -> bool:
+    """Whether something stamped `at` (ISO time) is recent enough for a message now to refer to it."""
+    return bool(at) and now - datetime.fromisoformat(at) <= FRESH
+
+
+def open_question(pending: Mapping | None, user: str, now: datetime) -> bool:
+    """Whether `pending` is a question `user` may still answer (the bot asked them, within FRESH)."""
+    return bool(pending) and pending.get("user") == user and fresh(pending.get("at"), now)
+
+
 @dataclass(frozen=True)
 class ThreadContext:
     """What a thread's next message may refer to: the numbered list last shown ("udført 3"), the task last
@@ -175,9 +185,9 @@ class Store(Protocol):
     async def update_thread(self, conversation: str, **changes: Any) -> None:
         """Change some of a thread's context (task_ids, last_task, pending); the same values write nothing."""
 
-    async def take_pending(self, conversation: str, user: str, not_before: str, asked: str | None = None) -> dict | None:
-        """The change `user` was asked about here at or after `not_before` (and, given `asked`, that very
-        question), cleared in the same step: two "ja" at once make it once."""
+    async def take_pending(self, conversation: str, user: str, now: datetime, asked: str | None = None) -> dict | None:
+        """The change `user` was asked about here, still open at `now` (`open_question`; given `asked`, that
+        very question), cleared in the same step: two "ja" at once make it once."""
 
     async def checkpoint(self) -> int:
         """Write what is only cached (deferred task marks) and catch up with other processes' changes."""

@@ -5,7 +5,8 @@
   no twin ("kan vi gå til næste fase?") is asked about first.
 - A change is asked about first ("Mener du, at «X» er udført?") when the message is unsure (hedged), negated,
   names a municipality it does not act on, when a name was only guessed, a slot came from the thread's
-  context, the classifier was not sure, or a classifier reading lacks a cue word (words.yaml).
+  context, or the classifier read it (only a template or an example's shape acts at once; the cue words of
+  words.yaml say in the log whether the classifier's reading had one).
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class Decider:
 
     def _bare(self, u: Utterance, tagged: Tagged) -> bool:
         """Every word of the message is one the examples know: nothing named that the bot failed to find."""
-        named = {i for f in tagged.found for i in range(f.start, f.end)}
+        named = tagged.named
         return all(self._knows_word(tagged.words[i]) for i in u.body if i not in named)
 
     def decide(self, reading: Understanding, u: Utterance, tagged: Tagged) -> Understanding:
@@ -86,7 +87,7 @@ class Decider:
     def _hedge_outside_names(self, tagged: Tagged) -> bool:
         """A hedge of the message's own ("måske", "eller"), not a word of a name it gives ("Afdæk behov for
         justeringer eller ændringer …")."""
-        named = {i for f in tagged.found for i in range(f.start, f.end)}
+        named = tagged.named
         return any(named.isdisjoint(range(a, b)) for a, b in self._words.hedges.find(tagged.words))
 
     def _asked(self, reading: Understanding, spec: IntentSpec, u: Utterance) -> Understanding:

@@ -77,6 +77,11 @@ class Tagged:
     def kinds_at(self, index: int) -> list[Found]:
         return [f for f in self.found if f.start <= index < f.end]
 
+    @functools.cached_property
+    def named(self) -> frozenset[int]:
+        """The places of the words that are part of a name found."""
+        return frozenset(i for f in self.found for i in range(f.start, f.end))
+
 
 class _Spelling:
     """Corrects a misspelt word to the one known word closest to it, or leaves it.

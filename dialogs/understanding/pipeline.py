@@ -36,7 +36,7 @@ from dialogs.understanding.template_reader import TemplateReader, template_words
 from dialogs.understanding.utterance import Utterance, prepare
 from dialogs.understanding.words import Words
 
-_SURE = 0.85  # a classifier reading of a change needs this probability (and a cue word) to act without asking
+_SURE = 0.85  # below this a classifier reading is "not sure"; a template's shape needs it to overrule the classifier
 _FLOOR = 0.3  # below this the classifier's best guess is no answer: the message is not understood
 _READINGS = 8  # how many of the classifier's likeliest intents are weighed further
 _SHAPE = 4.0  # how much likelier an intent is when one of its templates has the message's shape (an unknown name in it)
@@ -200,7 +200,7 @@ class Understander:
     def _by_classifier(self, u: Utterance, tagged: Tagged, raw_text: str, allowed: set[str],
                        partial: list[TemplateParse]) -> Understanding:
         seen = features(u, tagged, self._known)
-        named = {i for f in tagged.found for i in range(f.start, f.end)}
+        named = tagged.named
         plain = [tagged.words[i] for i in u.body if i not in named]
         if plain and not named and all(w not in self._known for w in plain):
             return Understanding("unknown", why="no word the examples know")  # "asdf", "qwerty"
@@ -271,7 +271,7 @@ class Understander:
     def _covered(self, u: Utterance, tagged: Tagged) -> bool:
         """Whether the examples knew enough of the message's own words to judge it: a long message of words
         never seen ("hvem vinder superligaen i år") is not understood, whatever its best guess."""
-        named = {i for f in tagged.found for i in range(f.start, f.end)}
+        named = tagged.named
         plain = [tagged.words[i] for i in u.body if i not in named]
         if len(plain) < 3:
             return True

@@ -245,8 +245,8 @@ def main() -> int:
             return 1
         print(f"\nOpen http://localhost:{PLAYGROUND_PORT}\n"
               f"  You are Mette Hansen in a mock Teams tenant (.m365agentsplayground.yml); try «tilmeld Aarhus»,\n"
-              f"  «hvad skal vi nu?», «udført 1», «status», «hvad betyder go-live?». The Playground says its locale\n"
-              f"  is en-US, so the bot answers in English until you write «svar på dansk».\n"
+              f"  «hvad skal vi nu?», «udført 1», «status», «hvad betyder go-live?». The bot answers in the language\n"
+              f"  you write in (the Playground's en-US locale only decides when that is unclear).\n"
               f"  Playground log: {log_file.relative_to(ROOT)}. Ctrl-C stops the bot and the Playground.\n",
               flush=True)
         while True:

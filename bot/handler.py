@@ -50,9 +50,8 @@ class AssistantBot(ActivityHandler):
         """A file becomes a short-lived link: a button on a card, the address in text."""
         name, data = reply.file
         url = f"{self.download_base}/exports/{self.shelf.put(name, data)}"
-        label = "Hent CSV" if reply.language == "da" else "Download CSV"
         text = f"{reply.text}\n\n[{name}]({url})"
-        card = cards.card([cards.text(reply.text)], text, [cards.open_url(label, url)])
+        card = cards.card([cards.text(reply.text)], text, [cards.open_url(reply.file_label or name, url)])
         return replace(reply, text=text, card=card, file=None)
 
     async def _remember(self, turn_context: TurnContext, where: Conversation, reply: Reply) -> None:

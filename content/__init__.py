@@ -4,6 +4,6 @@
 `ContentError` that names the file and the field.
 """
 from content.loader import ContentError, load_content
-from content.schema import Content, Municipality, Phase, Task, Term, Text, Theme
+from content.schema import Content, Municipality, Phase, Source, Task, Term, Text, Theme
 
-__all__ = ["Content", "ContentError", "Municipality", "Phase", "Task", "Term", "Text", "Theme", "load_content"]
+__all__ = ["Content", "ContentError", "Municipality", "Phase", "Source", "Task", "Term", "Text", "Theme", "load_content"]

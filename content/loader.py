@@ -17,11 +17,15 @@ from content.schema import (
     ExamplesFile,
     GlossaryFile,
     ModelFile,
+    ModelWordsFile,
     IntentsFile,
     IntentSpec,
     Municipality,
     PhasesFile,
     ProjectFile,
+    MILESTONE_ORDER,
+    Source,
+    Task,
     TasksFile,
     ThemesFile,
     TrainingFile,
@@ -112,15 +116,46 @@ def _check_unique(items, key, path: Path, field: str) -> None:
         seen[value] = i
 
 
+def _with_sources(task: Task, title: Source, details: Source) -> Task:
+    """The task with its file's sources where it names none of its own."""
+    return task.model_copy(update={"source": task.source or title, "details_source": task.details_source or details})
+
+
+def _due_contradicts(task: Task, phase_due: dict[str, int]) -> str | None:
+    """Why the task's deadline contradicts the phase plan, or None.
+
+    `phase_due` says which phase must be finished by each milestone. A task of such a phase must then be due no
+    later than that milestone; a task of a later phase may not be due before it (its phase has not begun)."""
+    if task.due is None:
+        return None
+    mine = MILESTONE_ORDER.index(task.due.milestone)
+    due = f"{{milestone: {task.due.milestone}, weeks_before: {task.due.weeks_before}}}"
+    for milestone, phase in phase_due.items():
+        theirs = MILESTONE_ORDER.index(milestone)
+        if task.phase <= phase and (mine > theirs or task.due.weeks_before < 0):
+            return (f"{due} may fall after {milestone}, but project.phase_due says phases up to {phase} (this task "
+                    f"is in phase {task.phase}) must be finished by {milestone}")
+        if task.phase > phase and mine <= theirs and task.due.weeks_before > 0:
+            return (f"{due} falls before {milestone}, but this task is in phase {task.phase} and project.phase_due "
+                    f"says phase {phase} runs until {milestone}")
+    return None
+
+
 def load_content(root: Path = CONTENT_ROOT) -> Content:
     data_dir = root / "data"
-    paths = {name: data_dir / f"{name}.yaml" for name in ("phases", "themes", "tasks", "glossary", "project", "model")}
+    paths = {name: data_dir / f"{name}.yaml"
+             for name in ("phases", "themes", "tasks", "glossary", "model_words", "project", "model")}
     municipalities = _load_municipalities(data_dir)
-    phases = _validate(PhasesFile, _read_yaml(paths["phases"]), paths["phases"]).phases
-    themes = _validate(ThemesFile, _read_yaml(paths["themes"]), paths["themes"]).themes
-    tasks = _validate(TasksFile, _read_yaml(paths["tasks"]), paths["tasks"]).tasks
+    phases_file = _validate(PhasesFile, _read_yaml(paths["phases"]), paths["phases"])
+    themes_file = _validate(ThemesFile, _read_yaml(paths["themes"]), paths["themes"])
+    phases, themes = phases_file.phases, themes_file.themes
+    tasks_file = _validate(TasksFile, _read_yaml(paths["tasks"]), paths["tasks"])
+    tasks = [_with_sources(t, tasks_file.sources.title, tasks_file.sources.details) for t in tasks_file.tasks]
     terms = _validate(GlossaryFile, _read_yaml(paths["glossary"]), paths["glossary"]).terms
+    model_words = _validate(ModelWordsFile, _read_yaml(paths["model_words"]), paths["model_words"]).words
     project = _validate(ProjectFile, _read_yaml(paths["project"]), paths["project"]).project
+    own = Source(kind="project")
+    project = project.model_copy(update={"add_tasks": [_with_sources(t, own, own) for t in project.add_tasks]})
     model = _validate(ModelFile, _read_yaml(paths["model"]), paths["model"]).model
 
     for i, phase in enumerate(phases):
@@ -165,14 +200,37 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
             _require(dates["idriftsaettelsesdato"] <= dates["go-live"], paths["project"],
                      f"project.waves[{i}] (id={wave.id}).milestones", "go-live is before idriftsaettelsesdato")
     _check_unique(project.waves, lambda w: w.id, paths["project"], "project.waves")
-    for name, phase in project.nudges.phase_due.items():
-        _require(1 <= phase <= len(phases), paths["project"], f"project.nudges.phase_due.{name}", "no such phase")
+    for name, phase in project.phase_due.items():
+        _require(1 <= phase <= len(phases), paths["project"], f"project.phase_due.{name}", "no such phase")
+    for task in effective:
+        problem = _due_contradicts(task, project.phase_due)
+        path, where = (paths["project"], "project.add_tasks") if task.id in added else (paths["tasks"], "tasks")
+        _require(problem is None, path, f"{where} (id={task.id}).due", problem or "")
     try:
         ZoneInfo(project.nudges.window.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ContentError(f"{paths['project']}: project.nudges.window.timezone: unknown time zone") from None
 
     _check_unique(terms, lambda t: t.id, paths["glossary"], "terms")
+    for i, term in enumerate(terms):
+        _require(term.used_in is None, paths["glossary"], f"terms[{i}] (id={term.id}).used_in",
+                 "the glossary holds what the model defines; a word it only uses goes in model_words.yaml")
+    for i, word in enumerate(model_words):
+        field = f"words[{i}] (id={word.id})"
+        _require(word.used_in is not None, paths["model_words"], f"{field}.used_in",
+                 "say where the model uses the word; a definition from the model goes in glossary.yaml")
+        _require(word.id not in {t.id for t in terms}, paths["model_words"], f"{field}.id", "already a glossary term")
+        used = word.used_in
+        for task_id in used.tasks:
+            _require(task_id in {t.id for t in all_tasks}, paths["model_words"], f"{field}.used_in.tasks", f"unknown task '{task_id}'")
+        for theme_id in used.themes:
+            _require(theme_id in theme_ids, paths["model_words"], f"{field}.used_in.themes", f"unknown theme '{theme_id}'")
+        for number in used.phases:
+            _require(1 <= number <= len(phases), paths["model_words"], f"{field}.used_in.phases", f"no phase {number}")
+        _require(bool(used.tasks or used.themes or used.phases or used.parts), paths["model_words"],
+                 f"{field}.used_in", "name at least one place in the model")
+    _check_unique(model_words, lambda t: t.id, paths["model_words"], "words")
+    terms = [*terms, *model_words]
     term_ids = {t.id for t in terms}
     for i, term in enumerate(terms):
         for rel in term.related:
@@ -190,7 +248,8 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
     return Content(
         phases=phases, themes=themes, tasks=effective, terms=terms, municipalities=municipalities,
         project=project, sentences=sentences, intents=intents, words=words, examples=examples,
-        training=training, model=model,
+        training=training, model=model, phases_source=phases_file.overview_source,
+        themes_source=themes_file.overview_source, excluded_tasks=[t for t in tasks if t.id in set(project.exclude_tasks)],
     )
 
 
@@ -199,6 +258,8 @@ def _load_intents(path: Path) -> dict[str, IntentSpec]:
                for name, spec in _validate(IntentsFile, _read_yaml(path), path).intents.items()}
     _require("unknown" in intents, path, "intents", "'unknown' (the answer to what is not understood) is missing")
     for name, spec in intents.items():
+        _require(spec.help is None or (spec.help == "consultant") == spec.consultant, path, f"intents.{name}.help",
+                 "consultant-only intents, and only they, are listed under 'consultant'")
         for slot in [*spec.defaults, *spec.free_text]:
             _require(slot in spec.slots, path, f"intents.{name}", f"'{slot}' has a default or is free text but is no slot")
         if spec.changes:

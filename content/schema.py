@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Lang = Literal["da", "en"]
 
@@ -24,6 +24,33 @@ class Text(Strict):
         return self.da if lang == "da" else self.en
 
 
+# Whose words a piece of content is: the model's (translated by us in English), the KOMBIT project's own
+# material, our draft, or a municipality's own (a task added in chat). Every reply that quotes content says which.
+SourceKind = Literal["model", "project", "draft", "local"]
+
+
+class Source(Strict):
+    kind: SourceKind
+    part: Text | None = None  # where in the model or the project's material ("faseoversigten")
+
+    @model_validator(mode="after")
+    def _model_names_its_part(self) -> Source:
+        if self.kind == "model" and self.part is None:
+            raise ValueError("a source in the model must name the part of the model (part: {da, en})")
+        return self
+
+
+MilestoneName = Literal["idriftsaettelsesdato", "go-live"]
+MILESTONE_ORDER: tuple[MilestoneName, ...] = ("idriftsaettelsesdato", "go-live")  # the model's order in time
+
+
+class Due(Strict):
+    """A task's deadline, counted from a milestone: weeks before it (negative: after it)."""
+
+    milestone: MilestoneName
+    weeks_before: int
+
+
 class Aliases(Strict):
     da: list[str] = []
     en: list[str] = []
@@ -41,7 +68,7 @@ class Phase(Strict):
     effect: Text
     success_criteria: list[Text] = Field(min_length=1)
     actors: list[Text] = Field(min_length=1)
-    source: Text
+    source: Source
 
 
 class Theme(Strict):
@@ -49,7 +76,7 @@ class Theme(Strict):
     name: Text
     aliases: Aliases = Aliases()
     purpose: Text
-    source: Text | None = None
+    source: Source
 
 
 class Task(Strict):
@@ -61,19 +88,48 @@ class Task(Strict):
     description: Text | None = None
     prerequisites: Text | None = None
     result: Text | None = None
-    responsible: Text | None = None
-    deadline_weeks_before_go_live: int | None = None
+    responsible: Text | None = None  # who typically does it: a suggestion, not an assignment ("ansvarlig")
+    due: Due | None = None
+    # Where the title and theme come from, and where the rest (description … due) comes from. Left out in a
+    # file, the file's `sources` apply; the loader fills both in, so every task in Content has them.
+    source: Source | None = None
+    details_source: Source | None = None
     local: bool = False  # added by one municipality in chat, not part of the project's task list
 
 
+ModelPart = Literal["maalgruppe", "sammenhaeng", "maal-og-effekt", "faser", "temaer", "centrale-begreber", "praksis"]
+
+
+class UsedIn(Strict):
+    """Where the model uses a word it does not define: task titles, theme rows, phases, other parts."""
+
+    tasks: list[str] = []
+    themes: list[str] = []
+    phases: list[int] = []
+    parts: list[ModelPart] = []
+
+
 class Term(Strict):
-    id: str
+    """A glossary entry: a term the model defines (its definition and where), or a word the model only uses
+    (`used_in`), optionally with our own explanation, which is never shown as the model's."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     term: Text
     synonyms: Aliases = Aliases()
-    definition: Text
-    status: Text | None = None
-    source: Text
+    definition: Text | None = None  # the model's own sentences
+    status: Text | None = None  # set only for the model's approved central terms ("Godkendt april 2018")
+    source: Source | None = None  # where the definition comes from
+    used_in: UsedIn | None = None
+    explanation: Text | None = None  # ours: shown as a draft, not the model's text
     related: list[str] = []
+
+    @model_validator(mode="after")
+    def _defined_or_used(self) -> Term:
+        if (self.definition is None) == (self.used_in is None):
+            raise ValueError("a term has either a definition from the model (with its source) or used_in, not both")
+        if self.definition is not None and self.source is None:
+            raise ValueError("a definition needs its source")
+        return self
 
 
 class Municipality(Strict):
@@ -88,9 +144,6 @@ class Deviation(Strict):
     why: str
     approved_by: str
     approved_on: str | None = None
-
-
-MilestoneName = Literal["idriftsaettelsesdato", "go-live"]
 
 
 class Wave(Strict):
@@ -113,8 +166,6 @@ class NudgeWindow(Strict):
 
 class Nudges(Strict):
     days_before: list[int] = Field(default=[30, 14, 3], min_length=1)
-    # Which phase must be finished by each milestone: Forberedelse ends with the technical go-into-operation.
-    phase_due: dict[MilestoneName, int] = {"idriftsaettelsesdato": 2, "go-live": 2}
     overdue_every_days: int = Field(default=7, ge=1)
     window: NudgeWindow = NudgeWindow()
 
@@ -123,9 +174,13 @@ class Project(Strict):
     """How one KOMBIT project operationalises the model (principles in the model's Del 2)."""
 
     name: Text
+    source: Source  # a KOMBIT project's own operationalisation ("project"), or this bot's default ("draft")
     exclude_tasks: list[str] = []
     add_tasks: list[Task] = []
     phase_durations_weeks: dict[int, int | None] = {}
+    # The one deadline rule: which phase must be finished by each milestone. The nudges remind by it, and
+    # start-up refuses a task whose own deadline falls later than its phase's.
+    phase_due: dict[MilestoneName, int] = {"idriftsaettelsesdato": 2, "go-live": 2}
     deviations: list[Deviation] = []
     waves: list[Wave] = []
     nudges: Nudges = Nudges()
@@ -137,14 +192,24 @@ class Project(Strict):
         return next((w for w in self.waves if w.id == wave_id), None)
 
 
+class Role(Strict):
+    """Who does what, as the model says it: the municipality, KOMBIT, the supplier."""
+
+    who: Text
+    does: Text
+    source: Source
+
+
 class ModelInfo(Strict):
-    """The model itself: what it is, why, and for whom (content/data/model.yaml)."""
+    """The model itself: what it is, why, for whom, who does what (content/data/model.yaml)."""
 
     name: Text
     what: Text
     why: Text
     audience: Text
-    source: Text
+    source: Source
+    roles: list[Role] = Field(min_length=1)
+    parts: dict[ModelPart, Text]  # the model's parts by name, for "the model uses the word in …"
 
 
 class ModelFile(Strict):
@@ -152,19 +217,31 @@ class ModelFile(Strict):
 
 
 class PhasesFile(Strict):
+    overview_source: Source  # the model's table of the four phases side by side
     phases: list[Phase] = Field(min_length=4, max_length=4)
 
 
 class ThemesFile(Strict):
+    overview_source: Source
     themes: list[Theme] = Field(min_length=1)
 
 
+class TaskSources(Strict):
+    title: Source  # where the tasks' titles and themes come from
+    details: Source  # where their description, prerequisites, result, responsible and due come from
+
+
 class TasksFile(Strict):
+    sources: TaskSources
     tasks: list[Task] = Field(min_length=1)
 
 
 class GlossaryFile(Strict):
     terms: list[Term] = Field(min_length=1)
+
+
+class ModelWordsFile(Strict):
+    words: list[Term] = []
 
 
 class AliasesFile(Strict):
@@ -180,6 +257,9 @@ SlotName = Literal["task", "phase", "aspect", "theme", "term", "term2", "municip
                    "date", "language", "wave", "numbers", "title", "sort", "period"]
 
 
+HelpSection = Literal["progress", "tasks", "model", "conversation", "consultant"]  # in the order "hjælp" shows them
+
+
 class IntentSpec(Strict):
     """One intent (content/intents.yaml): who answers it, what it takes, whether it changes data."""
 
@@ -191,7 +271,7 @@ class IntentSpec(Strict):
     slots: dict[SlotName, Literal["required", "optional"]] = {}
     defaults: dict[SlotName, Any] = {}  # a slot the message leaves out: "fortryd" undoes "@ref", the last task
     free_text: list[SlotName] = []  # slots that may be text the bot does not know (a local task's title)
-    help: bool = False
+    help: HelpSection | None = None  # listed by "hjælp" under this heading
     consultant: bool = False
 
     @property
@@ -308,7 +388,8 @@ class Content:
     """Everything validated and cross-checked; `tasks` is the project's effective task list."""
 
     def __init__(self, *, phases, themes, tasks, terms, municipalities, project, sentences, intents=None,
-                 words=None, examples=None, training=None, model=None):
+                 words=None, examples=None, training=None, model=None, phases_source=None, themes_source=None,
+                 excluded_tasks=None):
         self.phases: list[Phase] = phases
         self.themes: list[Theme] = themes
         self.tasks: list[Task] = tasks
@@ -321,6 +402,9 @@ class Content:
         self.examples: dict[str, ExamplesFile] = examples or {}
         self.model: ModelInfo | None = model
         self.training: dict[str, TrainingFile] = training or {}
+        self.excluded_tasks: list[Task] = excluded_tasks or []  # the model's examples this project left out
+        self.phases_source: Source | None = phases_source  # the model's phase overview table
+        self.themes_source: Source | None = themes_source
         self._themes = {t.id: t for t in themes}
         self._tasks = {t.id: t for t in tasks}
         self._terms = {t.id: t for t in terms}

@@ -58,11 +58,16 @@ class Ctx:
         return self.services.catalogs.text(self.lang, msgid, **values)
 
     def tn(self, msgid: str, count: int, **values: object) -> str:
-        """A string with a number in it: "<msgid>.one" for 1, "<msgid>.zero" for 0 where there is one,
-        "<msgid>.other" otherwise ("én åben opgave", "3 åbne opgaver", "alle er udført")."""
-        form = "one" if count == 1 else "zero" if count == 0 and f"{msgid}.zero" in self.services.catalogs.keys() \
-            else "other"
-        return self.services.catalogs.text(self.lang, f"{msgid}.{form}", count=count, **values)
+        """A string with a count in it: the catalog's plural form for `count` ("én åben opgave", "3 åbne
+        opgaver"), or "<msgid>.zero" for 0 where the catalog has one, as that is another sentence ("alt er udført")."""
+        catalogs = self.services.catalogs
+        if count == 0 and catalogs.has(f"{msgid}.zero"):
+            return catalogs.text(self.lang, f"{msgid}.zero", count=count, **values)
+        return catalogs.ngettext(self.lang, msgid, count, **values)
+
+    def progress(self, done: int, total: int) -> str:
+        """"3 af 5 opgaver" / "0 af 1 opgave"."""
+        return self.tn("word.done_of", total, done=done)
 
     def date(self, value) -> str:
         return self.services.catalogs.date(self.lang, value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from dialogs import cards
+from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.text import without_mentions, words
@@ -61,7 +61,7 @@ def checklist(ctx: Ctx, gate: dict) -> str:
         note = f" – _{esc(answer['note'], 200)}_" if answer and answer.get("note") else ""
         rows.append(f"{index}. {mark} {criterion}{note}")
     lines.append("\n".join(rows))
-    lines.append(ctx.t("gate.how"))
+    lines += [ctx.t("gate.how"), sources.line(ctx, [ctx.content.phase(gate["from"]).source])]
     return "\n\n".join(lines)
 
 
@@ -75,6 +75,7 @@ def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) ->
         if answer and answer.get("note"):
             body.append(cards.subtle(esc(answer["note"], 200)))
     body.append(cards.note_input("note", ctx.t("card.note")))
+    body.append(sources.block(ctx, [ctx.content.phase(gate["from"]).source]))
     actions = [cards.button(ctx.t("card.save"), "gate", code, p=gate["from"]),
                cards.button(ctx.t("card.proceed"), "proceed", code, p=gate["from"])]
     if note:
@@ -91,7 +92,7 @@ async def submit(ctx: Ctx, value: dict) -> Reply:
     if not gate or value.get("p") != gate["from"]:
         return Reply(ctx.t("press.stale"))  # the card's transition is over (or another one started)
     if gate.get("awaiting_skip"):
-        return Reply(ctx.t("gate.skip_first", open=gate["skipped_open"]))
+        return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
     note = value.get("note") if isinstance(value.get("note"), str) else ""
     answers = {str(i): {"ok": value.get(f"c{i}") == "true", "note": "" if value.get(f"c{i}") == "true" else note[:500]}
                for i in range(1, len(_criteria(ctx, gate["from"])) + 1)}
@@ -168,7 +169,7 @@ async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
     if reply:
         return reply
     if gate.get("awaiting_skip"):
-        return Reply(ctx.t("gate.skip_first", open=gate["skipped_open"]))
+        return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
     numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
     if not numbers:
         return Reply(ctx.t("gate.which", last=len(_criteria(ctx, gate["from"]))))
@@ -196,7 +197,7 @@ async def proceed(ctx: Ctx, u: Understanding) -> Reply:
 
 def _open_question(ctx: Ctx, gate: dict) -> Reply:
     source = ctx.content.phase(gate["from"]).name.get(ctx.lang)
-    return Reply(ctx.t("gate.open_tasks", source=gate["from"], source_name=source, open=gate["skipped_open"]))
+    return Reply(ctx.tn("gate.open_tasks", gate["skipped_open"], source=gate["from"], source_name=source))
 
 
 async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
@@ -217,8 +218,9 @@ async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
         "from": gate["from"], "to": gate["to"], "answers": answers, "exceptions": len(exceptions),
         "skipped_open": gate.get("skipped_open", 0)}))
     target = ctx.content.phase(gate["to"])
-    key = "gate.done" if not exceptions else "gate.done.exception" if len(exceptions) == 1 else "gate.done.exceptions"
-    text = ctx.t(key, target=gate["to"], target_name=target.name.get(ctx.lang), count=len(exceptions))
+    name = target.name.get(ctx.lang)
+    text = ctx.tn("gate.done.exceptions", len(exceptions), target=gate["to"], target_name=name) if exceptions \
+        else ctx.t("gate.done", target=gate["to"], target_name=name)
     return Reply(text + "\n\n" + ctx.t("gate.next", target=gate["to"]))
 
 

@@ -1,20 +1,43 @@
-""""hvad betyder go-live?" / "forskel på udrulning og udrulningsforløb": definitions from the model."""
+""""hvad betyder go-live?" / "forskel på udrulning og udrulningsforløb": the model's definitions; for a word the
+model only uses ("hypercare"), where it uses it and, marked as ours, what it usually means."""
 from __future__ import annotations
 
 from content import Term
-from dialogs import cards
+from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 
+def _places(ctx: Ctx, term: Term) -> list[str]:
+    """Where the model uses a word: "KLIK-opgaven «Etabler hyper-care/early-life-support»", "Fase 3: Ibrugtagning"."""
+    used, content = term.used_in, ctx.content
+    if used is None:
+        return []
+    places = [ctx.t("glossary.in_task", task=content.task(t).title.get(ctx.lang)) for t in used.tasks if content.task(t)]
+    places += [ctx.t("glossary.in_theme", theme=content.theme(t).name.get(ctx.lang)) for t in used.themes]
+    places += [ctx.t("glossary.in_phase", number=n, phase=content.phase(n).name.get(ctx.lang)) for n in used.phases]
+    places += [f"«{content.model.parts[p].get(ctx.lang)}»" for p in used.parts]
+    return places
+
+
+def _lines(ctx: Ctx, term: Term) -> tuple[list[str], str]:
+    """The entry as text paragraphs, and its source line (without markup)."""
+    name = term.term.get(ctx.lang)
+    if term.definition is not None:
+        meta = [term.status.get(ctx.lang)] if term.status else [ctx.t("glossary.not_central")]
+        meta.append(sources.plain(ctx, [term.source] if term.source else []))
+        return [f"**{name}**: {term.definition.get(ctx.lang)}"], " · ".join(meta)
+    lines = [ctx.t("glossary.used", term=name, places=ctx.all_of(_places(ctx, term)))]
+    if term.explanation:
+        lines.append(ctx.t("glossary.explanation", text=term.explanation.get(ctx.lang)))
+    return lines, ctx.t("glossary.used.source")
+
+
 def _definition(ctx: Ctx, term: Term) -> str:
-    lines = [f"**{term.term.get(ctx.lang)}**: {term.definition.get(ctx.lang)}"]
-    meta = [term.status.get(ctx.lang)] if term.status else [ctx.t("glossary.not_central")]
-    meta.append(f"{ctx.t('word.source')}: {term.source.get(ctx.lang)}")
-    lines.append("_" + " · ".join(meta) + "_")
-    return "\n\n".join(lines)
+    lines, source = _lines(ctx, term)
+    return "\n\n".join([*lines, f"_{source}_"])
 
 
 def _not_found(ctx: Ctx, u: Understanding, slot: str) -> Reply:
@@ -32,9 +55,13 @@ async def define(ctx: Ctx, u: Understanding) -> Reply:
         return _not_found(ctx, u, "term")
     term = ctx.content.term(u.slots["term"])
     text = _definition(ctx, term)
-    meta = term.status.get(ctx.lang) if term.status else ctx.t("glossary.not_central")
-    body = [cards.title(term.term.get(ctx.lang)), cards.text(term.definition.get(ctx.lang)),
-            cards.subtle(f"{meta} · {ctx.t('word.source')}: {term.source.get(ctx.lang)}")]
+    lines, source = _lines(ctx, term)
+    body = [cards.title(term.term.get(ctx.lang))]
+    if term.definition is not None:
+        body.append(cards.text(term.definition.get(ctx.lang)))
+    else:
+        body += [cards.text(line) for line in lines]
+    body.append(cards.subtle(source))
     actions = []
     if term.related:
         related = [ctx.content.term(r) for r in term.related]

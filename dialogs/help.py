@@ -6,6 +6,9 @@ likeliest readings, built from what the message named ("vis «Planlæg uddannels
 """
 from __future__ import annotations
 
+from typing import get_args
+
+from content.schema import HelpSection
 from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.turn import Reply
@@ -20,10 +23,35 @@ async def greet(ctx: Ctx) -> Reply:
     return Reply(ctx.t(key, name=ctx.municipality_name(code) if code else ""))
 
 
+SECTIONS = get_args(HelpSection)
+
+
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    rows = [f"- {ctx.t(f'help.what.{name}')}: «{ctx.t(f'say.{name}')}»"
-            for name, spec in ctx.content.intents.items() if spec.help and (ctx.consultant or not spec.consultant)]
-    return Reply(ctx.t("help.header") + "\n\n" + "\n".join(rows))
+    """Everything one can do, by heading, as text and as a card; consultants also see their own section.
+    A read-only line has a button that asks it; a change is shown with its wording only (it needs a name)."""
+    header = ctx.t("help.header")
+    lines, body = [header], [cards.title(header)]
+    code = await ctx.municipality_code() or ""
+    for section in SECTIONS:
+        specs = [(name, spec) for name, spec in ctx.content.intents.items()
+                 if spec.help == section and (ctx.consultant or not spec.consultant)]
+        if not specs:
+            continue
+        heading = ctx.t(f"help.section.{section}")
+        rows = [f"- {ctx.t(f'help.what.{name}')}: «{ctx.t(f'say.{name}')}»" for name, _ in specs]
+        lines.append(f"**{heading}**\n" + "\n".join(rows))
+        body.append(cards.text(heading, weight="Bolder", spacing="Medium"))
+        for name, spec in specs:
+            entry = f"{ctx.t(f'help.what.{name}')}: «{ctx.t(f'say.{name}')}»"
+            if spec.changes:
+                body.append(cards.text(entry, spacing="Small"))
+            else:
+                say = ctx.t(f"say.{name}")
+                body.append(cards.row(ctx.t(f"help.what.{name}"), cards.button(say, "say", code, say=say)))
+    lines.append(ctx.t("help.footer"))
+    body.append(cards.subtle(ctx.t("help.footer")))
+    text = "\n\n".join(lines)
+    return Reply(text, card=cards.card(body, text))
 
 
 def _suggestion(ctx: Ctx, intent: str, slots: dict) -> tuple[str, bool]:

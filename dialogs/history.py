@@ -18,11 +18,12 @@ def _detail(ctx: Ctx, event: AuditEvent) -> str:
     if event.action == "milestone":
         return f"{ctx.content.term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
     if event.action == "phase":
-        names = [f"{n} {ctx.content.phase(n).name.get(ctx.lang)}" for n in (details["from"], details["to"])]
+        names = [ctx.t("phase.label", number=n, phase=ctx.content.phase(n).name.get(ctx.lang))
+                 for n in (details["from"], details["to"])]
         text = " → ".join(names)
         count = details.get("exceptions", 0)
         if count:
-            text += " " + ctx.t("history.exception" if count == 1 else "history.exceptions", count=count)
+            text += " " + ctx.tn("history.exceptions", count)
         return text
     return ""
 

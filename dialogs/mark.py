@@ -37,7 +37,7 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     phase = ctx.content.phase(task.phase).name.get(ctx.lang)
     key = "mark.done" if done else "reopen.done"
     text = ctx.t(key, task=title, who=ctx.who(turn.user))
-    text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, done=progress.done, total=progress.total)
+    text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, progress=ctx.progress(progress.done, progress.total))
     if done and progress.complete:
         started = await gate.begin_after_last_task(ctx, code, state)
         if started:

@@ -1,7 +1,7 @@
 """"hvad skal vi nu?" / "what's next in Forberedelse?": open tasks of a phase by theme, numbered for "done 3"."""
 from __future__ import annotations
 
-from dialogs import cards
+from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
@@ -37,12 +37,14 @@ async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number
         return _kept_reply(ctx, code, state, number, [t for t in kept if t is not None])
     groups = open_tasks_by_theme(ctx.content, state, number)
     if not groups:
-        text = ctx.t("next.none", number=number, phase=name, total=progress.total)
+        text = ctx.tn("next.none", progress.total, number=number, phase=name)
         return Reply(text, card=cards.card([cards.title(text)], text))
     header = ctx.t("next.header", number=number, phase=name, done=progress.done, total=progress.total)
     lines, body = [header], [cards.title(header)]
     listed: list[str] = []
+    cited = []
     for theme_id, tasks in groups:
+        cited += sources.of_titles(tasks)
         theme = ctx.content.theme(theme_id).name.get(ctx.lang)
         block, rows = [f"**{theme}**"], [cards.text(theme, weight="Bolder", spacing="Medium")]
         for task in tasks:
@@ -53,8 +55,8 @@ async def open_tasks_reply(ctx: Ctx, code: str, state: MunicipalityState, number
         lines.append("\n".join(block))
         body.append({"type": "Container", "items": rows})
     actors = ctx.t("next.actors", actors=ctx.all_of([a.get(ctx.lang).rstrip(".") for a in phase.actors]))
-    lines += [actors, ctx.t("next.hint")]
-    body.append(cards.subtle(actors))
+    lines += [actors, ctx.t("next.hint"), sources.line(ctx, cited)]
+    body += [cards.subtle(actors), sources.block(ctx, cited)]
     await ctx.update_thread(task_ids=tuple(listed))
     text = "\n\n".join(lines)
     return Reply(text, card=cards.card(body, text))

@@ -55,11 +55,14 @@ class Planner:
     def _t(self, lang: str, msgid: str, **values) -> str:
         return self.catalogs.text(lang, msgid, **values)
 
+    def _tn(self, lang: str, msgid: str, count: int, **values) -> str:
+        return self.catalogs.ngettext(lang, msgid, count, **values)
+
     def _open_list(self, lang: str, state: MunicipalityState, phase: int) -> tuple[int, str]:
         open_tasks = [t for t in tasks_in(self.content, state, phase) if not is_done(state, t.id)]
         lines = [f"- {t.title.get(lang)}" for t in open_tasks[:MAX_LISTED]]
         if len(open_tasks) > MAX_LISTED:
-            lines.append(self._t(lang, "nudge.more", count=len(open_tasks) - MAX_LISTED))
+            lines.append(self._tn(lang, "nudge.more", len(open_tasks) - MAX_LISTED))
         return len(open_tasks), "\n".join(lines)
 
     def plan(self, now: datetime, states: dict[str, MunicipalityState], conversations: list[ConversationRecord],
@@ -81,7 +84,7 @@ class Planner:
                 due.append(Nudge(f"{prefix}|phase_complete|{phase}", record.code, record, "phase_complete",
                                  self._t(lang, "nudge.phase_complete", number=phase, phase=name, next=phase + 1)))
             for milestone in milestones_of(self.content, state).values():
-                due_phase = settings.phase_due[milestone.name]
+                due_phase = self.content.project.phase_due[milestone.name]
                 open_count, listing = self._open_list(lang, state, due_phase)
                 if not open_count:
                     continue
@@ -97,15 +100,14 @@ class Planner:
                     left = format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, locale=lang) \
                         if days else self._t(lang, "word.today")
                     due.append(Nudge(f"{prefix}|ahead|{milestone.name}|{offsets[0]}|{stamp}", record.code, record,
-                                     "ahead", self._t(lang, "nudge.ahead", milestone=label, date=date_text, left=left,
-                                                      number=due_phase, phase=phase_name, open=open_count,
-                                                      tasks=listing)))
+                                     "ahead", self._tn(lang, "nudge.ahead", open_count, milestone=label, date=date_text,
+                                                       left=left, number=due_phase, phase=phase_name, tasks=listing)))
                 else:
                     period = (-days - 1) // settings.overdue_every_days  # day 1..7 -> 0, day 8..14 -> 1, ...
                     due.append(Nudge(f"{prefix}|overdue|{milestone.name}|{period}|{stamp}", record.code, record,
-                                     "overdue", self._t(lang, "nudge.overdue", milestone=label, date=date_text,
-                                                        number=due_phase, phase=phase_name, open=open_count,
-                                                        tasks=listing)))
+                                     "overdue", self._tn(lang, "nudge.overdue", open_count, milestone=label,
+                                                         date=date_text, number=due_phase, phase=phase_name,
+                                                         tasks=listing)))
             wave = self.content.project.wave_of(record.code)
             if wave and wave.id in changed_waves and any(m.wave for m in milestones_of(self.content, state).values()):
                 dates = [f"- {self.content.term(name).term.get(lang)}: {self.catalogs.date(lang, day)}"

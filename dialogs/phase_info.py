@@ -1,7 +1,7 @@
 """"hvad er fokus i fase 3?" / "succeskriterier for opstart": the model's own text for a phase."""
 from __future__ import annotations
 
-from dialogs import cards
+from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.markdown import bullets
 from dialogs.phase_ref import phase_or_reply
@@ -33,23 +33,33 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         else:
             items = phase.success_criteria if section == "criteria" else phase.actors
             lines.append(f"**{label}:**\n" + bullets([i.get(ctx.lang) for i in items]))
-    lines.append(f"_{ctx.t('word.source')}: {phase.source.get(ctx.lang)}_")
+    lines.append(sources.line(ctx, [phase.source]))
     return Reply("\n\n".join(lines))
 
 
+def _aspects(ctx: Ctx, phase) -> list[tuple[str, list[str]]]:
+    """The overview table's rows for one phase: (label, its lines)."""
+    return [(ctx.t("phase.focus"), [phase.focus.get(ctx.lang)]), (ctx.t("phase.effect"), [phase.effect.get(ctx.lang)]),
+            (ctx.t("phase.criteria"), [c.get(ctx.lang) for c in phase.success_criteria]),
+            (ctx.t("phase.actors"), [a.get(ctx.lang) for a in phase.actors])]
+
+
 async def overview(ctx: Ctx, u: Understanding) -> Reply:
-    """"hvad hedder faserne?": the four phases side by side, as the model's overview table has them."""
-    lines = [ctx.t("phases.header")]
-    body = [cards.title(ctx.t("phases.header"))]
+    """"hvad hedder faserne?": the four phases side by side, as the model's overview table has them: a card
+    with a column per phase, and the same as text, phase by phase."""
+    header = ctx.t("phases.header")
+    lines, columns = [header], []
     for phase in ctx.content.phases:
         name = ctx.t("phase.header", number=phase.number, phase=phase.name.get(ctx.lang))
-        lines.append(f"{name}\n- **{ctx.t('phase.focus')}:** {phase.focus.get(ctx.lang)}\n"
-                     f"- **{ctx.t('phase.effect')}:** {phase.effect.get(ctx.lang)}")
-        body += [cards.text(name, weight="Bolder", spacing="Medium"),
-                 cards.facts([(ctx.t("phase.focus"), phase.focus.get(ctx.lang)),
-                              (ctx.t("phase.effect"), phase.effect.get(ctx.lang))])]
-    source = f"_{ctx.t('word.source')}: {ctx.t('phases.source')}_"
-    lines += [ctx.t("phases.hint"), source]
-    body.append(cards.subtle(source.strip("_")))
+        rows = _aspects(ctx, phase)
+        lines.append(name + "\n" + "\n".join(f"- **{label}:** {'; '.join(items)}" for label, items in rows))
+        items = [cards.text(name, weight="Bolder")]
+        for label, values in rows:
+            items += [cards.text(label, weight="Bolder", size="Small", spacing="Medium"),
+                      cards.text("\n".join(f"- {v}" for v in values) if len(values) > 1 else values[0], size="Small")]
+        columns.append({"type": "Column", "width": "stretch", "items": items})
+    cited = [ctx.content.phases_source] if ctx.content.phases_source else [p.source for p in ctx.content.phases]
+    lines += [ctx.t("phases.hint"), sources.line(ctx, cited)]
+    body = [cards.title(header), {"type": "ColumnSet", "columns": columns}, sources.block(ctx, cited)]
     text = "\n\n".join(lines)
     return Reply(text, card=cards.card(body, text))

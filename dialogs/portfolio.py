@@ -8,13 +8,13 @@ import functools
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from dialogs import cards
 from dialogs.assign import ROLES
 from dialogs.context import Ctx
 from dialogs.markdown import esc
-from dialogs.progress import current_phase, is_done, milestones_of, phase_progress, tasks_of
+from dialogs.progress import current_phase, due_date, is_done, milestones_of, phase_progress, tasks_of
 from dialogs.status import status_reply
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
@@ -33,7 +33,7 @@ class Row:
     phase_pct: int
     overall_pct: int
     next_milestone: tuple[str, date] | None
-    overdue: int  # open tasks whose tidsfrist (weeks before go-live) has passed
+    overdue: int  # open tasks whose deadline (tasks.yaml's `due`, counted from a milestone) has passed
     golive: date | None
 
 
@@ -44,11 +44,9 @@ def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
     milestones = milestones_of(ctx.content, state)
     upcoming = sorted((m.date, m.name) for m in milestones.values() if m.date >= today)
     overdue = 0
-    if "go-live" in milestones:
-        golive = milestones["go-live"].date
-        overdue = sum(1 for t in tasks_of(ctx.content, state)
-                      if t.deadline_weeks_before_go_live is not None and not is_done(state, t.id)
-                      and golive - timedelta(weeks=t.deadline_weeks_before_go_live) < today)
+    for task in tasks_of(ctx.content, state):
+        due = due_date(ctx.content, state, task)
+        overdue += due is not None and due < today and not is_done(state, task.id)
     wave = ctx.content.project.wave_of(state.code)
     p = progress[phase - 1]
     return Row(state.code, ctx.municipality_name(state.code), wave.id if wave else None, phase,
@@ -97,17 +95,24 @@ def _line(ctx: Ctx, row: Row) -> str:
     if row.next_milestone:
         name, day = row.next_milestone
         term = ctx.content.term(name).term.get(ctx.lang)
-        parts.append(ctx.t("portfolio.next", milestone=term, date=ctx.date(day), days=(day - ctx.today()).days))
+        parts.append(ctx.t("portfolio.next", milestone=term, date=ctx.date(day), left=ctx.until(day)))
     if row.overdue:
-        parts.append(ctx.t("portfolio.overdue", count=row.overdue))
+        parts.append(ctx.tn("portfolio.overdue", row.overdue))
     return " · ".join(parts)
+
+
+def deadlines_note(ctx: Ctx) -> str:
+    """Which deadlines "forsinket" counts: drafted guideline ones, or the KOMBIT project's own."""
+    drafted = any(t.due and (t.details_source is None or t.details_source.kind == "draft") for t in ctx.content.tasks)
+    return ctx.t("portfolio.deadlines.draft" if drafted else "portfolio.deadlines.project",
+                 project=ctx.content.project.name.get(ctx.lang))
 
 
 def _listing(ctx: Ctx, rows: list[Row]) -> str:
     """One bullet per municipality, at most LISTED, then how many more."""
     lines = [f"- {_line(ctx, r)}" for r in rows[:LISTED]]
     if len(rows) > LISTED:
-        lines.append(ctx.t("portfolio.more", count=len(rows) - LISTED))
+        lines.append(ctx.tn("portfolio.more", len(rows) - LISTED))
     return "\n".join(lines)
 
 
@@ -158,13 +163,14 @@ async def overview(ctx: Ctx, u: Understanding) -> Reply:
         rows.sort(key=lambda r: (r.golive is None or r.golive < today, r.golive or date.max, r.name))
     else:
         rows.sort(key=lambda r: r.name)
-    header = ctx.t("portfolio.header", count=len(rows))
+    header = ctx.tn("portfolio.header", len(rows))
     chart_body, chart_text = _chart(ctx, rows)
     listed = [_line(ctx, r) for r in rows[:LISTED]]
-    more = [ctx.t("portfolio.more", count=len(rows) - LISTED)] if len(rows) > LISTED else []
-    text = "\n\n".join([header, "\n".join(chart_text), "\n".join(f"- {line}" for line in listed), *more])
+    more = [ctx.tn("portfolio.more", len(rows) - LISTED)] if len(rows) > LISTED else []
+    note = deadlines_note(ctx)
+    text = "\n\n".join([header, "\n".join(chart_text), "\n".join(f"- {line}" for line in listed), *more, f"_{note}_"])
     body = [cards.title(header), *chart_body, *(cards.text(line, spacing="Small") for line in listed),
-            *(cards.subtle(m) for m in more)]
+            *(cards.subtle(m) for m in more), cards.subtle(note)]
     return Reply(text, card=cards.card(body, text, [cards.button(ctx.t("card.export"), "export", "", p=1)]))
 
 
@@ -180,9 +186,10 @@ async def lagging(ctx: Ctx, u: Understanding) -> Reply:
         rows = [r for r in rows if r.wave == wave]
     behind = sorted((r for r in rows if r.overdue), key=_behind_key)
     scope = ctx.content.project.wave(wave).name.get(ctx.lang) if wave else ctx.t("portfolio.all")
+    note = f"_{deadlines_note(ctx)}_"
     if not behind:
-        return Reply(ctx.t("portfolio.none_behind", scope=scope, count=len(rows)))
-    return Reply(ctx.t("portfolio.behind", scope=scope, count=len(behind)) + "\n\n" + _listing(ctx, behind))
+        return Reply(ctx.t("portfolio.none_behind", scope=scope, count=len(rows)) + "\n\n" + note)
+    return Reply("\n\n".join([ctx.t("portfolio.behind", scope=scope, count=len(behind)), _listing(ctx, behind), note]))
 
 
 @consultants_only
@@ -242,4 +249,5 @@ def _cell(value: object) -> object:
 async def export(ctx: Ctx, u: Understanding) -> Reply:
     states = await ctx.store.all_municipalities()
     name = f"implementering-{ctx.today().isoformat()}.csv"
-    return Reply(ctx.t("portfolio.export", count=len(states)), file=(name, export_csv(ctx, states)))
+    return Reply(ctx.tn("portfolio.export", len(states)), file=(name, export_csv(ctx, states)),
+                 file_label=ctx.t("card.download"))

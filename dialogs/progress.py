@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from content import Content, Task, Text
+from content import Content, Source, Task, Text
 from dialogs.store import MunicipalityState
 
 
@@ -19,10 +19,14 @@ class PhaseProgress:
         return self.done == self.total
 
 
+_LOCAL = Source(kind="local")
+
+
 def local_task(entry: dict) -> Task:
-    """A municipality's own task, typed in chat: one title for both languages."""
+    """A municipality's own task, typed in chat: one title for both languages, the municipality's own words."""
     title = Text(da=entry["title"], en=entry["title"])
-    return Task(id=entry["id"], phase=entry["phase"], theme=entry["theme"], title=title, local=True)
+    return Task(id=entry["id"], phase=entry["phase"], theme=entry["theme"], title=title, local=True, source=_LOCAL,
+                details_source=_LOCAL)
 
 
 def tasks_of(content: Content, state: MunicipalityState) -> list[Task]:
@@ -102,3 +106,11 @@ def milestones_of(content: Content, state: MunicipalityState) -> dict[str, Miles
         elif wave and name in wave.milestones:
             out[name] = Milestone(name, wave.milestones[name], wave.id)
     return out
+
+
+def due_date(content: Content, state: MunicipalityState, task: Task) -> date | None:
+    """The task's deadline as a date, where its milestone is set (tasks.yaml's `due`: a draft unless the project's)."""
+    if task.due is None:
+        return None
+    milestone = milestones_of(content, state).get(task.due.milestone)
+    return milestone.date - timedelta(weeks=task.due.weeks_before) if milestone else None

@@ -26,19 +26,18 @@ async def status_reply(ctx: Ctx, code: str) -> Reply:
     for p in progress:
         name = ctx.content.phase(p.number).name.get(ctx.lang)
         key = "status.row.current" if p.number == current else "status.row"
-        rows.append(ctx.t(key, number=p.number, phase=name, done=p.done, total=p.total))
-        facts.append((f"{p.number} {name}", f"{p.done}/{p.total}" + (" ✓" if p.complete else "")))
+        rows.append(ctx.t(key, number=p.number, phase=name, progress=ctx.progress(p.done, p.total)))
+        facts.append((ctx.t("phase.label", number=p.number, phase=name), f"{p.done}/{p.total}" + (" ✓" if p.complete else "")))
     lines.append("\n".join(f"- {r}" for r in rows))
-    total = ctx.t("status.total", done=sum(p.done for p in progress), total=sum(p.total for p in progress))
+    total = ctx.t("status.total", progress=ctx.progress(sum(p.done for p in progress), sum(p.total for p in progress)))
     lines.append(total)
     for milestone in milestones_of(ctx.content, state).values():
         term = ctx.content.term(milestone.name).term.get(ctx.lang)
         wave = ctx.content.project.wave_of(code) if milestone.wave else None
-        msgid = "status.milestone.wave" if wave else "status.milestone"
-        line = ctx.t(msgid, name=term, date=ctx.date(milestone.date), left=ctx.until(milestone.date),
-                     wave=wave.name.get(ctx.lang) if wave else "")
-        lines.append(line)
-        facts.append((term, line.split(": ", 1)[1]))
+        when = ctx.t("status.when.wave" if wave else "status.when", date=ctx.date(milestone.date),
+                     left=ctx.until(milestone.date), wave=wave.name.get(ctx.lang) if wave else "")
+        lines.append(ctx.t("status.milestone", name=term, when=when))
+        facts.append((term, when))
     extra = []
     if state.gate:
         target = ctx.content.phase(state.gate["to"]).name.get(ctx.lang)
@@ -59,8 +58,8 @@ async def count(ctx: Ctx, u: Understanding) -> Reply:
     if isinstance(number, int):
         p = progress[number - 1]
         phase = ctx.content.phase(number).name.get(ctx.lang)
-        head = ctx.tn("count.phase", p.total - p.done, number=number, phase=phase, done=p.done, total=p.total)
+        head = ctx.tn("count.phase", p.total - p.done, number=number, phase=phase, progress=ctx.progress(p.done, p.total))
     else:
         done, total = sum(p.done for p in progress), sum(p.total for p in progress)
-        head = ctx.tn("count.all", total - done, done=done, total=total)
+        head = ctx.tn("count.all", total - done, progress=ctx.progress(done, total))
     return Reply(head + "\n\n" + ctx.t("count.hint"))

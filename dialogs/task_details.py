@@ -1,18 +1,32 @@
-""""vis Planlæg uddannelse": beskrivelse, forudsætninger, resultat, ansvar, tidsfrist (as a date when the
-municipality has a go-live), ansvarlig/udfører and the task's history."""
+""""vis Planlæg uddannelse": where the task comes from, its description, prerequisites, result, who typically does
+it and its deadline (a date when the milestone is set), each marked as the model's, the project's or a draft;
+then ansvarlig/udfører and the task's history."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from dialogs import cards
+from content import Task
+from dialogs import cards, sources
 from dialogs.assign import assignment_text
 from dialogs.context import Ctx
-from dialogs.progress import is_done, milestones_of
+from dialogs.progress import due_date, is_done
+from dialogs.store import MunicipalityState
 from dialogs.task_ref import municipality_and_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 FIELDS = ("description", "prerequisites", "result", "responsible")
+
+
+def deadline(ctx: Ctx, state: MunicipalityState, task: Task) -> str | None:
+    """"Vejledende frist (udkast): 1. feb. 2027 (8 uger før idriftsættelsesdatoen)", or None without a `due`."""
+    if task.due is None:
+        return None
+    milestone = ctx.t(f"milestone.in_text.{task.due.milestone}")
+    weeks = task.due.weeks_before
+    relative = ctx.tn("details.due.before" if weeks >= 0 else "details.due.after", abs(weeks), milestone=milestone)
+    day = due_date(ctx.content, state, task)
+    kind = task.details_source.kind if task.details_source else "draft"
+    label = ctx.t("details.deadline.draft" if kind == "draft" else "details.deadline")
+    return f"**{label}:** " + (f"{ctx.date(day)} ({relative})" if day else relative)
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
@@ -22,22 +36,16 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     state = await ctx.store.municipality(code)
     phase = ctx.content.phase(task.phase).name.get(ctx.lang)
     theme = ctx.content.theme(task.theme).name.get(ctx.lang)
-    kind = ctx.t("details.local") if task.local else ctx.t("details.klik")
-    lines = [f"**{task.title.get(ctx.lang)}**", ctx.t("details.where", kind=kind, number=task.phase, phase=phase,
-                                                      theme=theme)]
+    title_kind = task.source.kind if task.source else "draft"
+    lines = [f"**{task.title.get(ctx.lang)}**",
+             ctx.t(f"details.kind.{title_kind}", number=task.phase, phase=phase, theme=theme)]
     for name in FIELDS:
         value = getattr(task, name)
         if value:
             lines.append(f"**{ctx.t(f'details.{name}')}:** {value.get(ctx.lang)}")
-    if task.deadline_weeks_before_go_live is not None:
-        golive = milestones_of(ctx.content, state).get("go-live")
-        weeks = task.deadline_weeks_before_go_live
-        relative = ctx.t("details.weeks_before" if weeks >= 0 else "details.weeks_after", weeks=abs(weeks))
-        if golive:
-            due = golive.date - timedelta(weeks=weeks)
-            lines.append(f"**{ctx.t('details.deadline')}:** {ctx.date(due)} ({relative})")
-        else:
-            lines.append(f"**{ctx.t('details.deadline')}:** {relative}")
+    due = deadline(ctx, state, task)
+    if due:
+        lines.append(due)
     assigned = assignment_text(ctx, state.assignments.get(task.id))
     if assigned:
         lines.append(assigned)
@@ -48,7 +56,20 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         lines.append(ctx.t("details.open"))
     if await ctx.store.audit(code, task.id, limit=1):
         lines.append(ctx.t("details.history", task=task.title.get(ctx.lang)))
+    lines.append(_sources(ctx, task))
     return Reply("\n\n".join(lines))
+
+
+def _sources(ctx: Ctx, task: Task) -> str:
+    """Whose words the title is, and whose the rest: "Titel og tema: Implementeringsmodellen 2.0 – … · Beskrivelse,
+    …: Udkast – ikke KOMBITs tekst"."""
+    title, rest = task.source, task.details_source
+    if title is None or rest is None or title == rest or task.local:
+        return sources.line(ctx, [s for s in (title, rest) if s])
+    drafted = [name for name in FIELDS if getattr(task, name)] + (["due"] if task.due else [])
+    if not drafted:
+        return sources.line(ctx, [title])
+    return "_" + ctx.t("details.sources", title=sources.where(ctx, title), details=sources.where(ctx, rest)) + "_"
 
 
 async def status(ctx: Ctx, u: Understanding) -> Reply:

@@ -37,5 +37,6 @@ class Reply:
     note: str | None = None  # a short line sent with `card` (e.g. a button press's confirmation)
     replace_card: dict | None = None  # the pressed card, redrawn with the new state
     file: tuple[str, bytes] | None = None  # (file name, content) offered for download, e.g. the CSV export
+    file_label: str = ""  # the download button's label, from the catalogs
     municipality: str | None = None  # the municipality this conversation is bound to, when known
     language: str = "da"  # the language the reply is in: proactive messages there use it too

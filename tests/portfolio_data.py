@@ -25,7 +25,7 @@ TODAY = date(2026, 11, 27)  # the harness clock (2026-11-27 09:30 UTC) in Copenh
 WAVES = [
     ("boelge-1", "Bølge 1", "Wave 1", date(2026, 10, 19), date(2026, 11, 2), 33),  # went live: much overdue
     ("boelge-2", "Bølge 2", "Wave 2", date(2027, 1, 18), date(2027, 2, 1), 33),  # 66 days ahead: >= 10 weeks overdue
-    ("boelge-3", "Bølge 3", "Wave 3", date(2027, 8, 16), date(2027, 9, 1), 32),  # far ahead: only 40+ weeks overdue
+    ("boelge-3", "Bølge 3", "Wave 3", date(2027, 7, 19), date(2027, 8, 2), 32),  # far ahead: only 34+ weeks overdue
 ]
 # Municipalities the tests talk about, placed on purpose; the rest are shuffled into the waves.
 PLACED = {"0751": "boelge-2", "0461": "boelge-2", "0169": "boelge-1", "0185": "boelge-3", "0101": "boelge-2"}
@@ -43,10 +43,11 @@ class KlikTask:
     phase: int
     theme: str
     title_da: str
-    weeks: int | None
+    due: tuple[str, int] | None  # (milestone, weeks before it)
 
 
-KLIK = [KlikTask(t["id"], t["phase"], t["theme"], t["title"]["da"], t.get("deadline_weeks_before_go_live"))
+KLIK = [KlikTask(t["id"], t["phase"], t["theme"], t["title"]["da"],
+                 (t["due"]["milestone"], t["due"]["weeks_before"]) if t.get("due") else None)
         for t in yaml.safe_load((DATA / "tasks.yaml").read_text(encoding="utf-8"))["tasks"]]
 
 
@@ -66,7 +67,7 @@ class Expected:
     tenant: str
     phase: int
     milestones: dict[str, date]  # effective: own dates over the wave's
-    tasks: list[tuple[str, int, str, str, int | None, bool]]  # (id, phase, theme, title, weeks, local), every task
+    tasks: list[tuple[str, int, str, str, tuple[str, int] | None, bool]]  # (id, phase, theme, title, due, local)
     done: dict[str, str]  # task id -> who, for tasks done now
     done_at: dict[str, str]
     assignments: dict[str, dict[str, str]] = field(default_factory=dict)  # task id -> role -> name
@@ -89,11 +90,8 @@ class Expected:
 
     @property
     def overdue(self) -> int:
-        golive = self.milestones.get("go-live")
-        if golive is None:
-            return 0
-        return sum(1 for t in self.tasks if t[4] is not None and t[0] not in self.done
-                   and golive - timedelta(weeks=t[4]) < TODAY)
+        return sum(1 for t in self.tasks if t[4] is not None and t[4][0] in self.milestones and t[0] not in self.done
+                   and self.milestones[t[4][0]] - timedelta(weeks=t[4][1]) < TODAY)
 
     @property
     def next_milestone(self) -> tuple[str, date] | None:
@@ -146,7 +144,7 @@ def generate(seed: int = 2026, local_range: tuple[int, int] = (3, 9)) -> tuple[d
         locals_ = [(f"lokal-{code}-{j}", rng.randint(1, 4), rng.choice(THEME_IDS),
                     f"Lokal opgave {j}: Informér MED-udvalget i {names[code]}", None, True)
                    for j in range(rng.randint(*local_range))]
-        tasks = [(t.id, t.phase, t.theme, t.title_da, t.weeks, False) for t in KLIK] + locals_
+        tasks = [(t.id, t.phase, t.theme, t.title_da, t.due, False) for t in KLIK] + locals_
         share = rng.random()
         earlier = 1.0 if index % 3 == 0 else 0.9  # some caught up on everything before their phase
         done, done_at = {}, {}

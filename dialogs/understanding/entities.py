@@ -67,6 +67,7 @@ class Tagged:
     found: tuple[Found, ...]  # in the order of the message
     task_guess: TaskGuess | None  # tasks found by their words (None: no task word at all)
     words: tuple[str, ...]  # the message's words, misspellings corrected
+    used_only: frozenset[int] = frozenset()  # places of words the model only uses ("superbrugerne"): tasks' words too
 
     def all(self, kind: str) -> list[Found]:
         return [f for f in self.found if f.kind == kind]
@@ -202,9 +203,12 @@ def _stems(word: str) -> list[str]:
 
 class Tagger:
     def __init__(self, names: Mapping[str, Mapping[str, list[str]]], words_: Words, known_words: Iterable[str],
-                 lexicon: Lexicon):
-        """`names`: kind -> id -> names (content); `known_words`: every word of the sentences and examples."""
+                 lexicon: Lexicon, used_only: frozenset[str] = frozenset()):
+        """`names`: kind -> id -> names (content); `known_words`: every word of the sentences and examples;
+        `used_only`: terms that are words the model uses in task titles ("superbruger", "early life support")
+        rather than defines: they still point at tasks by their words."""
         self._words = words_
+        self._used_only = used_only
         self._keys: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         for kind, items in names.items():
             for item_id, item_names in items.items():
@@ -280,9 +284,11 @@ class Tagger:
             if i not in taken and token.isdigit() and len(token) <= 3:
                 found.append(Found("number", int(token), i, i + 1))
         found.sort(key=lambda f: (f.start, -f.end))
+        used_only = frozenset(i for f in found if f.kind == "term" and f.value in self._used_only
+                              for i in range(f.start, f.end))
         in_names = {i for f in found if f.kind in _NAME_KINDS and f.kind != "task" for i in range(f.start, f.end)}
-        guess = self._task_words.guess((i, t) for i, t in enumerate(tokens) if i not in in_names)
-        return Tagged(tuple(found), guess, tuple(tokens))
+        guess = self._task_words.guess((i, t) for i, t in enumerate(tokens) if i not in in_names - used_only)
+        return Tagged(tuple(found), guess, tuple(tokens), used_only)
 
     def _names(self, tokens: list[str], taken: set[int]) -> list[Found]:
         """Every name and fixed word, longest first where runs overlap; a run may have several readings
@@ -301,7 +307,10 @@ class Tagger:
                     runs.append((start, end, hits))
                 if joined not in self._prefixes:
                     break
-        runs.sort(key=lambda r: (-(r[1] - r[0]), r[0]))
+        # Longest first; a word the model only uses never hides a name it overlaps ("as-is kortlægningen": the task
+        # "as-is", not the word "as-is kortlægning").
+        runs.sort(key=lambda r: (all(kind == "term" and value in self._used_only for kind, value in r[2]),
+                                 -(r[1] - r[0]), r[0]))
         found, used = [], set()
         for start, end, hits in runs:
             if used.intersection(range(start, end)):

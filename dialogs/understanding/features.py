@@ -35,16 +35,19 @@ def _sequence(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None
     sequence: list[str] = []
     extra: list[str] = []  # words of a task found by its words: also features as themselves
     at_run: dict[int, tuple[int, str]] = {}
+    guess = tagged.task_guess
+    guessed = guess.places if guess and (guess.id or guess.candidates) and not tagged.first("task") else frozenset()
     for found in tagged.found:
         if found.kind in _KEEP_WORDS or found.kind not in _PLACEHOLDER_ORDER:
             continue
+        if found.kind == "term" and found.start in tagged.used_only and found.start in guessed:
+            continue  # a word the model only uses, in a task's name ("snitfladerne er købt hjem"): the task's words
         start = found.start
         rank = _PLACEHOLDER_ORDER.index(found.kind)
         kind = f"{found.value}" if found.kind in _BY_VALUE else found.kind
         if start not in at_run or rank < _PLACEHOLDER_ORDER.index(at_run[start][2]):
             at_run[start] = (found.end, kind, found.kind)
-    guess = tagged.task_guess
-    if guess and (guess.id or guess.candidates) and not tagged.first("task"):
+    if guessed:
         # A task found by its words stands as <task>, like one named outright ("er jobfunktionsrollerne
         # modelleret?" is "er <task>?"); its words also count as words (a participle says it is done).
         for place in sorted(guess.places):

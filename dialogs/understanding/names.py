@@ -62,7 +62,9 @@ class _Texts:
 
 
 class NameIndex:
-    def __init__(self, names: Mapping[str, Iterable[str]]):
+    def __init__(self, names: Mapping[str, Iterable[str]], suggest_from: float = 0.0):
+        """`suggest_from`: the least score (rapidfuzz WRatio, 0-100) a name needs to be offered as "did you mean"."""
+        self._suggest_from = suggest_from
         self._id_of: dict[str, str] = {}
         self._word_runs: list[tuple[str, str]] = []  # (" word word ", id) for whole-word containment
         for item_id, item_names in names.items():
@@ -110,7 +112,7 @@ class NameIndex:
 
     def suggest(self, query: str, n: int = 3) -> list[str]:
         k = key(query)
-        return [i for i, _ in self._best_per_id(k, fuzz.WRatio)[:n]] if k else []
+        return [i for i, _ in self._best_per_id(k, fuzz.WRatio, self._suggest_from or None)[:n]] if k else []
 
     def _best_per_id(self, k: str, scorer, cutoff: float | None = None, typos_only: bool = False) -> list[tuple[str, float]]:
         """`typos_only`: a name that is the query plus a whole word or more ("implementeringsmodellen" and

@@ -39,6 +39,7 @@ from dialogs.understanding.words import Words
 _SURE = 0.85  # below this a classifier reading is "not sure"; a template's shape needs it to overrule the classifier
 _FLOOR = 0.3  # below this the classifier's best guess is no answer: the message is not understood
 _READINGS = 8  # how many of the classifier's likeliest intents are weighed further
+_CLOSE_TERM = 75.0  # rapidfuzz WRatio from which a glossary term is offered as "did you mean"
 _SHAPE = 4.0  # how much likelier an intent is when one of its templates has the message's shape (an unknown name in it)
 _NAME_WORDS = 5  # a message this long or shorter may be only a name ("Ringkøbing-Skjern Kommune")
 _WORD = re.compile(r"\w+")
@@ -62,15 +63,19 @@ class Understander:
         self.lexicon = Lexicon()
         names = content_names(content, self.lexicon)
         # Each kind's names, looked up one at a time (a template's slot, a button's data, suggestions).
+        # A word outside the model gets "did you mean" only with a term that is close ("hyperkær": Hyper-care), not
+        # the three least unlike ("kaffemaskine": Tema, As-is, Fase).
         self.municipalities, self.phases, self.themes, self.terms, self.tasks, self.waves = (
-            NameIndex(names[kind]) for kind in ("municipality", "phase", "theme", "term", "task", "wave"))
+            NameIndex(names[kind], suggest_from=_CLOSE_TERM if kind == "term" else 0.0)
+            for kind in ("municipality", "phase", "theme", "term", "task", "wave"))
         indexes = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
                    "term": self.terms, "term2": self.terms, "task": self.tasks, "wave": self.waves}
         # A word of the sentences is a word the bot knows (never "corrected") if people commonly write it or it
         # comes up more than once: a one-off is likely a typo in the examples themselves ("stauts").
         written = _lower_case_words(text for _, text, _ in _sentences(content))
         known = template_words(content) | {w for w, n in written.items() if n >= 2 or self.lexicon.common(w)}
-        self.tagger = Tagger(names, self.words, known, self.lexicon)
+        used_only = frozenset(t.id for t in content.terms if t.used_in is not None)
+        self.tagger = Tagger(names, self.words, known, self.lexicon, used_only)
         self.language = LanguageGuess(self.lexicon)
         self.templates = TemplateReader(content, self.words, indexes, self.tagger.correct)
         self.slots = SlotFiller(self.intents, self.words, self.lexicon, self.templates)
@@ -271,7 +276,7 @@ class Understander:
     def _covered(self, u: Utterance, tagged: Tagged) -> bool:
         """Whether the examples knew enough of the message's own words to judge it: a long message of words
         never seen ("hvem vinder superligaen i år") is not understood, whatever its best guess."""
-        named = tagged.named
+        named = tagged.named - tagged.used_only  # a word the model only uses is a word like others here
         plain = [tagged.words[i] for i in u.body if i not in named]
         if len(plain) < 3:
             return True

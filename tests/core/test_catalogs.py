@@ -13,7 +13,7 @@ import pytest
 
 from content import ContentError
 from content import load_content
-from content.catalogs import Catalogs, _placeholders
+from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.phase_info import ASPECTS
 from dialogs.smalltalk import KINDS
@@ -37,6 +37,10 @@ DYNAMIC = {
     "assign.role.": ("responsible", "performer"),
     "assign.done.": ("responsible", "performer"),
     "details.": ("description", "prerequisites", "result", "responsible"),
+    "details.kind.": ("model", "project", "draft", "local"),
+    "help.section.": ("progress", "tasks", "model", "conversation", "consultant"),
+    "milestone.in_text.": ("idriftsaettelsesdato", "go-live"),
+    "source.": ("draft", "local"),
 }
 
 
@@ -78,22 +82,21 @@ def _uses() -> list[Use]:
         for function in functions:
             for call in ast.walk(function):
                 # ctx.t(msgid, ...) in dialogs; self._t(lang, msgid, ...) where no turn exists (nudges);
-                # ctx.tn(msgid, count, ...) for a string with a number: msgid.one/.other (and .zero).
+                # ctx.tn(msgid, count, ...) for a string with a number: a plural entry (and msgid.zero).
                 if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                        and call.func.attr in ("t", "_t", "tn") and isinstance(call.func.value, ast.Name)
+                        and call.func.attr in ("t", "_t", "tn", "_tn") and isinstance(call.func.value, ast.Name)
                         and call.func.value.id in ("ctx", "self")):
                     continue
                 where = f"{path.name}:{call.lineno}"
-                if call.func.attr == "_t":
+                if call.func.attr in ("_t", "_tn"):  # the language comes first where no turn exists
                     call = ast.Call(func=call.func, args=call.args[1:], keywords=call.keywords)
                 assert call.args, f"{where}: ctx.t() without a msgid"
                 assert all(k.arg for k in call.keywords), f"{where}: ctx.t(**...) hides the placeholders"
                 values = frozenset(k.arg for k in call.keywords)
                 keys = _keys_of(call.args[0], function, where)
-                if call.func.attr == "tn":
+                if call.func.attr in ("tn", "_tn"):
                     values |= {"count"}
-                    keys = [f"{k}.{form}" for k in keys for form in ("one", "other", "zero")
-                            if form != "zero" or f"{k}.zero" in CATALOG_KEYS]
+                    keys = [*keys, *(f"{k}.zero" for k in keys if f"{k}.zero" in CATALOG_KEYS)]
                 uses += [Use(k, where, values) for k in keys]
     # Several nested functions see the same call; keep one of each.
     return sorted(set(uses), key=lambda u: (u.where, u.msgid))
@@ -117,7 +120,7 @@ def test_the_scan_found_the_dialogs_msgids():
     msgids = {u.msgid for u in USES}
     # Sanity: the static, conditional, variable and f-string forms are all picked up.
     assert {"register.done", "register.done.team", "status.row.current", "greet.registered", "history.none.task",
-            "say.set_language", "help.what.register", "phase.criteria", "history.reopen", "count.all.one",
+            "say.set_language", "help.what.register", "phase.criteria", "history.reopen", "count.all",
             "count.all.zero", "ask.task", "confirm.assign"} <= msgids
     assert len(msgids) > 60
 
@@ -128,16 +131,24 @@ def test_every_msgid_used_in_dialogs_is_translated(catalogs, lang):
     missing = sorted({f"{u.msgid} ({u.where})" for u in USES if u.msgid not in catalogs.keys()})
     assert not missing, f"{path}: no msgid for {missing}"
     for use in USES:
-        text = catalogs.text(lang, use.msgid)
-        assert text and text != use.msgid, use
+        if use.msgid in catalogs.plural_keys():
+            forms = [catalogs.ngettext(lang, use.msgid, n, **{v: "x" for v in use.values - {"count"}}) for n in (1, 2)]
+            assert all(forms) and forms[0] != forms[1], use  # a plural entry whose forms differ
+        else:
+            text = catalogs.text(lang, use.msgid)
+            assert text and text != use.msgid, use
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
 def test_every_placeholder_is_passed_by_the_code(catalogs, lang):
     for use in USES:
-        needed = _placeholders(catalogs.text(lang, use.msgid))
+        needed = catalogs.placeholders(lang, use.msgid)
         assert needed <= use.values, f"{use.where}: {lang} '{use.msgid}' needs {sorted(needed - use.values)}"
-        if use.values:
+        if use.msgid in catalogs.plural_keys():
+            assert use.msgid.rsplit(".", 1)[-1] != "zero"
+            for n in (0, 1, 2):  # formats without error
+                catalogs.ngettext(lang, use.msgid, n, **{v: "x" for v in use.values - {"count"}})
+        elif use.values:
             catalogs.text(lang, use.msgid, **{v: "x" for v in use.values})  # formats without error
 
 
@@ -158,7 +169,7 @@ def _po(locale: Path, lang: str) -> Path:
 def _drop_entry(path: Path, msgid: str) -> None:
     text = path.read_text(encoding="utf-8")
     start = text.index(f'msgid "{msgid}"')
-    end = text.index("\nmsgid ", start) + 1
+    end = text.find("\nmsgid ", start) + 1 or len(text)
     path.write_text(text[:start] + text[end:], encoding="utf-8")
 
 
@@ -242,3 +253,50 @@ def test_dates_in_danish_and_english(catalogs):
 def test_no_catalog_entry_is_dead(catalogs):
     unused = sorted(catalogs.keys() - {u.msgid for u in USES})
     assert not unused, f"msgids no dialog uses: {unused}"
+
+
+# -- plural forms ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("da", {0: "0 af 0 opgaver", 1: "0 af 1 opgave", 2: "0 af 2 opgaver"}),
+    ("en", {0: "0 of 0 tasks", 1: "0 of 1 task", 2: "0 of 2 tasks"}),
+])
+def test_counts_take_the_catalogs_plural_form(catalogs, lang, expected):
+    assert {n: catalogs.ngettext(lang, "word.done_of", n, done=0) for n in (0, 1, 2)} == expected
+
+
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_every_plural_entry_differs_between_one_and_two_and_formats_at_0_1_2(catalogs, lang):
+    for msgid in catalogs.plural_keys():
+        values = {name: "x" for name in catalogs.placeholders(lang, msgid) - {"count"}}
+        one, two = (catalogs.ngettext(lang, msgid, n, **values) for n in (1, 2))
+        assert one != two, msgid
+        assert "2" in two or "{count}" not in str(catalogs.placeholders(lang, msgid)), msgid
+        catalogs.ngettext(lang, msgid, 0, **values)
+
+
+def test_a_plural_entry_is_not_read_as_a_plain_string(catalogs):
+    with pytest.raises(KeyError):
+        catalogs.text("da", "word.done_of")
+
+
+def test_a_plural_entry_with_too_few_forms_names_file_and_msgid(locale):
+    path = _po(locale, "en")
+    text = path.read_text(encoding="utf-8")
+    start = text.index('msgid "word.done_of"')
+    cut = text.index("msgstr[1]", start)
+    end = text.index("\n", cut) + 1
+    path.write_text(text[:cut] + text[end:], encoding="utf-8")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    assert str(path) in str(info.value) and "word.done_of" in str(info.value) and "plural" in str(info.value)
+
+
+def test_a_plural_entry_in_one_language_only_names_the_other(locale):
+    path = _po(locale, "en")
+    _drop_entry(path, "themes.header")
+    path.write_text(path.read_text(encoding="utf-8") + '\nmsgid "themes.header"\nmsgstr "Themes"\n', encoding="utf-8")
+    with pytest.raises(ContentError) as info:
+        Catalogs(locale)
+    assert str(path) in str(info.value) and "themes.header" in str(info.value)

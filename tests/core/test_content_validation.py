@@ -74,7 +74,8 @@ def test_shipped_glossary_has_the_five_central_terms_approved_april_2018(content
     assert [t.id for t in central] == list(CENTRAL_TERMS)
     for term in central:
         assert term.status.da == "Godkendt april 2018"
-        assert term.status.en == "Approved April 2018"
+        # The English is ours, and says so.
+        assert "April 2018" in term.status.en and "translation" in term.status.en
     # Every other concept of IDS.md is there too, without an approval status.
     lines = _section("Glossary terms")
     assert [s.strip() for s in lines[0].split(":", 1)[1].split("·")] == list(CENTRAL_TERMS)
@@ -278,3 +279,65 @@ def test_a_yes_asked_as_a_question_must_have_a_read_only_twin(root):
     with pytest.raises(ContentError) as info:
         load_content(root)
     assert "intents.yes.asked" in str(info.value)
+
+
+# -- provenance and the one deadline rule ------------------------------------------------------------------
+
+
+def test_every_piece_of_content_says_whose_words_it_is(content):
+    model_parts = [p.source for p in content.phases] + [t.source for t in content.themes] + [content.model.source]
+    assert all(s.kind == "model" and s.part for s in model_parts)
+    assert content.phases_source.kind == "model" and content.themes_source.kind == "model"
+    for task in content.tasks:
+        assert task.source.kind == "model", task.id  # the model's examples
+        assert task.details_source.kind == "draft", task.id  # the model gives no description, phase or deadline
+    for term in content.terms:
+        assert (term.source is not None and term.source.kind == "model") or term.used_in is not None, term.id
+    assert all(r.source.kind == "model" for r in content.model.roles)
+    assert content.project.source.kind == "draft"  # the shipped default, until a KOMBIT project fills it in
+
+
+def test_a_model_source_without_the_part_of_the_model_is_rejected(root):
+    path = root / "data" / "themes.yaml"
+    _replace(path, 'part: {da: "Temaer (1/2 og 2/2)", en: "Themes (1/2 and 2/2)"}', "")
+    message = _error(root)
+    assert str(path) in message and "overview_source" in message and "part" in message
+
+
+def test_a_task_due_after_its_phase_must_be_finished_is_refused_naming_the_task(root):
+    path = root / "data" / "tasks.yaml"
+    # Planlæg uddannelse is in Forberedelse, which project.yaml says must be finished by idriftsættelsesdatoen.
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  - id: planlaeg-uddannelse")
+    due = text.index("    due:", start)
+    end = text.index("\n", due)
+    path.write_text(text[:due] + "    due: {milestone: go-live, weeks_before: 1}" + text[end:], encoding="utf-8")
+    message = _error(root)
+    assert str(path) in message and "planlaeg-uddannelse" in message and "phase_due" in message
+
+
+def test_a_later_phase_task_due_before_the_earlier_phase_ends_is_refused(root):
+    path = root / "data" / "tasks.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  - id: etabler-hypercare")
+    due = text.index("    due:", start)
+    end = text.index("\n", due)
+    path.write_text(text[:due] + "    due: {milestone: idriftsaettelsesdato, weeks_before: 3}" + text[end:],
+                    encoding="utf-8")
+    message = _error(root)
+    assert "etabler-hypercare" in message and "phase 3" in message
+
+
+def test_moving_phase_due_contradicts_the_drafted_deadlines_and_is_refused(root):
+    _set_project(root, phase_due={"idriftsaettelsesdato": 1, "go-live": 2})
+    message = _error(root)
+    assert "phase_due" in message  # a Forberedelse task due before idriftsættelsesdatoen, phase 2 now runs to go-live
+
+
+def test_a_model_word_pointing_at_an_unknown_task_is_rejected(root):
+    path = root / "data" / "model_words.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["words"][0]["used_in"]["tasks"] = ["no-such-task"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    message = _error(root)
+    assert str(path) in message and "no-such-task" in message

@@ -69,6 +69,9 @@ def bot(content, catalogs, store, understander):
 
 
 def t(catalogs: Catalogs, msgid: str, lang: str = "da", **values) -> str:
+    """A catalog string; `done` and `total` become the plural phrase "{done} af {total} opgaver" as {progress}."""
+    if "total" in values:
+        values["progress"] = catalogs.ngettext(lang, "word.done_of", values.pop("total"), done=values.pop("done"))
     return catalogs.text(lang, msgid, **values)
 
 

@@ -10,8 +10,8 @@
 
 The schema is vendored in tests/data/adaptive-card-1.5.schema.json (see ADAPTIVE-CARD-SCHEMA-LICENSE.txt there
 for where it comes from, its licence and its hash): no network, so this test never skips. Expected texts are
-the catalog wording (content/locale/*/LC_MESSAGES/messages.po) and the model's own text, read here from
-content/data/*.yaml independently of the product's loader.
+the catalog wording (content/locale/*/LC_MESSAGES/messages.po, through tests/wording.py) and the model's own
+text, read here from content/data/*.yaml independently of the product's loader.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
-from content.catalogs import Catalogs
 import referencing
 import referencing.exceptions
 import yaml
@@ -34,6 +33,7 @@ import yaml
 import bot.app
 from tests.harness import (audit_events, BOT_ID, BotServer, OTHER_TENANT, Person, Where, card_of,
                            channel, group_chat, personal, stored_municipalities)
+from tests.wording import cited, prefix, progress, status_of, t, tn
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "content" / "data"
@@ -49,7 +49,8 @@ def _load(name: str) -> dict:
 
 
 PHASES = {p["number"]: p for p in _load("phases.yaml")["phases"]}
-TASKS = _load("tasks.yaml")["tasks"]
+TASKS_FILE = _load("tasks.yaml")
+TASKS = TASKS_FILE["tasks"]
 TERMS = {t["id"]: t for t in _load("glossary.yaml")["terms"]}
 PHASE1 = [t["id"] for t in TASKS if t["phase"] == 1]
 assert len(PHASE1) == 6 and len(PHASES[1]["success_criteria"]) == 4  # the model's Fase 1 Opstart
@@ -69,69 +70,21 @@ SAY = {
            "yes13": "yes 1 3", "mark": "mark {task} as done", "done_number": "done {number}", "yes": "yes"},
 }
 
-# The catalog wording (messages.po).
-T = {
-    "da": {
-        "done_button": "Udført", "next_button": "Hvad skal vi nu?", "save": "Gem svar", "proceed": "Fortsæt alligevel",
-        "note_placeholder": "Bemærkning til det, der ikke er opfyldt (valgfri)",
-        "marked": "✅ «{task}» er markeret som udført af {who}.",
-        "already": "«{task}» er allerede udført – markeret af {who} {when}.",
-        "progress": "Fase 1 Opstart: {n} af 6 opgaver udført.",
-        "phase_complete": "Alle opgaver i Fase 1 Opstart er nu udført – klar til faseovergangen.",
-        "next_header": "**Fase {number}: {phase}** – åbne opgaver ({done} af {total} udført):",
-        "status_header": "**Aarhus Kommune** er i **Fase {number}: {phase}**.",
-        "status_row": r"Fase (\d) (\S+): (\d+) af (\d+) opgaver udført",
-        "total": "I alt: {done} af {total} opgaver udført.",
-        "related": "Se også: {terms}.",
-        "gate_header": "Faseovergang: Fase 1 Opstart → Fase 2 Forberedelse",
-        "saved": "Svarene er gemt.",
-        "gate_done": "🎉 Alle succeskriterier er bekræftet. I er nu i **Fase 2: Forberedelse**.",
-        "gate_done_exception": "I er nu i **Fase 2: Forberedelse**. 1 succeskriterium er noteret som undtagelse i "
-                               "historikken.",
-        "old": "Kortet er fra en ældre version af assistenten, så knappen virker ikke længere. Spørg igen, fx «hvad "
-               "skal vi nu?». Intet er ændret.",
-        "other": "Kortet blev lavet for {other}, men samtalen er nu tilknyttet {current}. Spørg igen for et nyt kort. "
-                 "Intet er ændret.",
-        "invalid": "Knappen kunne ikke bruges. Spørg igen, fx «hvad skal vi nu?». Intet er ændret.",
-        "stale": "Kortet er forældet – faseovergangen er allerede afsluttet eller ændret. Skriv «status» for at se, "
-                 "hvor I er. Intet er ændret.",
-        "register_needed": "Jeg ved endnu ikke, hvilken kommune I er. Skriv fx «tilmeld Aarhus» eller «kommune 751», "
-                           "så holder jeg styr på jeres opgaver.",
-        "empty": "Jeg modtog ingen tekst. Skriv «hjælp» for at se, hvad jeg kan.",
-        "refused": "**Aarhus Kommune** er tilknyttet en anden organisation (Microsoft 365-tenant), så den kan ikke ses "
-                   "eller ændres herfra. Skal tilknytningen flyttes, så kontakt KOMBIT.",
-    },
-    "en": {
-        "done_button": "Done", "next_button": "What's next?", "save": "Save answers", "proceed": "Proceed anyway",
-        "note_placeholder": "Note on what is not met (optional)",
-        "marked": "✅ «{task}» is marked as done by {who}.",
-        "already": "«{task}» is already done – marked by {who} on {when}.",
-        "progress": "Phase 1 Start-up: {n} of 6 tasks done.",
-        "phase_complete": "All tasks in Phase 1 Start-up are now done – ready for the phase transition.",
-        "next_header": "**Phase {number}: {phase}** – open tasks ({done} of {total} done):",
-        "status_header": "**Aarhus Kommune** is in **Phase {number}: {phase}**.",
-        "status_row": r"Phase (\d) (\S+): (\d+) of (\d+) tasks done",
-        "total": "Overall: {done} of {total} tasks done.",
-        "related": "See also: {terms}.",
-        "gate_header": "Phase transition: Phase 1 Start-up → Phase 2 Preparation",
-        "saved": "The answers are saved.",
-        "gate_done": "🎉 All success criteria are confirmed. You are now in **Phase 2: Preparation**.",
-        "gate_done_exception": "You are now in **Phase 2: Preparation**. 1 success criterion is recorded as an "
-                               "exception in the history.",
-        "old": "The card is from an older version of the assistant, so its button no longer works. Ask again, e.g. "
-               "«what's next?». Nothing was changed.",
-        "other": "The card was made for {other}, but this conversation is now linked to {current}. Ask again for a "
-                 "new card. Nothing was changed.",
-        "invalid": "That button could not be used. Ask again, e.g. «what's next?». Nothing was changed.",
-        "stale": "The card is out of date – the phase transition has already finished or changed. Type «status» to "
-                 "see where you are. Nothing was changed.",
-        "register_needed": "I don't know your municipality yet. Type e.g. «register Aarhus» or «municipality 751» "
-                           "and I will keep track of your tasks.",
-        "empty": "I received no text. Type «help» to see what I can do.",
-        "refused": "**Aarhus Kommune** is linked to another organisation (Microsoft 365 tenant), so it cannot be seen "
-                   "or changed from here. If the link should move, contact KOMBIT.",
-    },
-}
+AARHUS_NAME = "Aarhus Kommune"
+
+
+def phase_name(number: int, lang: str) -> str:
+    return PHASES[number]["name"][lang]
+
+
+def marked(lang: str, task_id: str, who: str = "Mette Hansen") -> str:
+    """The short note a Done press (or a typed mark) gets: mark.done."""
+    return t(lang, "mark.done", task=title(task_id, lang), who=who)
+
+
+def phase1_progress(lang: str, done: int) -> str:
+    """mark.progress for Fase 1: "Fase 1: Opstart – 3 af 6 opgaver udført."."""
+    return t(lang, "mark.progress", number=1, phase=phase_name(1, lang), progress=progress(lang, done, len(PHASE1)))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -231,16 +184,13 @@ async def twin(server, text: str, where: Where = HOME, who: Person | None = None
 
 async def register(server, lang: str = "da", where: Where = HOME) -> None:
     done = await ask(server, SAY[lang]["register"], where, mette(lang))
-    assert "**Aarhus Kommune**" in (card_of(done.messages[0]) or {}).get("fallbackText", done.texts[0])
+    assert f"**{AARHUS_NAME}**" in (card_of(done.messages[0]) or {}).get("fallbackText", done.texts[0])
 
 
 async def overall(server, lang: str = "da", where: Where = HOME) -> tuple[int, int, int]:
-    """(current phase, done, total) from the status reply's text."""
-    text = await twin(server, "status", where, mette(lang))
-    phase = re.search(r"(?:er i|is in) \*\*(?:Fase|Phase) (\d):", text)
-    total = re.search(r"(?:I alt|Overall): (\d+) (?:af|of) (\d+) ", text)
-    assert phase and total, text
-    return int(phase[1]), int(total[1]), int(total[2])
+    """(current phase, done, total) from the status reply's text (status.header and status.total)."""
+    status = status_of(lang, await twin(server, "status", where, mette(lang)), AARHUS_NAME)
+    return (status.current, *status.total)
 
 
 
@@ -503,7 +453,7 @@ async def test_portfolio_cards_for_consultants_and_others_are_valid_too(tmp_path
         assert card["$schema"] == SCHEMA_ID and _version(card["version"]) <= MAX_CARD_VERSION, label
         assert schema_errors(validator, card) == [], label
         assert too_new(schema, card) == [], label
-    assert "Aarhus Kommune" in overview["fallbackText"]
+    assert AARHUS_NAME in overview["fallbackText"]
 
 
 # -- 2. each card holds what its text twin holds ------------------------------------------------------------------
@@ -517,7 +467,7 @@ async def test_next_card_has_every_numbered_task_of_its_text_with_a_done_button(
     assert card["fallbackText"] == text
     name = PHASES[phase]["name"][lang]
     total = sum(t["phase"] == phase for t in TASKS)
-    header = T[lang]["next_header"].format(number=phase, phase=name, done=0, total=total)
+    header = t(lang, "next.header", number=phase, phase=name, done=0, total=total)
     assert text.split("\n\n")[0] == header
     assert text_blocks(card)[0] == header
     lines = numbered(text)
@@ -526,40 +476,41 @@ async def test_next_card_has_every_numbered_task_of_its_text_with_a_done_button(
     for (n, line), (texts, row_buttons) in zip(lines, rows(card)):
         assert texts == [f"{n}. {line}"]
         (button,) = row_buttons  # the button sits beside its task
-        assert button["title"] == T[lang]["done_button"]
+        assert button["title"] == t(lang, "card.done")
         assert button["data"] == {"v": 1, "a": "done", "m": AARHUS, "task": task_id_of(line, lang), "p": phase}
     assert len(buttons(card)) == total and "actions" not in card
     # The theme headings and the actors line are in the card too.
     blocks = text_blocks(card)
     for theme in re.findall(r"^\*\*([^*]+)\*\*$", text, flags=re.M):
         assert theme in blocks, theme
-    actors = next(p for p in text.split("\n\n") if p.startswith(("**Aktører i fasen:**", "**Actors in this phase:**")))
-    assert blocks[-1] == actors
+    actors = next(p for p in text.split("\n\n") if p.startswith(prefix(lang, "next.actors")))
+    titles = [task.get("source") or TASKS_FILE["sources"]["title"] for task in TASKS if task["phase"] == phase]
+    assert blocks[-2:] == [actors, cited(lang, *titles)]  # then whose words the task titles are
 
 
 @BOTH
 async def test_status_card_has_each_phases_done_and_total(server, lang):
     await register(server, lang)
     await ask(server, SAY[lang]["mark"].format(task=title("udpeg-projektleder", lang)), HOME, mette(lang))
-    phase2_task = next(t["id"] for t in TASKS if t["phase"] == 2 and t["title"]["da"] == "Planlæg uddannelse")
+    phase2_task = next(t["id"] for t in TASKS if t["phase"] == 2 and t["id"] == "planlaeg-uddannelse")
     await ask(server, SAY[lang]["mark"].format(task=title(phase2_task, lang)), HOME, mette(lang))
     text = await twin(server, "status", HOME, mette(lang))
     card = (await ask(server, "status", HOME, mette(lang))).card
     assert card["fallbackText"] == text
-    assert text_blocks(card)[0] == T[lang]["status_header"].format(number=1, phase=PHASES[1]["name"][lang])
+    assert text_blocks(card)[0] == t(lang, "status.header", name=AARHUS_NAME, number=1, phase=phase_name(1, lang))
     facts = {f["title"]: f["value"] for n in walk(card["body"]) if n.get("type") == "FactSet" for f in n["facts"]}
-    found = re.findall(T[lang]["status_row"], text)
-    assert [int(n) for n, *_ in found] == [1, 2, 3, 4]
-    for number, name, done, total in found:
-        assert name == PHASES[int(number)]["name"][lang]
-        assert facts[f"{number} {name}"].split(" ")[0] == f"{done}/{total}"
-    assert facts[f"1 {PHASES[1]['name'][lang]}"] == "1/6"
-    done_all = sum(int(d) for *_, d, _ in found)
-    total_all = sum(int(t) for *_, t in found)
-    line = T[lang]["total"].format(done=done_all, total=total_all)
+    status = status_of(lang, text, AARHUS_NAME)  # every row re-rendered through the catalog
+    assert list(status.phases) == [1, 2, 3, 4] and status.current_row == 1
+    for number, (name, done, total) in status.phases.items():
+        assert name == phase_name(number, lang)
+        assert facts[t(lang, "phase.label", number=number, phase=name)].split(" ")[0] == f"{done}/{total}"
+    assert facts[t(lang, "phase.label", number=1, phase=phase_name(1, lang))] == "1/6"
+    done_all = sum(done for _, done, _ in status.phases.values())
+    total_all = sum(total for *_, total in status.phases.values())
+    line = t(lang, "status.total", progress=progress(lang, done_all, total_all))
     assert line in text.split("\n\n") and line in text_blocks(card)
     (button,) = buttons(card)
-    assert button["title"] == T[lang]["next_button"]
+    assert button["title"] == t(lang, "card.next")
     assert button["data"] == {"v": 1, "a": "next", "m": AARHUS, "p": 1}
 
 
@@ -576,7 +527,7 @@ async def test_glossary_card_has_the_definition_and_a_button_per_related_term(se
     assert term["definition"][lang] in blocks
     related = [TERMS[r] for r in term["related"]]
     names = [r["term"][lang] for r in related]
-    see_also = T[lang]["related"].split("{")[0]
+    see_also = prefix(lang, "glossary.related")
     assert next(p for p in text.split("\n\n") if p.startswith(see_also))
     assert all(name in text.split(see_also, 1)[1] for name in names)
     assert [b["title"] for b in buttons(card)] == names
@@ -588,7 +539,7 @@ async def _mark_all_but_last(server, lang: str, where: Where = HOME) -> Exchange
     shown = await ask(server, SAY[lang]["next"], where, mette(lang))
     for task in PHASE1[:-1]:
         done = await press(server, done_button(shown.card, task)["data"], shown.card_id, where, mette(lang))
-        assert done.texts == [T[lang]["marked"].format(task=title(task, lang), who="Mette Hansen")]
+        assert done.texts == [marked(lang, task)]
     return shown
 
 
@@ -600,8 +551,8 @@ async def test_self_check_card_has_a_toggle_per_success_criterion_a_note_and_two
     assert last.status < 300 and len(last.messages) == 1
     card = last.card
     assert card is not None, "the last Fase 1 task must send the self-check card"
-    marked = T[lang]["marked"].format(task=title(PHASE1[-1], lang), who="Mette Hansen")
-    note = "\n\n".join([marked, T[lang]["progress"].format(n=6), T[lang]["phase_complete"]])
+    complete = t(lang, "mark.phase_complete", number=1, phase=phase_name(1, lang))
+    note = "\n\n".join([marked(lang, PHASE1[-1]), phase1_progress(lang, 6), complete])
     assert last.texts == [note]  # the short line shown with the card
     assert card["fallbackText"].startswith(note + "\n\n")
     criteria = [c[lang] for c in PHASES[1]["success_criteria"]]
@@ -612,12 +563,15 @@ async def test_self_check_card_has_a_toggle_per_success_criterion_a_note_and_two
         (f"c{n}", c, "false", "true", "false") for n, c in enumerate(criteria, start=1)]
     (note_input,) = [i for i in inputs(card) if i["type"] == "Input.Text"]
     assert note_input["id"] == "note" and note_input["isMultiline"] is True
-    assert note_input["placeholder"] == T[lang]["note_placeholder"]
+    assert note_input["placeholder"] == t(lang, "card.note")
     assert len(inputs(card)) == len(criteria) + 1
-    assert T[lang]["gate_header"] in text_blocks(card) and f"**{T[lang]['gate_header']}**" in card["fallbackText"]
+    header = t(lang, "gate.header", source=1, source_name=phase_name(1, lang), target=2,
+               target_name=phase_name(2, lang))  # "**Faseovergang: …**"; the card's title without the stars
+    assert header.startswith("**") and header.endswith("**")
+    assert header.strip("*") in text_blocks(card) and header in card["fallbackText"].split("\n\n")
     assert [(b["title"], b["data"]) for b in card["actions"]] == [
-        (T[lang]["save"], {"v": 1, "a": "gate", "m": AARHUS, "p": 1}),
-        (T[lang]["proceed"], {"v": 1, "a": "proceed", "m": AARHUS, "p": 1})]
+        (t(lang, "card.save"), {"v": 1, "a": "gate", "m": AARHUS, "p": 1}),
+        (t(lang, "card.proceed"), {"v": 1, "a": "proceed", "m": AARHUS, "p": 1})]
     assert len(buttons(card)) == 2
 
 
@@ -631,7 +585,7 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     done = await press(server, done_button(shown.card, task)["data"], shown.card_id, HOME, mette(lang))
     assert done.status < 300
     # The short note: which task, and who pressed.
-    assert done.texts == [T[lang]["marked"].format(task=title(task, lang), who="Mette Hansen")]
+    assert done.texts == [marked(lang, task)]
     assert done.card is None
     # The pressed card, redrawn in place with the new count, every task keeping the number it showed (so
     # "udført 4" still means the card's 4): the pressed one ticked, without its button.
@@ -639,7 +593,7 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
     assert update["id"] == shown.card_id
     redrawn = card_of(update)
-    header = T[lang]["next_header"].format(number=1, phase=PHASES[1]["name"][lang], done=1, total=6)
+    header = t(lang, "next.header", number=1, phase=phase_name(1, lang), done=1, total=6)
     assert text_blocks(redrawn)[0] == header
     listed = [b["data"]["task"] for b in buttons(shown.card)]
     remaining = [t for t in listed if t != task]
@@ -650,7 +604,7 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     # ... and the numbers mean what the card says: "done 4" is the card's 4.
     fourth = listed[3]
     typed = await ask(server, f"{SAY[lang]['done_number'].format(number=4)}", HOME, mette(lang))
-    assert typed.texts[0].startswith(T[lang]["marked"].format(task=title(fourth, lang), who="Mette Hansen"))
+    assert typed.texts[0].startswith(marked(lang, fourth))
     # The state: one more task done, recorded with who.
     assert await overall(server, lang) == (1, 2, 34)
     assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit_events(server.data_dir)][-2:] == [
@@ -666,7 +620,7 @@ async def test_pressing_the_same_button_again_says_who_did_it_and_when_and_chang
     before = await snapshot(server)
     again = await press(server, data, shown.card_id, HOME, mette(lang))
     assert again.status < 300
-    assert again.texts == [T[lang]["already"].format(task=title(PHASE1[0], lang), who="Mette Hansen", when=WHEN[lang])]
+    assert again.texts == [t(lang, "mark.already", task=title(PHASE1[0], lang), who="Mette Hansen", when=WHEN[lang])]
     (update,) = again.updates  # the stale card is redrawn from the current state
     assert update["_path"] == put_path(HOME.conversation_id, shown.card_id)
     assert card_of(update) == card_of(first.updates[0])
@@ -685,7 +639,7 @@ async def test_press_on_a_task_another_person_just_did_names_that_person(server,
     await press(server, done_button(hers.card, task)["data"], hers.card_id, HOME, mette(lang))
     before = await records(server)
     late = await press(server, done_button(his.card, task)["data"], his.card_id, johns, john(lang))
-    assert late.texts == [T[lang]["already"].format(task=title(task, lang), who="Mette Hansen", when=WHEN[lang])]
+    assert late.texts == [t(lang, "mark.already", task=title(task, lang), who="Mette Hansen", when=WHEN[lang])]
     (update,) = late.updates
     assert update["_path"] == put_path(johns.conversation_id, his.card_id)
     assert task not in [b["data"]["task"] for b in buttons(card_of(update))]
@@ -724,7 +678,7 @@ async def test_self_check_save_with_every_criterion_on_moves_to_phase_2(server, 
     save, _ = checklist.card["actions"]
     done = await press(server, {**save["data"], **_answers(), "note": ""}, checklist.card_id, HOME, mette(lang))
     assert done.status < 300
-    assert done.texts[0].startswith(T[lang]["gate_done"])
+    assert done.texts[0].startswith(t(lang, "gate.done", target=2, target_name=phase_name(2, lang)))
     assert await overall(server, lang) == (2, 6, 34)
     (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
     assert event["by"]["name"] == "Mette Hansen" and event["code"] == AARHUS
@@ -742,7 +696,7 @@ async def test_self_check_save_with_a_gap_keeps_the_answers_and_redraws_then_pro
     saved = await press(server, {**save["data"], **_answers(c2="false"), "note": note}, checklist.card_id, HOME,
                         mette(lang))
     assert saved.status < 300
-    assert saved.texts == [T[lang]["saved"]] and saved.card is None
+    assert saved.texts == [t(lang, "gate.saved")] and saved.card is None
     (update,) = saved.updates
     assert update["_path"] == put_path(HOME.conversation_id, checklist.card_id)
     redrawn = card_of(update)
@@ -757,7 +711,7 @@ async def test_self_check_save_with_a_gap_keeps_the_answers_and_redraws_then_pro
     assert [e for e in audit_events(server.data_dir) if e["action"] == "phase"] == []
     # "Fortsæt alligevel" moves on with the gap as an exception.
     moved = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
-    assert moved.texts[0].startswith(T[lang]["gate_done_exception"])
+    assert moved.texts[0].startswith(tn(lang, "gate.done.exceptions", 1, target=2, target_name=phase_name(2, lang)))
     assert await overall(server, lang) == (2, 6, 34)
     (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
     assert event["details"]["exceptions"] == 1
@@ -772,7 +726,7 @@ async def test_stale_proceed_press_after_the_transition_changes_nothing(server, 
     await press(server, {**save["data"], **_answers()}, checklist.card_id, HOME, mette(lang))
     before = await snapshot(server)
     late = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
-    assert late.texts == [T[lang]["stale"]] and late.updates == []
+    assert late.texts == [t(lang, "press.stale")] and late.updates == []
     assert await snapshot(server) == before
 
 
@@ -783,7 +737,7 @@ async def test_stale_save_press_after_the_transition_says_the_card_is_out_of_dat
     before = await snapshot(server)
     late = await press(server, {**save["data"], **_answers(c3="false")}, checklist.card_id)
     assert await snapshot(server) == before
-    assert late.texts == [T["da"]["stale"]]
+    assert late.texts == [t("da", "press.stale")]
 
 
 @BOTH
@@ -825,7 +779,7 @@ async def test_press_in_a_channel_or_group_chat_is_handled(server, room):
     await register(server, "da", room)
     shown = await ask(server, SAY["da"]["next"], room)
     done = await press(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, room)
-    assert done.texts == [T["da"]["marked"].format(task=title(PHASE1[0], "da"), who="Mette Hansen")]
+    assert done.texts == [marked("da", PHASE1[0])]
     assert len(done.updates) == 1
 
 
@@ -850,34 +804,34 @@ def _nested_object(depth: int) -> dict:
     return value
 
 
-MALFORMED = [  # (id, value, catalog key of the expected reply)
-    ("version-0", {**GOOD, "v": 0}, "old"),
-    ("version-2", {**GOOD, "v": 2}, "old"),
-    ("version-string", {**GOOD, "v": "1"}, "old"),
-    ("unknown-action", {**GOOD, "a": "explode"}, "invalid"),
-    ("action-null", {**GOOD, "a": None}, "invalid"),
-    ("missing-task", _without("task"), "invalid"),
-    ("task-list", {**GOOD, "task": [PHASE1[0]]}, "invalid"),
-    ("task-int", {**GOOD, "task": 1}, "invalid"),
-    ("task-dict", {**GOOD, "task": {"id": PHASE1[0]}}, "invalid"),
-    ("task-null", {**GOOD, "task": None}, "invalid"),
-    ("unknown-task", {**GOOD, "task": "udpeg-blockchain-ejer"}, "invalid"),
-    ("phase-0", {**GOOD, "p": 0}, "invalid"),
-    ("phase-5", {**GOOD, "p": 5}, "invalid"),
-    ("phase-negative", {**GOOD, "p": -1}, "invalid"),
-    ("phase-string", {**GOOD, "p": "1"}, "invalid"),
-    ("phase-float", {**GOOD, "p": 1.5}, "invalid"),
-    ("phase-null", {**GOOD, "p": None}, "invalid"),
-    ("missing-phase", _without("p"), "invalid"),
-    ("define-unknown-term", {"v": 1, "a": "define", "m": AARHUS, "term": "blockchain"}, "invalid"),
-    ("define-term-list", {"v": 1, "a": "define", "m": AARHUS, "term": ["go-live"]}, "invalid"),
-    ("value-list", [GOOD], "empty"),
-    ("value-string", "done", "empty"),
-    ("value-number", 1, "empty"),
-    ("value-without-version", _without("v"), "empty"),
-    ("deep-task-500", {**GOOD, "task": _nested(500, PHASE1[0])}, "invalid"),
-    ("deep-action-500", {**GOOD, "a": _nested(500, "done")}, "invalid"),
-    ("deep-value-500", _nested_object(500), "empty"),
+MALFORMED = [  # (id, value, msgid of the expected reply)
+    ("version-0", {**GOOD, "v": 0}, "press.old"),
+    ("version-2", {**GOOD, "v": 2}, "press.old"),
+    ("version-string", {**GOOD, "v": "1"}, "press.old"),
+    ("unknown-action", {**GOOD, "a": "explode"}, "press.invalid"),
+    ("action-null", {**GOOD, "a": None}, "press.invalid"),
+    ("missing-task", _without("task"), "press.invalid"),
+    ("task-list", {**GOOD, "task": [PHASE1[0]]}, "press.invalid"),
+    ("task-int", {**GOOD, "task": 1}, "press.invalid"),
+    ("task-dict", {**GOOD, "task": {"id": PHASE1[0]}}, "press.invalid"),
+    ("task-null", {**GOOD, "task": None}, "press.invalid"),
+    ("unknown-task", {**GOOD, "task": "udpeg-blockchain-ejer"}, "press.invalid"),
+    ("phase-0", {**GOOD, "p": 0}, "press.invalid"),
+    ("phase-5", {**GOOD, "p": 5}, "press.invalid"),
+    ("phase-negative", {**GOOD, "p": -1}, "press.invalid"),
+    ("phase-string", {**GOOD, "p": "1"}, "press.invalid"),
+    ("phase-float", {**GOOD, "p": 1.5}, "press.invalid"),
+    ("phase-null", {**GOOD, "p": None}, "press.invalid"),
+    ("missing-phase", _without("p"), "press.invalid"),
+    ("define-unknown-term", {"v": 1, "a": "define", "m": AARHUS, "term": "blockchain"}, "press.invalid"),
+    ("define-term-list", {"v": 1, "a": "define", "m": AARHUS, "term": ["go-live"]}, "press.invalid"),
+    ("value-list", [GOOD], "unknown.empty"),
+    ("value-string", "done", "unknown.empty"),
+    ("value-number", 1, "unknown.empty"),
+    ("value-without-version", _without("v"), "unknown.empty"),
+    ("deep-task-500", {**GOOD, "task": _nested(500, PHASE1[0])}, "press.invalid"),
+    ("deep-action-500", {**GOOD, "a": _nested(500, "done")}, "press.invalid"),
+    ("deep-value-500", _nested_object(500), "unknown.empty"),
 ]
 
 
@@ -902,7 +856,7 @@ async def _refused_politely(server, value: object, reply_to: str | None, expecte
 
 @pytest.mark.parametrize("value, key", [(v, k) for _, v, k in MALFORMED], ids=[i for i, _, _ in MALFORMED])
 async def test_malformed_press_gets_a_polite_reply_and_changes_nothing(aarhus, value, key):
-    await _refused_politely(aarhus, value, aarhus.card_id, T["da"][key])
+    await _refused_politely(aarhus, value, aarhus.card_id, t("da", key))
 
 
 @BOTH
@@ -911,7 +865,7 @@ async def test_card_from_another_version_asks_again(server, lang, version):
     await register(server, lang)
     shown = await ask(server, SAY[lang]["next"], HOME, mette(lang))
     value = {**done_button(shown.card, PHASE1[0])["data"], "v": version}
-    await _refused_politely(server, value, shown.card_id, T[lang]["old"], who=mette(lang))
+    await _refused_politely(server, value, shown.card_id, t(lang, "press.old"), who=mette(lang))
     assert await overall(server, lang) == (1, 0, 34)
 
 
@@ -923,10 +877,10 @@ async def test_card_of_another_municipality_names_both(server, lang):
     odense_card = await ask(server, SAY[lang]["next"], HOME, who)
     assert done_button(odense_card.card, PHASE1[0])["data"]["m"] == ODENSE
     switch = await ask(server, SAY[lang]["register"], HOME, who)
-    question = Catalogs().text(lang, "register.switch", previous="Odense Kommune", name="Aarhus Kommune")
+    question = t(lang, "register.switch", previous="Odense Kommune", name=AARHUS_NAME)
     assert question in json.dumps(switch.card, ensure_ascii=False)  # asked first: the data would move
     await ask(server, SAY[lang]["yes"], HOME, who)
-    expected = T[lang]["other"].format(other="Odense Kommune", current="Aarhus Kommune")
+    expected = t(lang, "press.other_municipality", other="Odense Kommune", current=AARHUS_NAME)
     await _refused_politely(server, done_button(odense_card.card, PHASE1[0])["data"], odense_card.card_id, expected,
                             who=who)
     assert await overall(server, lang) == (1, 0, 34)
@@ -940,19 +894,19 @@ async def test_press_with_a_missing_or_foreign_municipality_code_changes_nothing
     outcome = await press(aarhus, value, aarhus.card_id)
     assert outcome.status < 300 and outcome.updates == []
     (text,) = outcome.texts
-    assert text == "Knappen kunne ikke bruges. Spørg igen, fx «hvad skal vi nu?». Intet er ændret."
+    assert text == t("da", "press.invalid")
     assert await snapshot(aarhus) == before
 
 
 async def test_press_without_reply_to_id_is_still_answered(aarhus):
     done = await press(aarhus, GOOD, None)
-    assert done.texts == [T["da"]["marked"].format(task=title(PHASE1[0], "da"), who="Mette Hansen")]
+    assert done.texts == [marked("da", PHASE1[0])]
     assert done.updates == []  # nothing to redraw without knowing the card
 
 
 async def test_press_in_a_conversation_that_is_not_registered_says_how_to_register(server):
     for lang in ("da", "en"):
-        await _refused_politely(server, GOOD, "reply-1", T[lang]["register_needed"], who=mette(lang))
+        await _refused_politely(server, GOOD, "reply-1", t(lang, "register.needed"), who=mette(lang))
     assert not (server.data_dir / "audit.jsonl").exists()
 
 
@@ -965,9 +919,8 @@ async def test_press_from_another_tenant_with_the_same_team_id_is_refused(server
     shown = await ask(server, SAY["da"]["next"], channel())
     forged = channel(tenant=OTHER_TENANT)
     intruder = Person(aad_id="aad-intruder", name="Ivan Intruder")
-    await _refused_politely(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id, T["da"]["refused"],
-                            forged, intruder, mention=mention)
-    assert "tilknyttet en anden organisation" in T["da"]["refused"]
+    await _refused_politely(server, done_button(shown.card, PHASE1[0])["data"], shown.card_id,
+                            t("da", "tenant.refused", name=AARHUS_NAME), forged, intruder, mention=mention)
     assert await overall(server, "da", channel()) == (1, 0, 34)
 
 
@@ -983,7 +936,7 @@ async def test_body_nested_beyond_the_parsers_limit_is_a_client_error(aarhus):
     assert await snapshot(aarhus) == before
 
 
-@pytest.mark.parametrize("value, key", [({**GOOD, "v": True}, "old"), ({**GOOD, "p": True}, "invalid")],
+@pytest.mark.parametrize("value, key", [({**GOOD, "v": True}, "press.old"), ({**GOOD, "p": True}, "press.invalid")],
                          ids=["version-true", "phase-true"])
 async def test_boolean_version_or_phase_is_refused(aarhus, value, key):
-    await _refused_politely(aarhus, value, aarhus.card_id, T["da"][key])
+    await _refused_politely(aarhus, value, aarhus.card_id, t("da", key))

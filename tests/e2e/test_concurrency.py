@@ -29,6 +29,7 @@ from dialogs.context import Services
 from dialogs.understanding import Understander
 from tests.harness import (audit_events, BotServer, OTHER_TENANT, Person, TENANT, Where, channel,
                            group_chat, personal, stored_municipalities)
+from tests.wording import overall_of, prefix, rx, t
 
 WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
          "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
@@ -108,14 +109,14 @@ def tasks_of(state: dict, code: str) -> dict[str, dict]:
 
 
 
-STATUS_TOTAL = re.compile(r"I alt: (\d+) af (\d+) opgaver udført")
-
-
 async def done_count(server: BotServer, where: Where) -> int:
-    reply = await server.say("status", where)
-    match = STATUS_TOTAL.search(reply)
-    assert match, reply
-    return int(match.group(1))
+    return overall_of("da", await server.say("status", where))[0]
+
+
+def links(text: str, code: str | None = None) -> bool:
+    """A reply that links the conversation (or its team) to a municipality: register.done(.team)."""
+    values = {"code": code} if code else {}
+    return any(re.search(rx("da", key, **values), text) for key in ("register.done", "register.done.team"))
 
 
 # -- 50 people, 50 tasks, one instant ------------------------------------------------------------------------
@@ -132,7 +133,7 @@ async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
     replies = await at_once(big, bodies)
 
     for body, task, person in zip(bodies, chosen, people):
-        expected = f"✅ «{task.title.da}» er markeret som udført af {person.name}."
+        expected = t("da", "mark.done", task=task.title.da, who=person.name)
         assert replies[body["id"]].startswith(expected), (expected, replies[body["id"]])
     await big.checkpoint()
     tasks = tasks_of(read_state(big.data_dir), "0751")
@@ -158,11 +159,11 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
         bodies = [big.message(f"marker {task.title.da} som udført", team, p) for p in pair]
         replies = await at_once(big, bodies)
         texts = [replies[b["id"]] for b in bodies]
-        won = [p for p, t in zip(pair, texts) if t.startswith(f"✅ «{task.title.da}» er markeret som udført af {p.name}.")]
+        won = [p for p, text in zip(pair, texts) if text.startswith(t("da", "mark.done", task=task.title.da, who=p.name))]
         assert len(won) == 1, texts
         winner = won[0]
-        loser_text = next(t for p, t in zip(pair, texts) if p is not winner)
-        assert loser_text.startswith(f"«{task.title.da}» er allerede udført – markeret af {winner.name} "), loser_text
+        loser_text = next(text for p, text in zip(pair, texts) if p is not winner)
+        assert re.match(rx("da", "mark.already", task=task.title.da, who=winner.name), loser_text), loser_text
         winners[task.id] = winner.aad_id
 
     await big.checkpoint()
@@ -184,8 +185,8 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
         bodies = [big.message(f"tilmeld {code}", where) for where in pair]
         replies = await at_once(big, bodies)
         texts = [replies[b["id"]] for b in bodies]
-        bound = [w for w, t in zip(pair, texts) if f"kommunekode {code}" in t and "er nu tilknyttet" in t]
-        refused = [w for w, t in zip(pair, texts) if "tilknyttet en anden organisation" in t]
+        bound = [w for w, text in zip(pair, texts) if links(text, code)]
+        refused = [w for w, text in zip(pair, texts) if re.search(rx("da", "tenant.refused"), text)]
         assert len(bound) == 1 and len(refused) == 1, texts
         winners[code] = bound[0]
 
@@ -226,7 +227,7 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
     ]
     for place in places:
         name = rng.choice(list(codes.values()))
-        assert "tilknyttet" in await big.say(f"tilmeld {name}", place.where)
+        assert links(await big.say(f"tilmeld {name}", place.where))
     pool = rng.sample(content.tasks, 6)  # few tasks, so marks and undos collide
     people = [Person(f"aad-mix-{i}", f"Blander {i}") for i in range(8)]
 
@@ -254,9 +255,10 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
         texts = list(replies.values())
         where = f"seed {seed}, round {round_number}"
         # Every success reply has exactly one audit event behind it, and every new event a success reply.
-        assert sum(t.startswith("✅") for t in texts) == sum(e["action"] == "done" for e in new), where
-        assert sum(t.startswith("↩️") for t in texts) == sum(e["action"] == "reopen" for e in new), where
-        assert sum("er nu tilknyttet" in t for t in texts) == sum(e["action"] == "register" for e in new), where
+        marked, reopened = prefix("da", "mark.done"), prefix("da", "reopen.done")  # "✅ «", "↩️ «"
+        assert sum(text.startswith(marked) for text in texts) == sum(e["action"] == "done" for e in new), where
+        assert sum(text.startswith(reopened) for text in texts) == sum(e["action"] == "reopen" for e in new), where
+        assert sum(links(text) for text in texts) == sum(e["action"] == "register" for e in new), where
         # The state of every task is the last action on it in the audit trail.
         last: dict[tuple[str, str], str] = {}
         for event in audit:

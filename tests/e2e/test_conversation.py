@@ -27,6 +27,14 @@ def t(lang: str, msgid: str, **values) -> str:
     return CATALOGS.text(lang, msgid, **values)
 
 
+def tn(lang: str, msgid: str, count: int, **values) -> str:
+    return CATALOGS.ngettext(lang, msgid, count, **values)
+
+
+def progress(lang: str, done: int, total: int) -> str:
+    return tn(lang, "word.done_of", total, done=done)
+
+
 def title(task_id: str, lang: str = "da") -> str:
     return TASKS[task_id]["title"][lang]
 
@@ -196,7 +204,7 @@ async def test_phases_named_by_where_the_municipality_is(aarhus):
 async def test_the_reply_is_in_the_language_of_the_message_unless_one_was_chosen(aarhus):
     english_client = Person("aad-mette", "Mette Hansen", "en-US")
     total = len(TASKS)
-    counted = {lang: t(lang, "count.all.other", count=total, done=0, total=total) for lang in ("da", "en")}
+    counted = {lang: tn(lang, "count.all", total, progress=progress(lang, 0, total)) for lang in ("da", "en")}
     assert (await say(aarhus, "hvor mange opgaver mangler vi?", english_client)).startswith(counted["da"])
     assert (await say(aarhus, "how many tasks are left?", METTE)).startswith(counted["en"])
     await say(aarhus, "svar på engelsk", METTE)
@@ -215,17 +223,17 @@ async def test_milestones_read_back(aarhus):
 async def test_counts_read_back_with_plurals(aarhus):
     total = len(TASKS)
     assert await say(aarhus, "hvor mange opgaver mangler vi?") == \
-        t("da", "count.all.other", count=total, done=0, total=total) + "\n\n" + t("da", "count.hint")
+        tn("da", "count.all", total, progress=progress("da", 0, total)) + "\n\n" + t("da", "count.hint")
     opstart = [k for k, v in TASKS.items() if v["phase"] == 1]
     for task in opstart[:-1]:
         await say(aarhus, f"marker {title(task)} som udført")
     assert (await say(aarhus, "hvor mange opgaver er der tilbage i fase 1?")).startswith(
-        t("da", "count.phase.one", count=1, number=1, phase="Opstart", done=len(opstart) - 1, total=len(opstart)))
+        tn("da", "count.phase", 1, number=1, phase="Opstart", progress=progress("da", len(opstart) - 1, len(opstart))))
 
 
 @pytest.mark.parametrize("text, starts", [
     ("hvad hedder faserne?", ("phases.header",)),
-    ("hvilke temaer arbejder modellen med?", ("themes.header.other", {"count": 7})),
+    ("hvilke temaer arbejder modellen med?", ("themes.header", 7)),
     ("hvad er implementeringsmodellen?", None),
 ])
 async def test_the_model_read_back(aarhus, text, starts):
@@ -233,7 +241,7 @@ async def test_the_model_read_back(aarhus, text, starts):
     if starts is None:
         assert answer.startswith(f"**{MODEL['model']['name']['da']}**")
     else:
-        assert answer.startswith(t("da", starts[0], **(starts[1] if len(starts) > 1 else {})))
+        assert answer.startswith(tn("da", starts[0], starts[1]) if len(starts) > 1 else t("da", starts[0]))
 
 
 async def test_what_happened_today(aarhus):

@@ -31,6 +31,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from content import load_content
 from tests.harness import audit_events, BotServer, Connector, Person, Where, personal, stored_municipalities
+from tests.wording import overall_of, prefix, rx, t
 
 REPO = Path(__file__).resolve().parents[2]
 ITERATIONS = int(os.environ.get("CRASH_ITERATIONS", "20"))
@@ -137,14 +138,8 @@ def read_state(data_dir: Path) -> dict[str, dict[str, dict]]:
 
 
 
-STATUS_TOTAL = re.compile(r"I alt: (\d+) af (\d+) opgaver udført")
-
-
 async def status_total(client: Rig, where: Where) -> tuple[int, int]:
-    reply = await client.say("status", where)
-    match = STATUS_TOTAL.search(reply)
-    assert match, reply
-    return int(match.group(1)), int(match.group(2))
+    return overall_of("da", await client.say("status", where))
 
 
 # -- the burst-and-kill loop ------------------------------------------------------------------------------
@@ -173,7 +168,7 @@ async def test_sigkill_during_a_burst_of_completions_loses_no_acknowledged_one(r
         code = municipalities[iteration]
         where = personal(1000 + iteration)
         reply = await rig.say(f"tilmeld {code}", where)
-        assert f"kommunekode {code}" in reply, reply
+        assert re.search(rx("da", "register.done", code=code), reply), reply
 
         # The burst: every task, shuffled, by a few different people, all POSTed at once.
         people = [Person(aad_id=f"aad-crash-{iteration}-{n}", name=f"Tester {n}") for n in range(rng.randint(1, 5))]
@@ -200,7 +195,7 @@ async def test_sigkill_during_a_burst_of_completions_loses_no_acknowledged_one(r
         for activity in rig.connector.sent[before:]:
             task_id = task_of.get(activity.get("replyToId"))
             text = activity.get("text", "")
-            if task_id and text.startswith(f"✅ «{tasks[task_id]}»"):
+            if task_id and re.match(rx("da", "mark.done", task=tasks[task_id]), text):
                 acked_now.append(task_id)
                 by[(code, task_id)] = sender[activity["replyToId"]]
                 acknowledged[(code, task_id)] = f"seed {seed} (iteration {iteration})"
@@ -253,9 +248,11 @@ async def test_torn_last_audit_line_is_tolerated_at_start_up(rig, tail):
     process = rig.spawn("first")
     await process.wait_healthy(rig.session)
     rig.aim(process)
+    content = load_content()
     assert "Aarhus Kommune" in await rig.say("tilmeld Aarhus", where)
-    for title in ("Udpeg projektejer", "Udpeg projektleder"):
-        assert (await rig.say(f"marker {title} som udført", where)).startswith(f"✅ «{title}»")
+    for title in (content.task("udpeg-projektejer").title.da, content.task("udpeg-projektleder").title.da):
+        assert (await rig.say(f"marker {title} som udført", where)).startswith(
+            t("da", "mark.done", task=title, who="Mette Hansen"))
     process.kill()
 
     audit_path = rig.data_dir / "audit.jsonl"
@@ -268,13 +265,15 @@ async def test_torn_last_audit_line_is_tolerated_at_start_up(rig, tail):
     await process.wait_healthy(rig.session)
     rig.aim(process)
     assert audit_path.read_bytes() == good, "start-up should drop exactly the torn, never-acknowledged tail"
-    assert await status_total(rig, where) == (2, len(load_content().tasks))
-    assert (await rig.say("marker Udpeg trænere som udført", where)).startswith("✅ «Udpeg trænere»")
+    assert await status_total(rig, where) == (2, len(content.tasks))
+    trainers = content.task("udpeg-traenere").title.da
+    assert (await rig.say(f"marker {trainers} som udført", where)).startswith(
+        t("da", "mark.done", task=trainers, who="Mette Hansen"))
     events = audit_events(rig.data_dir)
     assert [e["action"] for e in events] == ["register", "done", "done", "done"]
     assert events[-1]["task_id"] == "udpeg-traenere"
     history = await rig.say("historik", where)
-    assert history.count("markerede") == 3, history
+    assert len(re.findall(rx("da", "history.done", who="Mette Hansen"), history)) == 3, history
     process.stop()
 
 
@@ -366,7 +365,8 @@ async def test_crash_between_the_audit_append_and_the_state_write_is_reconciled_
     story = f"state {done}, audit {audited}, status {status}, history {history!r}, marking again {again!r}"
     assert done == audited, story
     if done:  # the write that survived is the whole completion, and everyone says so
-        assert status[0] == 1 and "Mette Hansen" in history and "allerede udført – markeret af Mette Hansen" in again, story
+        already = rx("da", "mark.already", task=load_content().task("udpeg-projektleder").title.da, who="Mette Hansen")
+        assert status[0] == 1 and "Mette Hansen" in history and re.fullmatch(already, again), story
     else:
-        assert status[0] == 0 and again.startswith("✅"), story
+        assert status[0] == 0 and again.startswith(prefix("da", "mark.done")), story
     print(f"\nkilled between the writes: {'kept' if done else 'dropped'} ({story})")

@@ -4,8 +4,8 @@ Flow under test (dialogs/gate.py): the last open task of the current phase start
 success criteria; "ja 1 3" confirms, "ikke endnu 2: note" records a gap, "ja til alle" completes when every
 criterion is confirmed, "fortsæt alligevel" moves on with the gaps as exceptions; "gå videre til ..." with open
 tasks first names their count; moving back is allowed and recorded. Expected texts are the catalog wording
-(content/locale/*/LC_MESSAGES/messages.po) and the model's own criteria (content/data/phases.yaml), read here
-independently of the product's loader.
+(content/locale/*/LC_MESSAGES/messages.po, through tests/wording.py) and the model's own criteria
+(content/data/phases.yaml), read here independently of the product's loader.
 """
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import yaml
 
 import bot.app
 from tests.harness import answer_text, audit_events, OTHER_TENANT, Person, channel
+from tests.wording import progress, source_line, status_of, t, tn, wrong_forms
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
 PHASES = {p["number"]: p for p in yaml.safe_load((DATA / "phases.yaml").read_text(encoding="utf-8"))["phases"]}
+TASKS = yaml.safe_load((DATA / "tasks.yaml").read_text(encoding="utf-8"))["tasks"]
 CRITERIA = PHASES[1]["success_criteria"]
 assert len(CRITERIA) == 4  # the model: Fase 1 Opstart has four success criteria
 
@@ -61,73 +63,26 @@ SAY = {
 NOTE = {"da": "mangler budget fra Økonomiudvalget på mødet i Århus",
         "en": "budget missing until Økonomiudvalget in Århus decides"}
 
-# The catalog wording (messages.po).
-T = {
-    "da": {
-        "header": "**Faseovergang: Fase {source} {source_name} → Fase {target} {target_name}**",
-        "intro": "Modellen bruger faseovergangen til at tjekke, at I har skabt et godt grundlag for næste fase. "
-                 "Bekræft fasens succeskriterier:",
-        "how": "Svar fx «ja 1 3», «ja til alle» eller «ikke endnu 2: <bemærkning>». Skriv «fortsæt alligevel» for at "
-               "gå videre med de ubekræftede som undtagelser.",
-        "none": "Der er ingen faseovergang i gang. Skriv «gå videre til {target_name}» for at starte en.",
-        "which": "Hvilke succeskriterier? Skriv numrene (1–{last}), fx «ja 1 2», eller «ja til alle».",
-        "skip_first": "Fasen har stadig {open} åbne opgaver. Skriv «fortsæt alligevel» for at gå videre til tjeklisten "
-                      "trods dem.",
-        "open_tasks": "Fase {source} {source_name} har stadig **{open} åbne opgaver**. Vil I springe dem over og gå "
-                      "til faseovergangen? Skriv «fortsæt alligevel» – de åbne opgaver noteres i historikken.",
-        "done": "🎉 Alle succeskriterier er bekræftet. I er nu i **Fase {target}: {target_name}**.",
-        "done_exceptions": "I er nu i **Fase {target}: {target_name}**. {count} succeskriterier er noteret som "
-                           "undtagelser i historikken.",
-        "next": "Skriv «hvad skal vi nu?» for fasens opgaver eller «hvad er fokus i fase {target}?».",
-        "already": "I er allerede i Fase {target}: {target_name}.",
-        "back": "I er nu tilbage i **Fase {target}: {target_name}**. Udførte opgaver er bevaret, og skiftet er noteret "
-                "i historikken.",
-        "one_at_a_time": "Faser gennemløbes én ad gangen. Den næste er Fase {target}: {target_name} – skriv «gå videre "
-                         "til fase {target}».",
-        "status_header": "**Aarhus Kommune** er i **Fase {number}: {phase}**.",
-        "status_gate": "Faseovergangen til Fase {target} {target_name} er i gang – skriv «gå videre til fase {target}» "
-                       "for at se tjeklisten.",
-        "phase_complete": "Alle opgaver i Fase {number} {phase} er nu udført – klar til faseovergangen.",
-        "progress": "Fase 1 Opstart: {n} af 6 opgaver udført.",
-        "history_phase": "- {when}: Mette Hansen flyttede kommunen: {detail}",
-        "exceptions": "med {count} undtagelser",
-        "refused": "tilknyttet en anden organisation",
-    },
-    "en": {
-        "header": "**Phase transition: Phase {source} {source_name} → Phase {target} {target_name}**",
-        "intro": "The model uses the transition to check that you have built a sound basis for the next phase. "
-                 "Confirm the phase's success criteria:",
-        "how": "Answer e.g. «yes 1 3», «yes to all» or «not yet 2: <note>». Type «proceed anyway» to move on with the "
-               "unconfirmed ones recorded as exceptions.",
-        "none": "No phase transition is in progress. Type «move on to {target_name}» to start one.",
-        "which": "Which success criteria? Give their numbers (1–{last}), e.g. «yes 1 2», or «yes to all».",
-        "skip_first": "The phase still has {open} open tasks. Type «proceed anyway» to go on to the checklist despite "
-                      "them.",
-        "open_tasks": "Phase {source} {source_name} still has **{open} open tasks**. Do you want to skip them and go "
-                      "to the phase transition? Type «proceed anyway» – the open tasks are noted in the history.",
-        "done": "🎉 All success criteria are confirmed. You are now in **Phase {target}: {target_name}**.",
-        "done_exceptions": "You are now in **Phase {target}: {target_name}**. {count} success criteria are recorded as "
-                           "exceptions in the history.",
-        "next": "Type «what's next?» for the phase's tasks or «what is the focus of phase {target}?».",
-        "already": "You are already in Phase {target}: {target_name}.",
-        "back": "You are now back in **Phase {target}: {target_name}**. Tasks done are kept, and the move is recorded "
-                "in the history.",
-        "one_at_a_time": "Phases are passed one at a time. The next is Phase {target}: {target_name} – type «move on "
-                         "to phase {target}».",
-        "status_header": "**Aarhus Kommune** is in **Phase {number}: {phase}**.",
-        "status_gate": "The transition to Phase {target} {target_name} is in progress – type «move on to phase "
-                       "{target}» to see the checklist.",
-        "phase_complete": "All tasks in Phase {number} {phase} are now done – ready for the phase transition.",
-        "progress": "Phase 1 Start-up: {n} of 6 tasks done.",
-        "history_phase": "- {when}: Mette Hansen moved the municipality: {detail}",
-        "exceptions": "with {count} exceptions",
-        "refused": "linked to another organisation",
-    },
-}
+AARHUS_NAME = "Aarhus Kommune"
 
 
-def t(lang: str, key: str, **values) -> str:
-    return T[lang][key].format(**values)
+def phase1_progress(lang: str, done: int) -> str:
+    """mark.progress for Fase 1: "Fase 1: Opstart – 3 af 6 opgaver udført."."""
+    total = sum(task["phase"] == 1 for task in TASKS)
+    return t(lang, "mark.progress", number=1, phase=phase_name(1, lang), progress=progress(lang, done, total))
+
+
+def history_phase(lang: str, when: str, source: int, target: int, exceptions: int = 0) -> str:
+    """A phase move in the history list: "- {when}: Mette Hansen <history.phase>: Fase 1: Opstart → Fase 2:
+    Forberedelse[ med 2 undtagelser]"."""
+    detail = " → ".join(t(lang, "phase.label", number=n, phase=phase_name(n, lang)) for n in (source, target))
+    if exceptions:
+        detail += " " + tn(lang, "history.exceptions", exceptions)
+    return "- " + t(lang, "history.phase", when=when, who="Mette Hansen", detail=detail)
+
+
+def refused(lang: str) -> str:
+    return t(lang, "tenant.refused", name=AARHUS_NAME)
 
 
 def checklist(lang: str, marks: dict[int, tuple[bool, str]] | None = None) -> str:
@@ -139,18 +94,19 @@ def checklist(lang: str, marks: dict[int, tuple[bool, str]] | None = None) -> st
         box = "⬜" if mark is None else ("✅" if mark[0] else "❌")
         note = f" – _{mark[1]}_" if mark and mark[1] else ""
         rows.append(f"{number}. {box} {criterion[lang]}{note}")
-    return "\n\n".join([t(lang, "header", source=1, source_name=phase_name(1, lang), target=2,
+    return "\n\n".join([t(lang, "gate.header", source=1, source_name=phase_name(1, lang), target=2,
                           target_name=phase_name(2, lang)),
-                        t(lang, "intro"), "\n".join(rows), t(lang, "how")])
+                        t(lang, "gate.intro"), "\n".join(rows), t(lang, "gate.how"),
+                        source_line(lang, PHASES[1]["source"])])  # the criteria are the model's words
 
 
 def moved(lang: str, target: int, exceptions: int = 0) -> str:
     """The reply that completes a transition."""
     if exceptions:
-        head = t(lang, "done_exceptions", target=target, target_name=phase_name(target, lang), count=exceptions)
+        head = tn(lang, "gate.done.exceptions", exceptions, target=target, target_name=phase_name(target, lang))
     else:
-        head = t(lang, "done", target=target, target_name=phase_name(target, lang))
-    return head + "\n\n" + t(lang, "next", target=target)
+        head = t(lang, "gate.done", target=target, target_name=phase_name(target, lang))
+    return head + "\n\n" + t(lang, "gate.next", target=target)
 
 
 def answers(marks: dict[int, tuple[bool | None, str]]) -> list[dict]:
@@ -179,7 +135,7 @@ async def act(server, lang: str, key: str, **values) -> str:
 
 
 async def register(server, lang: str) -> None:
-    assert "**Aarhus Kommune**" in await act(server, lang, "register")
+    assert f"**{AARHUS_NAME}**" in await act(server, lang, "register")
 
 
 async def status(server, lang: str) -> str:
@@ -187,21 +143,21 @@ async def status(server, lang: str) -> str:
 
 
 def in_phase(lang: str, number: int) -> str:
-    return t(lang, "status_header", number=number, phase=phase_name(number, lang))
+    return t(lang, "status.header", name=AARHUS_NAME, number=number, phase=phase_name(number, lang))
 
 
 async def finish_phase_1(server, lang: str) -> str:
     """Mark the six tasks of Fase 1 from the "what's next" list; returns the reply to the sixth."""
     await act(server, lang, "next")
     for n in range(1, 6):
-        assert t(lang, "progress", n=n) in await act(server, lang, "done", n=n)
+        assert phase1_progress(lang, n) in await act(server, lang, "done", n=n)
     return await act(server, lang, "done", n=6)
 
 
 async def open_gate_by_skipping(server, lang: str, open_tasks: int = 6) -> None:
     """Start the self-check with Fase 1 still open: "gå videre til Forberedelse", then "fortsæt alligevel"."""
-    assert await act(server, lang, "move2") == t(lang, "open_tasks", source=1, source_name=phase_name(1, lang),
-                                                   open=open_tasks)
+    assert await act(server, lang, "move2") == tn(lang, "gate.open_tasks", open_tasks, source=1,
+                                                    source_name=phase_name(1, lang))
     assert await act(server, lang, "proceed") == checklist(lang)
 
 
@@ -210,8 +166,8 @@ async def open_gate_by_skipping(server, lang: str, open_tasks: int = 6) -> None:
 async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase_2(server, lang):
     await register(server, lang)
     reply = await finish_phase_1(server, lang)
-    assert t(lang, "progress", n=6) in reply
-    complete = t(lang, "phase_complete", number=1, phase=phase_name(1, lang))
+    assert phase1_progress(lang, 6) in reply
+    complete = t(lang, "mark.phase_complete", number=1, phase=phase_name(1, lang))
     assert reply.endswith(complete + "\n\n" + checklist(lang)), reply
     assert reply.count("⬜") == 4
 
@@ -222,14 +178,14 @@ async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase
     # Nothing has moved yet: status names the transition in progress, the trail has no phase event.
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
-    assert t(lang, "status_gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
+    assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
     assert phase_events(server) == []
 
     server.clock.now = datetime(2026, 12, 1, 13, 5, tzinfo=timezone.utc)  # "when" is the turn's time
     assert await act(server, lang, "all") == moved(lang, 2)
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 2))
-    assert "⬜" not in now and t(lang, "status_gate", target=2, target_name=phase_name(2, lang)) not in now
+    assert "⬜" not in now and t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) not in now
 
     (event,) = phase_events(server)
     assert event["by"] == {"id": "aad-mette", "name": "Mette Hansen"}
@@ -239,12 +195,11 @@ async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase
     assert event["details"] == {"from": 1, "to": 2, "exceptions": 0, "skipped_open": 0,
                                 "answers": answers({i: (True, "") for i in range(1, 5)})}
     # The finished transition is gone: answering again finds none (the target named is now Fase 3).
-    assert await act(server, lang, "yes", n=1) == t(lang, "none", target_name=phase_name(3, lang))
+    assert await act(server, lang, "yes", n=1) == t(lang, "gate.none", target_name=phase_name(3, lang))
     # History shows the move at the turn's time (Copenhagen), without an exceptions remark.
     history = (await act(server, lang, "history")).splitlines()
     when = {"da": "1. dec. 2026 kl. 14.05", "en": "1 Dec 2026, 14:05"}[lang]
-    detail = f"1 {phase_name(1, lang)} → 2 {phase_name(2, lang)}"
-    assert history[2] == t(lang, "history_phase", when=when, detail=detail)
+    assert history[2] == history_phase(lang, when, 1, 2)
 
 
 # -- 2. proceed anyway: the gaps become exceptions -------------------------------------------------------------
@@ -264,8 +219,7 @@ async def test_proceed_anyway_moves_on_with_exceptions_counted_and_notes_kept(se
     assert event["by"]["name"] == "Mette Hansen" and event["at"] == STAMP
 
     history = (await act(server, lang, "history")).splitlines()
-    detail = f"1 {phase_name(1, lang)} → 2 {phase_name(2, lang)} {t(lang, 'exceptions', count=2)}"
-    assert history[2] == t(lang, "history_phase", when=WHEN[lang], detail=detail), history  # newest first
+    assert history[2] == history_phase(lang, WHEN[lang], 1, 2, exceptions=2), history  # newest first
 
 
 @BOTH
@@ -285,10 +239,10 @@ async def test_move_on_with_open_tasks_names_the_count_and_waits_for_proceed_any
     await act(server, lang, "next")
     await act(server, lang, "done", n=2)  # one of six done: five open
     reply = await act(server, lang, "move2")
-    assert reply == t(lang, "open_tasks", source=1, source_name=phase_name(1, lang), open=5)
+    assert reply == tn(lang, "gate.open_tasks", 5, source=1, source_name=phase_name(1, lang))
     # Nothing moves, and criteria cannot be answered before the skip is confirmed.
-    assert await act(server, lang, "yes13") == t(lang, "skip_first", open=5)
-    assert await act(server, lang, "all") == t(lang, "skip_first", open=5)
+    assert await act(server, lang, "yes13") == tn(lang, "gate.skip_first", 5)
+    assert await act(server, lang, "all") == tn(lang, "gate.skip_first", 5)
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
     assert phase_events(server) == []
 
@@ -300,7 +254,7 @@ async def test_move_on_with_open_tasks_names_the_count_and_waits_for_proceed_any
     assert event["details"]["exceptions"] == 0
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 2))
-    assert ("1 af 6" if lang == "da" else "1 of 6") in now  # the open tasks stay open
+    assert status_of(lang, now, AARHUS_NAME).phases[1] == (phase_name(1, lang), 1, 6)  # the open tasks stay open
 
 
 @BOTH
@@ -321,18 +275,17 @@ async def test_move_back_returns_to_phase_1_keeps_tasks_and_is_recorded(server, 
     await act(server, lang, "all")
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
 
-    assert await act(server, lang, "back1") == t(lang, "back", target=1, target_name=phase_name(1, lang))
+    assert await act(server, lang, "back1") == t(lang, "gate.back", target=1, target_name=phase_name(1, lang))
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
-    assert ("6 af 6" if lang == "da" else "6 of 6") in now  # tasks done are kept
+    assert status_of(lang, now, AARHUS_NAME).phases[1] == (phase_name(1, lang), 6, 6)  # tasks done are kept
     back = phase_events(server)[-1]
     assert back["details"] == {"from": 2, "to": 1, "back": True}
     assert back["by"] == {"id": "aad-mette", "name": "Mette Hansen"} and back["at"] == STAMP
     assert [e["action"] for e in audit_events(server.data_dir)].count("done") == 6  # no task was reopened
 
     history = (await act(server, lang, "history")).splitlines()
-    assert history[2] == t(lang, "history_phase", when=WHEN[lang],
-                           detail=f"2 {phase_name(2, lang)} → 1 {phase_name(1, lang)}")
+    assert history[2] == history_phase(lang, WHEN[lang], 2, 1)
     # Back in phase 1 with every task done, moving on again is a fresh self-check.
     assert await act(server, lang, "move2") == checklist(lang)
 
@@ -341,30 +294,30 @@ async def test_move_back_returns_to_phase_1_keeps_tasks_and_is_recorded(server, 
 @BOTH
 async def test_jumping_two_phases_is_refused_one_at_a_time(server, lang):
     await register(server, lang)
-    assert await act(server, lang, "jump4") == t(lang, "one_at_a_time", target=2, target_name=phase_name(2, lang))
+    assert await act(server, lang, "jump4") == t(lang, "gate.one_at_a_time", target=2, target_name=phase_name(2, lang))
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
     assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
-    assert await act(server, lang, "yes", n=1) == t(lang, "none", target_name=phase_name(2, lang))  # no gate started
+    assert await act(server, lang, "yes", n=1) == t(lang, "gate.none", target_name=phase_name(2, lang))  # no gate started
 
 
 @BOTH
 async def test_moving_to_the_current_phase_says_already_there(server, lang):
     await register(server, lang)
-    assert await act(server, lang, "stay1") == t(lang, "already", target=1, target_name=phase_name(1, lang))
-    assert await act(server, lang, "back1") == t(lang, "already", target=1, target_name=phase_name(1, lang))
+    assert await act(server, lang, "stay1") == t(lang, "gate.already", target=1, target_name=phase_name(1, lang))
+    assert await act(server, lang, "back1") == t(lang, "gate.already", target=1, target_name=phase_name(1, lang))
     assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
 @BOTH
 async def test_answers_without_a_gate_in_progress_get_gate_none(server, lang):
     await register(server, lang)
-    none = t(lang, "none", target_name=phase_name(2, lang))
+    none = t(lang, "gate.none", target_name=phase_name(2, lang))
     for key in ("yes13", "all", "proceed"):
         assert await act(server, lang, key) == none, key
     assert await act(server, lang, "no2", note=NOTE[lang]) == none
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
-    assert t(lang, "status_gate", target=2, target_name=phase_name(2, lang)) not in now
+    assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) not in now
     assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
 
 
@@ -374,8 +327,8 @@ async def test_out_of_range_criterion_asks_which_and_changes_nothing(server, lan
     await finish_phase_1(server, lang)
     await act(server, lang, "yes", n=1)
     before = audit_events(server.data_dir)
-    assert await act(server, lang, "yes", n=9) == t(lang, "which", last=4)
-    assert await act(server, lang, "yes", n=0) == t(lang, "which", last=4)
+    assert await act(server, lang, "yes", n=9) == t(lang, "gate.which", last=4)
+    assert await act(server, lang, "yes", n=0) == t(lang, "gate.which", last=4)
     assert audit_events(server.data_dir) == before
     assert await act(server, lang, "move2") == checklist(lang, {1: (True, "")})  # the answers are unchanged
 
@@ -394,7 +347,7 @@ async def test_a_forged_conversation_from_another_tenant_cannot_answer_or_move(s
     texts.append(SAY[lang]["no2"].format(note="forged"))
     for text in texts:
         reply = await say(server, lang, text, forged, intruder)
-        assert t(lang, "refused") in reply, (text, reply)
+        assert refused(lang) in reply, (text, reply)
         assert not any(c[lang] in reply for c in CRITERIA), text
     assert audit_events(server.data_dir) == before
     # The owner's transition is exactly as it was.
@@ -404,7 +357,7 @@ async def test_a_forged_conversation_from_another_tenant_cannot_answer_or_move(s
     # Once the owner is in phase 2, the forged conversation cannot move it back either.
     await act(server, lang, "all")
     before = audit_events(server.data_dir)
-    assert t(lang, "refused") in await say(server, lang, SAY[lang]["back1"], forged, intruder)
+    assert refused(lang) in await say(server, lang, SAY[lang]["back1"], forged, intruder)
     assert audit_events(server.data_dir) == before
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
 
@@ -420,7 +373,7 @@ async def test_the_self_check_survives_a_server_restart(server, lang):
     await server.restart()
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
-    assert t(lang, "status_gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
+    assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
     assert await act(server, lang, "yes", n="3 4") == checklist(
         lang, {1: (True, ""), 2: (False, NOTE[lang]), 3: (True, ""), 4: (True, "")})
     await server.restart()
@@ -462,7 +415,7 @@ async def test_a_note_keeps_its_punctuation(server):
 async def test_repeating_move_on_while_a_skip_is_unconfirmed_repeats_the_question(server, lang):
     await register(server, lang)
     await act(server, lang, "move2")
-    open_tasks = t(lang, "open_tasks", source=1, source_name=phase_name(1, lang), open=6)
+    open_tasks = tn(lang, "gate.open_tasks", 6, source=1, source_name=phase_name(1, lang))
     assert await act(server, lang, "move2") == open_tasks
 
 
@@ -470,13 +423,14 @@ async def test_a_task_reopened_during_the_self_check_is_counted_as_open(server):
     lang = "da"
     await register(server, lang)
     await finish_phase_1(server, lang)
-    assert t(lang, "progress", n=5) in await act(server, lang, "undo", n=6)
+    assert phase1_progress(lang, 5) in await act(server, lang, "undo", n=6)
     reply = await act(server, lang, "all")
     events = phase_events(server)
     if events:
         assert events[-1]["details"]["skipped_open"] == 1
-    else:
-        assert "1 åbne opgaver" in reply or "1 åben opgave" in reply
+    else:  # the one open task is named, in the singular
+        assert reply in (tn(lang, "gate.skip_first", 1),
+                         tn(lang, "gate.open_tasks", 1, source=1, source_name=phase_name(1, lang))), reply
 
 
 @BOTH
@@ -486,5 +440,8 @@ async def test_one_exception_is_worded_in_the_singular(server, lang):
     await act(server, lang, "yes", n="1 2 3")
     reply = await act(server, lang, "proceed")
     history = await act(server, lang, "history")
-    plural = {"da": ("1 succeskriterier", "med 1 undtagelser"), "en": ("1 success criteria", "with 1 exceptions")}[lang]
-    assert plural[0] not in reply and plural[1] not in history
+    assert reply == moved(lang, 2, exceptions=1)
+    assert history.splitlines()[2] == history_phase(lang, WHEN[lang], 1, 2, exceptions=1)
+    target = {"target": 2, "target_name": phase_name(2, lang)}
+    assert not any(wrong in reply for wrong in wrong_forms(lang, "gate.done.exceptions", 1, **target))
+    assert not any(wrong in history for wrong in wrong_forms(lang, "history.exceptions", 1))

@@ -1,8 +1,8 @@
 """Milestones (idriftsættelsesdato, go-live): the date parser over a corpus of chat phrasings, and setting,
 refusing and showing the dates end to end over HTTP in Danish and English, including a wave's shared dates.
 
-Expected texts are the catalog wording (content/locale/*/LC_MESSAGES/messages.po) and the glossary's own terms
-(content/data/glossary.yaml), read here independently of the product's loader. The harness clock is
+Expected texts are the catalog wording (content/locale/*/LC_MESSAGES/messages.po, through tests/wording.py) and
+the glossary's own terms (content/data/glossary.yaml), read here independently of the product's loader. The harness clock is
 2026-11-27 09:30 UTC.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dialogs.context import Services
 from dialogs.dates import DateError, parse_date
 from dialogs.understanding import Understander
 from tests.harness import answer_text, audit_events, BotServer, Person, personal
+from tests.wording import t
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "dates.yaml"
@@ -91,38 +92,7 @@ def test_two_digit_year_after_a_month_name_is_not_ignored():
 
 
 # -- helpers for the HTTP tests --------------------------------------------------------------------------------
-T = {
-    "da": {
-        "set": "{milestone} for **{name}** er sat til **{date}** ({left}).",
-        "invalid": "«{text}» er ikke en gyldig dato. Intet er gemt.",
-        "unreadable": "Jeg kunne ikke læse en dato i «{text}». Skriv fx «{milestone} er 1. marts 2027» eller "
-                      "«{milestone} er 2027-03-01». Intet er gemt.",
-        "past": "{date} ligger i fortiden. Var det meningen at sætte {milestone} til en fremtidig dato? Intet er gemt.",
-        "order": "Go-live ({golive}) ville ligge før idriftsættelsesdatoen ({commissioning}). Go-live er, når de "
-                 "første brugere tager løsningen i brug, og det sker efter den tekniske idriftsættelse. Hvilken dato "
-                 "skal rettes? Intet er gemt.",
-        "status": "{name}: {date} ({left})",
-        "status_wave": "{name}: {date} ({left}, fra {wave})",
-        "history": "- {when}: Mette Hansen satte {detail}",
-        "today": "i dag",
-        "register": "tilmeld {name}",
-    },
-    "en": {
-        "set": "{milestone} for **{name}** is set to **{date}** ({left}).",
-        "invalid": "«{text}» is not a valid date. Nothing was saved.",
-        "unreadable": "I could not read a date in «{text}». Write e.g. «{milestone} is 1 March 2027» or "
-                      "«{milestone} is 2027-03-01». Nothing was saved.",
-        "past": "{date} is in the past. Did you mean to set {milestone} to a future date? Nothing was saved.",
-        "order": "Go-live ({golive}) would be before the idriftsættelsesdato ({commissioning}). Go-live is when the "
-                 "first users start using the solution, which comes after the technical go-into-operation. Which date "
-                 "should change? Nothing was saved.",
-        "status": "{name}: {date} ({left})",
-        "status_wave": "{name}: {date} ({left}, from {wave})",
-        "history": "- {when}: Mette Hansen set {detail}",
-        "today": "today",
-        "register": "register {name}",
-    },
-}
+REGISTER = {"da": "tilmeld {name}", "en": "register {name}"}  # what people type
 # Dates as the replies spell them (Babel "long": da_DK / en_GB).
 SPELT = {
     "2026-11-27": {"da": "27. november 2026", "en": "27 November 2026"},
@@ -135,9 +105,10 @@ SPELT = {
     "2026-03-01": {"da": "1. marts 2026", "en": "1 March 2026"},
     "2026-11-26": {"da": "26. november 2026", "en": "26 November 2026"},
 }
-# The time left as a person reads it (checked against Babel below, so the two cannot drift apart unnoticed).
+# The time left as a person reads it: today is the catalog's word.today, the rest Babel's (checked against Babel
+# below, so the two cannot drift apart unnoticed).
 LEFT = {
-    "2026-11-27": {"da": "i dag", "en": "today"},
+    "2026-11-27": {"da": t("da", "word.today"), "en": t("en", "word.today")},
     "2026-12-11": {"da": "om 2 uger", "en": "in 2 weeks"},
     "2027-01-15": {"da": "om 2 måneder", "en": "in 2 months"},
     "2027-02-15": {"da": "om 3 måneder", "en": "in 3 months"},
@@ -150,18 +121,21 @@ def label(name: str, lang: str) -> str:
     return GLOSSARY[name]["term"][lang]
 
 
-def t(lang: str, key: str, **values) -> str:
-    return T[lang][key].format(**values)
-
-
 def set_reply(lang: str, name: str, iso: str, municipality: str = "Aarhus Kommune") -> str:
-    return t(lang, "set", milestone=label(name, lang), name=municipality, date=SPELT[iso][lang], left=LEFT[iso][lang])
+    return t(lang, "milestone.set", milestone=label(name, lang), name=municipality, date=SPELT[iso][lang],
+             left=LEFT[iso][lang])
 
 
 def status_line(lang: str, name: str, iso: str, wave: str | None = None) -> str:
-    if wave:
-        return t(lang, "status_wave", name=label(name, lang), date=SPELT[iso][lang], left=LEFT[iso][lang], wave=wave)
-    return t(lang, "status", name=label(name, lang), date=SPELT[iso][lang], left=LEFT[iso][lang])
+    """A milestone in the status reply: "Go-live: 1. marts 2027 (om 3 måneder[, fra Bølge 1])"."""
+    when = t(lang, "status.when.wave" if wave else "status.when", date=SPELT[iso][lang], left=LEFT[iso][lang],
+             wave=wave or "")
+    return t(lang, "status.milestone", name=label(name, lang), when=when)
+
+
+def history_line(lang: str, detail: str) -> str:
+    """A milestone set, in the history list: "- {when}: Mette Hansen satte {detail}"."""
+    return "- " + t(lang, "history.milestone", when=WHEN[lang], who="Mette Hansen", detail=detail)
 
 
 def milestone_lines(status: str) -> list[str]:
@@ -184,7 +158,7 @@ async def say(server, lang: str, text: str, where=None) -> str:
 
 
 async def register(server, lang: str, name: str = "Aarhus") -> None:
-    assert f"**{name} Kommune**" in await say(server, lang, t(lang, "register", name=name))
+    assert f"**{name} Kommune**" in await say(server, lang, REGISTER[lang].format(name=name))
 
 
 
@@ -197,10 +171,12 @@ def milestone_events(server) -> list[dict]:
 def test_expected_time_left_agrees_with_babel(iso):
     days = (date.fromisoformat(iso) - TODAY).days
     for lang in ("da", "en"):
-        babel = T[lang]["today"] if days == 0 else format_timedelta(
-            timedelta(days=days), add_direction=True, threshold=1.5, locale=lang)
+        if days == 0:
+            assert LEFT[iso][lang] == t(lang, "word.today")
+            continue
+        babel = format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, locale=lang)
         assert LEFT[iso][lang] == babel
-        assert re.fullmatch(r"i dag|today|om \d+ (uger|måneder)|in \d+ (weeks|months)", LEFT[iso][lang])
+        assert re.fullmatch(r"om \d+ (uger|måneder)|in \d+ (weeks|months)", LEFT[iso][lang])
 
 
 # -- 2. setting a date over HTTP ---------------------------------------------------------------------------------
@@ -236,15 +212,12 @@ async def test_both_dates_in_status_and_history(server, lang):
     status = await say(server, lang, "status")
     assert milestone_lines(status) == [status_line(lang, "idriftsaettelsesdato", "2027-02-15"),
                                        status_line(lang, "go-live", "2027-03-01")]
-    assert ("1. marts 2027" if lang == "da" else "1 March 2027") in status
-    assert ("om 3 måneder" if lang == "da" else "in 3 months") in status
+    assert SPELT["2027-03-01"][lang] in status
+    assert LEFT["2027-03-01"][lang] in status
     history = (await say(server, lang, "historik" if lang == "da" else "history")).splitlines()
-    go_live = t(lang, "history", when=WHEN[lang], detail=f"Go-live: {SPELT['2027-03-01'][lang]}")
-    commissioning = t(lang, "history", when=WHEN[lang],
-                      detail=f"{label('idriftsaettelsesdato', lang)}: {SPELT['2027-02-15'][lang]}")
+    go_live = history_line(lang, f"{label('go-live', lang)}: {SPELT['2027-03-01'][lang]}")
+    commissioning = history_line(lang, f"{label('idriftsaettelsesdato', lang)}: {SPELT['2027-02-15'][lang]}")
     assert history[2:4] == [commissioning, go_live], history  # newest first, under the header
-    if lang == "da":
-        assert "- 27. nov. 2026 kl. 10.30: Mette Hansen satte Go-live: 1. marts 2027" in history
 
 
 @BOTH
@@ -281,7 +254,8 @@ async def _nothing_stored(server, lang: str, events_before: int = 0) -> None:
 ])
 async def test_a_past_date_is_questioned_and_not_stored(server, lang, utterance, iso):
     await register(server, lang)
-    assert await say(server, lang, utterance) == t(lang, "past", date=SPELT[iso][lang], milestone="Go-live")
+    assert await say(server, lang, utterance) == t(lang, "milestone.past", date=SPELT[iso][lang],
+                                                    milestone=label("go-live", lang))
     await _nothing_stored(server, lang)
 
 
@@ -291,7 +265,7 @@ async def test_go_live_before_the_commissioning_date_is_questioned_naming_both(s
     await say(server, lang, {"da": "sæt idriftsættelsesdato til 15-02-2027",
                              "en": "set the commissioning date to 15-02-2027"}[lang])
     utterance = {"da": "go-live er 1. februar 2027", "en": "our go-live is 1 February 2027"}[lang]
-    expected = t(lang, "order", golive=SPELT["2027-02-01"][lang], commissioning=SPELT["2027-02-15"][lang])
+    expected = t(lang, "milestone.order", golive=SPELT["2027-02-01"][lang], commissioning=SPELT["2027-02-15"][lang])
     assert await say(server, lang, utterance) == expected
     await _nothing_stored(server, lang, events_before=1)
 
@@ -301,23 +275,23 @@ async def test_a_commissioning_date_after_go_live_is_questioned_naming_both(serv
     await register(server, lang)
     await say(server, lang, {"da": "go-live er 1. marts 2027", "en": "our go-live is 2027-03-01"}[lang])
     utterance = {"da": "sæt idriftsættelsesdato til 15-03-2027", "en": "set the commissioning date to 15-03-2027"}[lang]
-    expected = t(lang, "order", golive=SPELT["2027-03-01"][lang], commissioning=SPELT["2027-03-15"][lang])
+    expected = t(lang, "milestone.order", golive=SPELT["2027-03-01"][lang], commissioning=SPELT["2027-03-15"][lang])
     assert await say(server, lang, utterance) == expected
     await _nothing_stored(server, lang, events_before=1)
     assert [e["details"]["name"] for e in milestone_events(server)] == ["go-live"]
 
 
 @pytest.mark.parametrize("lang, utterance, key, text", [
-    ("da", "go-live er 31-02-2027", "invalid", "31-02-2027"),
-    ("da", "go-live er 32 marts 2027", "invalid", "32 marts 2027"),
-    ("en", "our go-live is 2027-13-01", "invalid", "2027-13-01"),
-    ("da", "go-live er snart", "unreadable", "snart"),
-    ("da", "go-live er i morgen", "unreadable", "i morgen"),  # relative dates are not read (tests/data/dates.yaml)
-    ("en", "our go-live is Soon", "unreadable", "Soon"),  # echoed as typed, not folded
+    ("da", "go-live er 31-02-2027", "milestone.invalid", "31-02-2027"),
+    ("da", "go-live er 32 marts 2027", "milestone.invalid", "32 marts 2027"),
+    ("en", "our go-live is 2027-13-01", "milestone.invalid", "2027-13-01"),
+    ("da", "go-live er snart", "milestone.unreadable", "snart"),
+    ("da", "go-live er i morgen", "milestone.unreadable", "i morgen"),  # relative dates are not read (dates.yaml)
+    ("en", "our go-live is Soon", "milestone.unreadable", "Soon"),  # echoed as typed, not folded
 ])
 async def test_an_unreadable_or_invalid_date_says_so_and_stores_nothing(server, lang, utterance, key, text):
     await register(server, lang)
-    assert await say(server, lang, utterance) == t(lang, key, text=text, milestone="Go-live")
+    assert await say(server, lang, utterance) == t(lang, key, text=text, milestone=label("go-live", lang))
     await _nothing_stored(server, lang)
 
 
@@ -379,7 +353,7 @@ async def test_a_wave_member_shows_the_waves_dates_and_its_own_date_wins(wave_se
     status = await say(wave_server, lang, "status")
     assert milestone_lines(status) == [status_line(lang, "idriftsaettelsesdato", "2027-02-15", wave),
                                        status_line(lang, "go-live", "2027-03-01", wave)]
-    assert ("fra Bølge 1" if lang == "da" else "from Wave 1") in status
+    assert status_line(lang, "go-live", "2027-03-01", wave) in status.split("\n\n")
     assert milestone_events(wave_server) == []  # the wave's dates are content, not the municipality's events
 
     own = {"da": "go-live er 15. marts 2027", "en": "our go-live is 15 March 2027"}[lang]
@@ -393,7 +367,7 @@ async def test_a_wave_member_shows_the_waves_dates_and_its_own_date_wins(wave_se
 async def test_a_wave_date_counts_in_the_order_check(wave_server, lang):
     await register(wave_server, lang)
     utterance = {"da": "go-live er 1. februar 2027", "en": "our go-live is 1 February 2027"}[lang]
-    expected = t(lang, "order", golive=SPELT["2027-02-01"][lang], commissioning=SPELT["2027-02-15"][lang])
+    expected = t(lang, "milestone.order", golive=SPELT["2027-02-01"][lang], commissioning=SPELT["2027-02-15"][lang])
     assert await say(wave_server, lang, utterance) == expected
     assert milestone_events(wave_server) == []
 
@@ -404,7 +378,7 @@ async def test_a_municipality_outside_the_wave_has_no_dates(wave_server, lang):
     status = await say(wave_server, lang, "status")
     assert status.startswith("**Odense Kommune**")
     assert milestone_lines(status) == []
-    assert "Bølge 1" not in status and "Wave 1" not in status
+    assert WAVE["name"]["da"] not in status and WAVE["name"]["en"] not in status
 
 
 # -- 5. regressions: bugs found while writing these tests, fixed -----------------------------------------------
@@ -418,10 +392,11 @@ async def test_we_go_live_on_a_date_sets_go_live(server, lang):
 async def test_tomorrow_is_not_spelt_in_hours(server):
     await register(server, "da")
     reply = await say(server, "da", "go-live er 28-11-2026")
-    assert reply.startswith("Go-live for **Aarhus Kommune** er sat til **28. november 2026**")
+    assert reply == t("da", "milestone.set", milestone=label("go-live", "da"), name="Aarhus Kommune",
+                      date="28. november 2026", left=t("da", "word.tomorrow"))
     assert "timer" not in reply
 
 
 async def test_an_invalid_date_is_echoed_as_typed(server):
     await register(server, "da")
-    assert await say(server, "da", "go-live er 32. Marts 2027") == t("da", "invalid", text="32. Marts 2027")
+    assert await say(server, "da", "go-live er 32. Marts 2027") == t("da", "milestone.invalid", text="32. Marts 2027")

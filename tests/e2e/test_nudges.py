@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -14,9 +15,18 @@ from bot.app import NUDGES, build_services
 from bot.config import Config
 from bot.nudges import NudgeSender
 from tests.harness import channel, personal
+from tests.wording import fields, rx, rx_n, t
 
 CPH = ZoneInfo("Europe/Copenhagen")
 REPO = Path(__file__).parents[2]
+GOLIVE = "10. januar 2027"  # the fixture's go-live as the nudges spell it (Babel "long", da_DK)
+
+
+def due_phase_open(content, kind: str, **values) -> str:
+    """A regex for the ahead/overdue nudge about go-live: every task of Fase 2 still open (none is marked)."""
+    open_tasks = sum(task.phase == 2 for task in content.tasks)
+    return rx_n("da", f"nudge.{kind}", open_tasks, milestone=content.term("go-live").term.da, date=GOLIVE, number=2,
+                phase=content.phase(2).name.da, **values)
 
 
 def at(text: str) -> datetime:
@@ -44,14 +54,14 @@ def nudges_to(server) -> dict[str, list[str]]:
     return out
 
 
-async def test_milestone_ahead_reaches_every_conversation_once(aarhus):
+async def test_milestone_ahead_reaches_every_conversation_once(aarhus, content):
     report = await sender(aarhus).sweep(at("2026-12-14T10:00"))  # 27 days before go-live: the 30-day nudge
     assert len(report.sent) == 2 and not report.failed
     sent = nudges_to(aarhus)
     assert set(sent) == {channel().conversation_id, personal().conversation_id}
     for texts in sent.values():
         assert len(texts) == 1
-        assert "Go-live" in texts[0] and "10. januar 2027" in texts[0] and "22 åbne opgaver i Fase 2" in texts[0]
+        assert re.fullmatch(due_phase_open(content, "ahead"), texts[0], re.S), texts[0]
     again = await sender(aarhus).sweep(at("2026-12-14T10:05"))
     assert again.sent == [] and len(aarhus.connector.sent) == 2
     later = await sender(aarhus).sweep(at("2026-12-28T10:00"))  # 13 days: the 14-day nudge, once per conversation
@@ -66,9 +76,9 @@ async def test_quiet_hours_hold_and_the_nudge_waits_for_the_opening(aarhus):
     assert len((await sender(aarhus).sweep(at("2026-12-15T08:00"))).sent) == 2
 
 
-async def test_overdue_once_then_weekly(aarhus):
+async def test_overdue_once_then_weekly(aarhus, content):
     assert len((await sender(aarhus).sweep(at("2027-01-11T09:00"))).sent) == 2
-    assert "var 10. januar 2027" in aarhus.connector.sent[0]["text"]
+    assert re.fullmatch(due_phase_open(content, "overdue"), aarhus.connector.sent[0]["text"], re.S)
     assert (await sender(aarhus).sweep(at("2027-01-12T09:00"))).sent == []
     assert (await sender(aarhus).sweep(at("2027-01-15T09:00"))).sent == []
     assert len((await sender(aarhus).sweep(at("2027-01-18T09:00"))).sent) == 2  # a week on
@@ -124,7 +134,7 @@ async def test_bot_removed_from_the_team_stops_nudges_there(aarhus):
     assert list(nudges_to(aarhus)) == [personal().conversation_id] and len(report.sent) == 1
 
 
-async def test_phase_complete_nudges_the_other_conversations(aarhus):
+async def test_phase_complete_nudges_the_other_conversations(aarhus, content):
     await aarhus.say("hvad skal vi nu?", channel())
     for n in range(1, 7):
         await aarhus.say(f"udført {n}", channel())
@@ -132,7 +142,8 @@ async def test_phase_complete_nudges_the_other_conversations(aarhus):
     report = await sender(aarhus).sweep(at("2026-11-30T10:00"))
     phase_keys = [k for k in report.sent if "phase_complete" in k]
     assert len(phase_keys) == 1 and personal().conversation_id in phase_keys[0]  # the channel has the checklist
-    assert "klar til faseovergangen" in nudges_to(aarhus)[personal().conversation_id][0]
+    assert nudges_to(aarhus)[personal().conversation_id][0] == \
+        t("da", "nudge.phase_complete", number=1, phase=content.phase(1).name.da, next=2)
 
 
 def test_nudges_command_dry_run_and_exit_codes(tmp_path):
@@ -153,7 +164,7 @@ def test_dry_run_prints_what_is_due_and_sends_nothing(aarhus):
     run = subprocess.run([sys.executable, "-m", "bot", "nudges", "--at", "2026-12-14T10:00", "--dry-run"],
                          cwd=REPO, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.count("would send:") == 2 and "10. januar 2027" in run.stdout
+    assert run.stdout.count("would send:") == 2 and GOLIVE in run.stdout
     assert aarhus.connector.sent == []
 
 
@@ -166,7 +177,7 @@ WAVE = """
 """
 
 
-async def test_changed_wave_dates_are_told_once_to_every_member_conversation(tmp_path):
+async def test_changed_wave_dates_are_told_once_to_every_member_conversation(tmp_path, content):
     import shutil
 
     from content.loader import CONTENT_ROOT
@@ -182,15 +193,18 @@ async def test_changed_wave_dates_are_told_once_to_every_member_conversation(tmp
     await bot.start()
     try:
         await bot.say("tilmeld Aarhus", channel())
-        assert "fra Bølge 1" in await bot.say("status", channel())
+        assert re.search(rx("da", "status.when.wave", wave="Bølge 1"), await bot.say("status", channel()))
         first = await bot.runner.app[NUDGES].sweep(at("2026-12-14T10:00"))
         assert first.sent == []  # first sight of the wave is its baseline; go-live is months away
         write("2027-09-01", "2027-09-15")  # development slipped
         await bot.restart()
         bot.connector.sent.clear()
         report = await bot.runner.app[NUDGES].sweep(at("2026-12-15T10:00"))
-        assert len(report.sent) == 1 and "Datoerne for **Bølge 1** er ændret" in bot.connector.sent[0]["text"]
-        assert "15. september 2027" in bot.connector.sent[0]["text"]
+        assert len(report.sent) == 1
+        told = fields(re.fullmatch(rx("da", "nudge.wave", wave="Bølge 1"), bot.connector.sent[0]["text"], re.S))
+        assert sorted(told["dates"].splitlines()) == sorted([
+            f"- {content.term('idriftsaettelsesdato').term.da}: 1. september 2027",
+            f"- {content.term('go-live').term.da}: 15. september 2027"])
         assert (await bot.runner.app[NUDGES].sweep(at("2026-12-16T10:00"))).sent == []
     finally:
         await bot.close()

@@ -36,6 +36,9 @@ import aiohttp
 import pytest
 import yaml
 
+from content import load_content
+from tests.wording import t
+
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("playground_launcher", ROOT / "tools" / "playground.py")
 launcher = importlib.util.module_from_spec(_spec)
@@ -265,13 +268,15 @@ async def test_install_register_next_and_press_a_card_button(stack):
             async with http.post(f"{stack.base}/_debug/conversation/{chat}/installation", json={}) as response:
                 assert response.status == 200, await response.text()
             greeting = (await conversation.wait_for("greeting", _text_from_bot(bot_id)))["message"]
-            assert "KOMBIT" in greeting["text"]
+            assert greeting["text"] == t("en", "greet.body")  # the Playground's locale is en-US
 
             # The Playground sends locale "en-US" with every activity (hard-coded in 0.2.28), and the bot
             # follows the client's locale; a user who wants Danish says so, once.
             reply = await say("svar på dansk")
-            assert "dansk" in reply["text"], reply
-            greetings = [i for i in conversation.items if _text_from_bot(bot_id)(i) and "KOMBIT" in i["message"]["text"]]
+            assert reply["text"] == t("da", "language.done"), reply
+            greetings = [i for i in conversation.items
+                         if _text_from_bot(bot_id)(i) and i["message"]["text"] in (t("da", "greet.body"),
+                                                                                   t("en", "greet.body"))]
             assert len(greetings) == 1, f"greeted {len(greetings)} times for one installation"
 
             reply = await say("tilmeld Aarhus")
@@ -280,7 +285,7 @@ async def test_install_register_next_and_press_a_card_button(stack):
             reply = await say("hvad skal vi nu?")
             card = _card(reply)
             assert card is not None, f"no Adaptive Card in the reply: {reply}"
-            done_buttons = [a for a in _submits(card) if a.get("title") == "Udført"]
+            done_buttons = [a for a in _submits(card) if a.get("title") == t("da", "card.done")]
             assert done_buttons, f"no «Udført» button on the card: {json.dumps(card, ensure_ascii=False)[:2000]}"
             pressed = done_buttons[0]["data"]
 
@@ -298,8 +303,8 @@ async def test_install_register_next_and_press_a_card_button(stack):
             still_open = [a["data"].get("task") for a in _submits(new_card) if a["data"].get("a") == "done"]
             assert pressed["task"] not in still_open, "the pressed task still has its «Udført» button"
             confirmation = (await conversation.wait_for("confirmation of the press", _text_from_bot(bot_id), mark))
-            assert "udført" in confirmation["message"]["text"] and "Mette Hansen" in confirmation["message"]["text"], \
-                confirmation
+            title = load_content().task(pressed["task"]).title.da
+            assert confirmation["message"]["text"] == t("da", "mark.done", task=title, who="Mette Hansen"), confirmation
 
             # The log pane: every activity to the bot carried the tenant from our config, and nothing the
             # bot answered or sent was refused.

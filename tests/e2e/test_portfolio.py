@@ -3,7 +3,8 @@
 The data dir is generated (tests/portfolio_data.py): all 98 municipalities, in three waves of a copied content
 dir, each at its own stage, written in the store's own file formats. Every figure the bot shows is checked
 against a count made here from content/data/*.yaml and the generated data, not with the product's code (only
-the display name, "Aarhus Kommune", is taken from dialogs.context.official_name).
+the display name, "Aarhus Kommune", is taken from dialogs.context.official_name). The words around the figures are
+the catalogs' (content/locale/*/LC_MESSAGES/messages.po, through tests/wording.py).
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import json
 import re
 import time
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
+from babel.dates import format_timedelta
+from babel.lists import format_list
 
 from bot import exports
 from bot.app import SERVICES
@@ -28,6 +31,7 @@ from dialogs.store import Actor
 from dialogs.turn import Conversation, TurnInput
 from tests import portfolio_data as pd
 from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, card_of, channel, personal, reply_text
+from tests.wording import fields, Rx, rx, status_of, t, tn
 
 KOMBIT_TENANT = "6f1c2b7e-0000-4000-8000-00000000c0b1"
 CONSULTANT = Person("aad-kirsten-kombit", "Kirsten Kombit")
@@ -38,28 +42,30 @@ STRANGER = Person("aad-ole-other", "Ole Andersen")
 PRESS = {"v": 1, "a": "export", "m": "", "p": 1}  # the portfolio card's export button, as in its data
 PUBLIC = "https://bot.kombit.example"
 
-REFUSED = {
-    "da": "Oversigten over alle kommuner er forbeholdt KOMBITs implementeringskonsulenter. Her er jeres egen status:",
-    "en": "The overview of all municipalities is for KOMBIT's implementation consultants only. Here is your own status:",
-}
-AARHUS_STATUS = {"da": "**Aarhus Kommune** er i **Fase 2: Forberedelse**.",
-                 "en": "**Aarhus Kommune** is in **Phase 2: Preparation**."}
+REFUSED = {lang: t(lang, "portfolio.refused") for lang in ("da", "en")}
+AARHUS_PHASE = 2  # tests/portfolio_data.py puts Aarhus in Fase 2
+LISTED = 40  # municipalities an answer lists before "… og N til"
 HEADER = ["kommunekode", "kommune", "bølge", "kommunens fase", "opgave-id", "opgave", "opgavens fase", "tema", "lokal",
           "status", "udført af", "udført (UTC)", "ansvarlig", "udfører"]
 MONTHS = {"da": ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
                  "november", "december"],
           "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
                  "November", "December"]}
-MILESTONE_TERM = {"da": {"go-live": "Go-live", "idriftsaettelsesdato": "Idriftsættelsesdato"},  # glossary.yaml
-                  "en": {"go-live": "Go-live", "idriftsaettelsesdato": "Commissioning date"}}
-LINE = {
-    "da": re.compile(r"^- \*\*(?P<name>.+?)\*\* · Fase (?P<phase>\d) (?P<phase_name>[^(]+?) \((?P<phase_pct>\d+) %\) · "
-                     r"i alt (?P<overall>\d+) %(?: · (?P<term>.+?) (?P<date>\d+\. \w+ \d{4}) \(om (?P<days>-?\d+) dage\))?"
-                     r"(?: · ⚠️ (?P<overdue>\d+) forsinkede)?$"),
-    "en": re.compile(r"^- \*\*(?P<name>.+?)\*\* · Phase (?P<phase>\d) (?P<phase_name>[^(]+?) \((?P<phase_pct>\d+) %\) · "
-                     r"overall (?P<overall>\d+) %(?: · (?P<term>.+?) (?P<date>\d+ \w+ \d{4}) \(in (?P<days>-?\d+) days\))?"
-                     r"(?: · ⚠️ (?P<overdue>\d+) overdue)?$"),
-}
+
+
+def _line(lang: str) -> re.Pattern:
+    """One municipality of a listing: "- **name** · <portfolio.phase> · <portfolio.overall>[ · <portfolio.next>]
+    [ · <portfolio.overdue>]", each part the catalog's template with a named group per figure."""
+    phase = rx(lang, "portfolio.phase", number=Rx(r"(?P<phase>\d)"), phase=Rx(r"(?P<phase_name>[^(]+?)"),
+               pct=Rx(r"(?P<phase_pct>\d+)"))
+    overall = rx(lang, "portfolio.overall", pct=Rx(r"(?P<overall>\d+)"))
+    upcoming = rx(lang, "portfolio.next", milestone=Rx(r"(?P<term>.+?)"), date=Rx(r"(?P<date>\d+\.? \w+ \d{4})"),
+                  left=Rx(r"(?P<left>[^()]+)"))
+    overdue = rx(lang, "portfolio.overdue", count=Rx(r"(?P<overdue>\d+)"))
+    return re.compile(rf"^- \*\*(?P<name>.+?)\*\* · {phase} · {overall}(?: · {upcoming})?(?: · {overdue})?$")
+
+
+LINE = {lang: _line(lang) for lang in ("da", "en")}
 
 
 # -- the generated portfolio ----------------------------------------------------------------------
@@ -124,6 +130,39 @@ def phase_name(number: int, lang: str) -> str:
     return pd.PHASES[number - 1]["name"][lang]
 
 
+def wave_name(wave_id: str, lang: str) -> str:
+    return next(w[1] if lang == "da" else w[2] for w in pd.WAVES if w[0] == wave_id)
+
+
+def until(lang: str, when: date) -> str:
+    """The time left to a date as a reply spells it: the catalog's today/tomorrow, else Babel's "om 3 måneder"."""
+    days = (when - pd.TODAY).days
+    if days in (0, 1):
+        return t(lang, "word.today" if days == 0 else "word.tomorrow")
+    return format_timedelta(timedelta(days=days), add_direction=True, threshold=1.5, granularity="day", locale=lang)
+
+
+def status_header(lang: str, code: str, phase: int) -> str:
+    return t(lang, "status.header", name=_NAMES[code], number=phase, phase=phase_name(phase, lang))
+
+
+def aarhus_status(lang: str) -> str:
+    return status_header(lang, "0751", AARHUS_PHASE)
+
+
+def more(lang: str, shown: int) -> str:
+    """The line under a listing cut at LISTED: "… og 58 til – skriv «eksport» for alle."."""
+    return tn(lang, "portfolio.more", shown - LISTED)
+
+
+def deadlines_note(lang: str) -> str:
+    """The italic note under a listing on what "forsinket" counts: our draft deadlines, or the project's own."""
+    drafted = any(task.due and (task.details_source is None or task.details_source.kind == "draft")
+                  for task in _CONTENT.tasks)
+    key = "portfolio.deadlines.draft" if drafted else "portfolio.deadlines.project"
+    return f"_{t(lang, key, project=_CONTENT.project.name.get(lang))}_"
+
+
 def listed(text: str, lang: str) -> list[dict]:
     """The municipality lines of a consultant answer, parsed."""
     out = []
@@ -131,7 +170,7 @@ def listed(text: str, lang: str) -> list[dict]:
         if line.startswith("- **"):
             match = LINE[lang].match(line)
             assert match, f"line not in the expected shape: {line!r}"
-            out.append(match.groupdict())
+            out.append({**fields(match), "line": line})
     return out
 
 
@@ -139,14 +178,16 @@ def check_line(parsed: dict, row: pd.Expected, names: dict[str, str], lang: str)
     """One listed municipality against the independent count."""
     assert parsed["name"] == names[row.code]
     got = (int(parsed["phase"]), parsed["phase_name"], int(parsed["phase_pct"]), int(parsed["overall"]),
-           int(parsed["overdue"] or 0))
+           int(parsed.get("overdue") or 0))
     assert got == (row.phase, phase_name(row.phase, lang), row.phase_pct, row.overall_pct, row.overdue), row.code
     if row.next_milestone is None:
-        assert parsed["term"] is None, row.code
+        assert parsed.get("term") is None, row.code
     else:
         term, when = row.next_milestone
-        assert (parsed["term"], parsed["date"], int(parsed["days"])) == \
-            (MILESTONE_TERM[lang][term], day(lang, when), (when - pd.TODAY).days)
+        assert (parsed["term"], parsed["date"], parsed["left"]) == \
+            (_CONTENT.term(term).term.get(lang), day(lang, when), until(lang, when)), row.code
+    if row.overdue:  # worded in the plural form the catalog picks for the count
+        assert parsed["line"].endswith(" · " + tn(lang, "portfolio.overdue", row.overdue)), parsed["line"]
 
 
 def behind_order(rows) -> list[pd.Expected]:
@@ -158,7 +199,8 @@ def official_name_of(row: pd.Expected) -> str:
     return _NAMES[row.code]
 
 
-_NAMES = {m.code: official_name(m) for m in load_content().municipalities}
+_CONTENT = load_content()
+_NAMES = {m.code: official_name(m) for m in _CONTENT.municipalities}
 
 
 def leaked_names(payload: str, own: str | None) -> list[str]:
@@ -195,17 +237,18 @@ def consultant_answer_ok(command, lang: str, activity: dict, rows: dict[str, pd.
     wave2 = [r for r in rows.values() if r.wave == "boelge-2" and r.overdue]
     in_phase_2 = [r for r in rows.values() if r.phase == 2]
     expected_start = {
-        "oversigt": "**Oversigt: 98 kommuner**",
-        "oversigt sorteret efter mest bagud": "**Oversigt: 98 kommuner**",
-        "portfolio by next go-live": "**Overview: 98 municipalities**",
-        "hvem halter i bølge 2?": f"**Kommuner med forsinkede opgaver – Bølge 2: {len(wave2)}** (flest først):",
-        "hvilke kommuner er i Forberedelse?": f"**Kommuner i Fase 2 Forberedelse: {len(in_phase_2)}**",
-        "status for Aarhus": AARHUS_STATUS["da"],
+        "oversigt": tn("da", "portfolio.header", len(rows)),
+        "oversigt sorteret efter mest bagud": tn("da", "portfolio.header", len(rows)),
+        "portfolio by next go-live": tn("en", "portfolio.header", len(rows)),
+        "hvem halter i bølge 2?": t("da", "portfolio.behind", scope=wave_name("boelge-2", "da"), count=len(wave2)),
+        "hvilke kommuner er i Forberedelse?": t("da", "portfolio.in_phase", number=2, phase=phase_name(2, "da"),
+                                                 count=len(in_phase_2)),
+        "status for Aarhus": aarhus_status("da"),
     }
     if isinstance(command, str) and command in expected_start:
         assert text.startswith(expected_start[command]), (command, text[:300])
     else:  # the export, typed or pressed: a download link
-        assert text.startswith("📄 Eksporten af 98 kommuner × opgaver er klar"), (command, text[:300])
+        assert text.startswith(tn("da", "portfolio.export", len(rows))), (command, text[:300])
         assert re.search(r"\[implementering-2026-11-27\.csv\]\(https://bot\.kombit\.example/exports/[\w-]{20,}\)", text)
     assert not text.startswith(REFUSED[lang])
 
@@ -217,7 +260,7 @@ def refusal_ok(command, lang: str, activity: dict, own: str | None) -> None:
         assert text == REFUSED[lang], (command, text)
         assert card_of(activity) is None
     else:
-        assert text.startswith(REFUSED[lang] + "\n\n" + AARHUS_STATUS[lang]), (command, text[:300])
+        assert text.startswith(REFUSED[lang] + "\n\n" + aarhus_status(lang)), (command, text[:300])
         assert activity.get("text") == REFUSED[lang]  # the note next to their own status card
         card = card_of(activity)
         assert card and card["fallbackText"] == text
@@ -252,7 +295,7 @@ async def test_every_consultant_command_is_for_listed_consultants_only(tmp_path,
         # Inside a municipality's team the consultant is told to ask in a personal chat: the team's members
         # must not see the other municipalities' progress and names.
         inside = await ask(bot, "oversigt", channel(), CONSULTANT)
-        assert reply_text(inside).startswith("Oversigter på tværs af kommuner giver jeg kun i en personlig chat")
+        assert reply_text(inside) == t("da", "portfolio.personal_only")
         assert leaked_names(json.dumps(inside, ensure_ascii=False), "") == []
         # Another municipality asking about Aarhus gets its own status (Tårnby), and nothing of Aarhus.
         taarnby = channel(team="19:team-0185@thread.tacv2", channel_id="19:general-0185@thread.tacv2",
@@ -261,8 +304,7 @@ async def test_every_consultant_command_is_for_listed_consultants_only(tmp_path,
             reply = await ask(bot, typed, taarnby, Person("aad-0185-user", "Bo Tårnby"))
             text = reply_text(reply)
             row = rows["0185"]
-            assert text.startswith(f"{REFUSED['da']}\n\n**Tårnby Kommune** er i **Fase {row.phase}: "
-                                   f"{phase_name(row.phase, 'da')}**."), text[:200]
+            assert text.startswith(f"{REFUSED['da']}\n\n{status_header('da', '0185', row.phase)}"), text[:200]
             assert leaked_names(json.dumps(reply, ensure_ascii=False), "0185") == []
             assert "Aarhus" not in json.dumps(reply, ensure_ascii=False)
         # Refusals wrote nothing: the audit trail is what was generated.
@@ -322,12 +364,13 @@ async def test_overview_chart_and_rows_match_an_independent_count(kombit, rows, 
     activity = await ask(kombit, "oversigt", consultant_chat(), CONSULTANT)
     card = card_of(activity)
     text = card["fallbackText"]
-    assert text.startswith("**Oversigt: 98 kommuner**\n\n")
+    header = tn("da", "portfolio.header", len(rows))
+    assert text.startswith(header + "\n\n")
     expected = chart_expectation(list(rows.values()), "da")
     # The card: one bar per phase and one per wave, each captioned with its number.
     assert card_bars(card) == [(label, caption, share) for label, caption, _, share in expected]
     headings = [n["text"] for n in card["body"] if n.get("type") == "TextBlock" and n.get("weight") == "Bolder"]
-    assert headings == ["**Oversigt: 98 kommuner**", "Kommuner pr. fase", "Udført pr. bølge"]
+    assert headings == [header, t("da", "portfolio.chart.phases"), t("da", "portfolio.chart.waves")]
     # The text twin: the same numbers, drawn with blocks.
     for label, caption, length, _ in expected:
         pattern = rf"^`{re.escape(label)} *` {'█' * length} {re.escape(caption)}$"
@@ -336,19 +379,19 @@ async def test_overview_chart_and_rows_match_an_independent_count(kombit, rows, 
     # The list: 40 by name, each line's figures right, then a pointer to the export.
     lines = listed(text, "da")
     by_name = sorted(rows.values(), key=official_name_of)
-    assert [p["name"] for p in lines] == [names[r.code] for r in by_name[:40]]
+    assert [p["name"] for p in lines] == [names[r.code] for r in by_name[:LISTED]]
     for parsed, row in zip(lines, by_name):
         check_line(parsed, row, names, "da")
-    assert text.endswith("… og 58 flere – skriv «eksport» for alle.")
+    assert text.endswith("\n\n" + more("da", len(rows)) + "\n\n" + deadlines_note("da"))
     listed_blocks = [n["text"] for n in card["body"] if n.get("type") == "TextBlock" and n["text"].startswith("**")]
     assert [f"- {b}" for b in listed_blocks[1:]] == [line for line in text.splitlines() if line.startswith("- **")]
-    assert card["actions"] == [{"type": "Action.Submit", "title": "Eksportér CSV", "data": PRESS}]
+    assert card["actions"] == [{"type": "Action.Submit", "title": t("da", "card.export"), "data": PRESS}]
 
 
 async def test_overview_sorted_by_most_behind(kombit, rows, names):
     text = reply_text(await ask(kombit, "oversigt sorteret efter mest bagud", consultant_chat(), CONSULTANT))
     lines = listed(text, "da")
-    expected = behind_order(rows.values())[:40]
+    expected = behind_order(rows.values())[:LISTED]
     assert [p["name"] for p in lines] == [names[r.code] for r in expected]
     overdue = [int(p["overdue"] or 0) for p in lines]
     assert overdue == sorted(overdue, reverse=True) and overdue[0] == max(r.overdue for r in rows.values())
@@ -360,15 +403,15 @@ async def test_overview_in_english(kombit, rows, names):
     activity = await ask(kombit, "portfolio by next go-live", consultant_chat(), CONSULTANT_EN)
     card = card_of(activity)
     text = card["fallbackText"]
-    assert text.startswith("**Overview: 98 municipalities**\n\n")
+    assert text.startswith(tn("en", "portfolio.header", len(rows)) + "\n\n")
     expected = chart_expectation(list(rows.values()), "en")
     assert card_bars(card) == [(label, caption, share) for label, caption, _, share in expected]
     lines = listed(text, "en")
-    assert len(lines) == 40 and text.endswith("… and 58 more – type «export» for all.")
+    assert len(lines) == LISTED and text.endswith("\n\n" + more("en", len(rows)) + "\n\n" + deadlines_note("en"))
     by_name = {names[r.code]: r for r in rows.values()}
     for parsed in lines:
         check_line(parsed, by_name[parsed["name"]], names, "en")
-    assert card["actions"][0]["title"] == "Export CSV" and card["actions"][0]["data"] == PRESS
+    assert card["actions"][0]["title"] == t("en", "card.export") and card["actions"][0]["data"] == PRESS
 
 
 async def test_overview_by_next_golive_puts_the_soonest_golive_first(kombit, rows, names):
@@ -378,7 +421,7 @@ async def test_overview_by_next_golive_puts_the_soonest_golive_first(kombit, row
     def key(r: pd.Expected):
         golive = r.milestones.get("go-live")
         return (golive if golive and golive >= pd.TODAY else far, official_name_of(r))
-    expected = sorted(rows.values(), key=key)[:40]
+    expected = sorted(rows.values(), key=key)[:LISTED]
     assert [p["name"] for p in listed(text, "en")] == [names[r.code] for r in expected]
 
 
@@ -386,8 +429,8 @@ async def test_who_is_lagging_in_wave_2_lists_exactly_those_with_overdue_tasks(k
     text = reply_text(await ask(kombit, "hvem halter i bølge 2?", consultant_chat(), CONSULTANT))
     wave2 = [r for r in rows.values() if r.wave == "boelge-2"]
     behind = behind_order([r for r in wave2 if r.overdue > 0])
-    assert 0 < len(behind) < len(wave2) <= 40  # some of the wave are on time: the filter matters
-    assert text.startswith(f"**Kommuner med forsinkede opgaver – Bølge 2: {len(behind)}** (flest først):\n\n")
+    assert 0 < len(behind) < len(wave2) <= LISTED  # some of the wave are on time: the filter matters
+    assert text.startswith(t("da", "portfolio.behind", scope=wave_name("boelge-2", "da"), count=len(behind)) + "\n\n")
     lines = listed(text, "da")
     assert [p["name"] for p in lines] == [names[r.code] for r in behind]
     for parsed, row in zip(lines, behind):
@@ -397,28 +440,30 @@ async def test_who_is_lagging_in_wave_2_lists_exactly_those_with_overdue_tasks(k
     # Across all waves: the count is everyone behind; the list shows the 40 most behind.
     everyone = behind_order([r for r in rows.values() if r.overdue])
     text = reply_text(await ask(kombit, "hvem halter?", consultant_chat(), CONSULTANT))
-    assert text.startswith(f"**Kommuner med forsinkede opgaver – alle kommuner: {len(everyone)}**")
-    assert [p["name"] for p in listed(text, "da")] == [names[r.code] for r in everyone[:40]]
+    assert text.startswith(t("da", "portfolio.behind", scope=t("da", "portfolio.all"), count=len(everyone)))
+    assert [p["name"] for p in listed(text, "da")] == [names[r.code] for r in everyone[:LISTED]]
     # English, and a wave that does not exist.
     text = reply_text(await ask(kombit, "who is behind in wave 3?", consultant_chat(), CONSULTANT_EN))
     wave3 = behind_order([r for r in rows.values() if r.wave == "boelge-3" and r.overdue])
-    assert text.startswith(f"**Municipalities with overdue tasks – Wave 3: {len(wave3)}** (most first):")
+    assert text.startswith(t("en", "portfolio.behind", scope=wave_name("boelge-3", "en"), count=len(wave3)))
     assert [p["name"] for p in listed(text, "en")] == [names[r.code] for r in wave3]
     text = reply_text(await ask(kombit, "hvem halter i bølge 7?", consultant_chat(), CONSULTANT))
-    assert text == "Jeg kender ikke bølgen «bølge 7». Projektets bølger: «Bølge 1», «Bølge 2» eller «Bølge 3»."
+    waves = format_list([f"«{w[1]}»" for w in pd.WAVES], style="or", locale="da")
+    assert text == t("da", "portfolio.no_wave", text="bølge 7", options=waves)
 
 
 async def test_which_municipalities_are_in_a_phase(kombit, rows, names):
     text = reply_text(await ask(kombit, "hvilke kommuner er i Forberedelse?", consultant_chat(), CONSULTANT))
     in_phase = sorted((r for r in rows.values() if r.phase == 2), key=official_name_of)
-    assert text.startswith(f"**Kommuner i Fase 2 Forberedelse: {len(in_phase)}**\n\n")
+    assert text.startswith(t("da", "portfolio.in_phase", number=2, phase=phase_name(2, "da"), count=len(in_phase))
+                           + "\n\n")
     lines = listed(text, "da")
     assert [p["name"] for p in lines] == [names[r.code] for r in in_phase]
     for parsed, row in zip(lines, in_phase):
         check_line(parsed, row, names, "da")
     text = reply_text(await ask(kombit, "which municipalities are in phase 4?", consultant_chat(), CONSULTANT_EN))
     in_4 = sorted((r for r in rows.values() if r.phase == 4), key=official_name_of)
-    assert text.startswith(f"**Municipalities in Phase 4 Embedding: {len(in_4)}**")
+    assert text.startswith(t("en", "portfolio.in_phase", number=4, phase=phase_name(4, "en"), count=len(in_4)))
     assert [p["name"] for p in listed(text, "en")] == [names[r.code] for r in in_4]
 
 
@@ -427,16 +472,16 @@ async def test_which_municipalities_are_in_a_phase(kombit, rows, names):
 async def test_status_for_one_municipality(kombit, rows, names, typed, code):
     text = reply_text(await ask(kombit, typed, consultant_chat(), CONSULTANT))
     row = rows[code]
-    assert text.startswith(f"**{names[code]}** er i **Fase {row.phase}: {phase_name(row.phase, 'da')}**.")
+    assert text.startswith(status_header("da", code, row.phase))
+    status = status_of("da", text, names[code])  # each row re-rendered through the catalog
+    assert status.current == status.current_row == row.phase
     for number in range(1, 5):
-        done, total = row.counts(number)
-        assert f"Fase {number} {phase_name(number, 'da')}: {done} af {total} opgaver udført" in text
-    done, total = row.counts()
-    assert f"I alt: {done} af {total} opgaver udført." in text
+        assert status.phases[number] == (phase_name(number, "da"), *row.counts(number))
+    assert status.total == row.counts()
     golive = row.milestones["go-live"]
-    assert f"Go-live: {day('da', golive)}" in text
+    assert f"{_CONTENT.term('go-live').term.da}: {day('da', golive)}" in text
     assert await kombit.say("status for Atlantis", consultant_chat(), CONSULTANT) == \
-        "Jeg kender ikke en kommune, der hedder «Atlantis»."
+        t("da", "portfolio.unknown_municipality", text="Atlantis")
 
 
 # -- the CSV export -------------------------------------------------------------------------------
@@ -465,7 +510,7 @@ def parse_csv(body: bytes) -> list[list[str]]:
 
 async def test_export_downloads_a_csv_with_every_municipality_and_task(kombit, rows):
     activity = await ask(kombit, "eksport", consultant_chat(), CONSULTANT)
-    assert card_of(activity)["actions"][0]["title"] == "Hent CSV"
+    assert card_of(activity)["actions"][0]["title"] == t("da", "card.download")
     url = link_of(activity)
     assert url.startswith(f"{PUBLIC}/exports/")
     status, headers, body = await download(kombit, url)
@@ -510,7 +555,7 @@ async def test_a_consultant_id_counts_only_when_teams_sends_it(kombit, rows):
     activity = kombit.message("export", consultant_chat(), CONSULTANT_EN)
     activity["channelId"] = "slack"
     reply = await kombit.exchange(activity)
-    assert reply["text"].startswith("The overview of all municipalities is for KOMBIT's implementation consultants")
+    assert reply["text"].startswith(REFUSED["en"])
     assert "/exports/" not in json.dumps(reply)
 
 

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.harness import audit_events, OTHER_TENANT, TENANT, BotServer, Person, channel, personal, stored_text
+from tests.wording import status_of, t
 
-REFUSED = "tilknyttet en anden organisation"
+REFUSED = t("da", "tenant.refused", name="Aarhus Kommune")
+NOT_REGISTERED = t("da", "register.needed")
+
+
+def phase_1_done(status: str) -> tuple[int, int]:
+    """(done, total) of Fase 1 in a status reply."""
+    _, done, total = status_of("da", status).phases[1]
+    return done, total
 
 
 @pytest.fixture
@@ -26,7 +34,7 @@ async def test_another_tenant_cannot_register_a_bound_municipality(aarhus):
     intruder = channel(team="19:intruder@thread.tacv2", channel_id="19:intruder-general@thread.tacv2", tenant=OTHER_TENANT)
     reply = await aarhus.say("tilmeld Aarhus", intruder)
     assert REFUSED in reply
-    assert "tilmeld" in await aarhus.say("status", intruder)  # still not registered
+    assert await aarhus.say("status", intruder) == NOT_REGISTERED  # still not registered
     assert [e["action"] for e in audit_events(aarhus.data_dir)] == ["register", "done"]
 
 
@@ -39,11 +47,11 @@ async def test_a_forged_conversation_from_another_tenant_is_refused(aarhus, text
     assert REFUSED in reply
     assert "Udpeg projektleder" not in reply and "Mette" not in reply
     assert [e["action"] for e in audit_events(aarhus.data_dir)] == ["register", "done"]
-    assert "1 af 6" in await aarhus.say("status", channel())  # the owner's data is unchanged
+    assert phase_1_done(await aarhus.say("status", channel())) == (1, 6)  # the owner's data is unchanged
 
 
 async def test_personal_chat_in_another_tenant_does_not_inherit(aarhus):
-    assert "tilmeld" in await aarhus.say("status", personal(3, tenant=OTHER_TENANT))
+    assert await aarhus.say("status", personal(3, tenant=OTHER_TENANT)) == NOT_REGISTERED
 
 
 async def test_allow_list_refuses_other_tenants_politely(tmp_path):
@@ -52,10 +60,10 @@ async def test_allow_list_refuses_other_tenants_politely(tmp_path):
     await bot.start()
     try:
         reply = await bot.say("tilmeld Aarhus", personal(tenant=OTHER_TENANT))
-        assert "ikke åbnet for jeres organisation" in reply
+        assert reply == t("da", "tenant.not_allowed")
         assert not (bot.data_dir / "audit.jsonl").exists()
         english = await bot.say("help", personal(tenant=OTHER_TENANT), Person(locale="en-US"))
-        assert "not open to your organisation" in english
+        assert english == t("en", "tenant.not_allowed")
         assert "Aarhus Kommune" in await bot.say("tilmeld Aarhus", personal(tenant=TENANT))
     finally:
         await bot.close()
@@ -75,7 +83,7 @@ async def test_rebind_is_an_audited_operator_command(aarhus):
     await aarhus.start()
     new_team = channel(team="19:new-owner@thread.tacv2", channel_id="19:new-general@thread.tacv2", tenant=OTHER_TENANT)
     assert "Aarhus Kommune" in await aarhus.say("tilmeld Aarhus", new_team)
-    assert "1 af 6" in await aarhus.say("status", new_team)  # progress moved with the municipality
+    assert phase_1_done(await aarhus.say("status", new_team)) == (1, 6)  # progress moved with the municipality
     assert REFUSED in await aarhus.say("status", channel())  # the old tenant is out
     rebind = [e for e in audit_events(aarhus.data_dir) if e["action"] == "rebind"]
     assert rebind and rebind[0]["by"]["id"] == "operator" and OTHER_TENANT in rebind[0]["conversation"]
@@ -90,7 +98,7 @@ async def test_forget_user_pseudonymises_the_audit_trail(aarhus):
     assert Person().aad_id not in text and Person().name not in text
     await aarhus.start()
     history = await aarhus.say("historik", channel())
-    assert "(slettet person)" in history and "Mette" not in history  # preference gone: Danish again
+    assert t("da", "person.forgotten") in history and "Mette" not in history  # preference gone: Danish again
     assert audit_events(aarhus.data_dir)[-1]["action"] == "forget"
 
 
@@ -100,6 +108,6 @@ async def test_backup_while_running_is_a_consistent_copy(aarhus, tmp_path):
     copy = BotServer(data_dir=tmp_path / "backup")
     await copy.start()
     try:
-        assert "1 af 6" in await copy.say("status", channel())
+        assert phase_1_done(await copy.say("status", channel())) == (1, 6)
     finally:
         await copy.close()

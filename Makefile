@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chat fuzz install clean
+.PHONY: run test lint chat fuzz install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ chat: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# ruff on everything; mypy strict on dialogs/ and content/, plain on bot/ (pyproject.toml). CI runs it.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # A longer property-based run than CI's (150 examples): FUZZ_EXAMPLES=20000 make fuzz
 fuzz: $(STAMP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BOT_ID = "28:bench-bot-app-id"
@@ -35,7 +35,7 @@ def municipality_names(count: int) -> list[str]:
     with MUNICIPALITIES_CSV.open(encoding="utf-8") as fh:
         names = [row["navn"] for row in csv.DictReader(fh)]
     names.remove("Aarhus")
-    return (["Aarhus"] + names)[:count]
+    return ["Aarhus", *names][:count]
 
 
 @dataclass
@@ -61,7 +61,7 @@ def message(text: str, slot: Slot, service_url: str) -> dict:
     return {
         "type": "message",
         "id": f"bench-{next(_ids)}",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "channelId": "msteams",
         "serviceUrl": service_url,
         "from": {"id": f"29:bench-user-{slot.number}", "name": f"Bench Bruger {slot.number}",

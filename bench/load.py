@@ -77,7 +77,7 @@ async def drive(session: aiohttp.ClientSession, server: Server, connector: Conne
                 async with session.post(url, data=body, headers=HEADERS) as response:
                     await response.read()
                     status = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 status = 599
             run.latencies.append(time.perf_counter() - started)
             server.activities += 1
@@ -122,7 +122,7 @@ class Summary:
     errors: int
 
     @classmethod
-    def of(cls, runs: list[Run]) -> "Summary":
+    def of(cls, runs: list[Run]) -> Summary:
         latencies = [x for r in runs for x in r.latencies]
         requests = sum(r.requests for r in runs)
         return cls(runs[0].variant, runs[0].concurrency, requests,

@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -102,7 +102,7 @@ def generate(data_dir: Path, events: int, seed: int = 7) -> None:
         codes = [row["kommunekode"] for row in csv.DictReader(fh)]
     task_ids = [task.id for task in load_content().tasks]
     people = [Actor(f"aad-gen-{i}", f"Bruger {i}") for i in range(50)]
-    now = datetime(2025, 1, 1, 8, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
     municipalities: dict[str, dict] = {}  # code -> TinyDB doc, in insertion order (= TinyDB doc ids)
     registrations: list[dict] = []
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ async def _time_set_task(data_dir: Path, events: int, samples: int) -> list[floa
     done = not (current.done if current else False)  # flip it, so every call is a real change
     times = []
     for i in range(samples + 3):  # 3 warm-up calls
-        at = datetime.now(timezone.utc).isoformat()
+        at = datetime.now(UTC).isoformat()
         started = time.perf_counter()
         change = await store.set_task(MARK_CODE, MARK_TASK, done, actor, at, "a:bench")
         elapsed = time.perf_counter() - started

@@ -16,6 +16,7 @@ from bot.store import StoreError
 from content import ContentError
 
 log = logging.getLogger("bot")
+SHUTDOWN_GRACE = 8.0  # seconds for in-flight turns at SIGTERM; platforms kill after 10 (App Service) to 30
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
             print(f"Bot listening on http://localhost:{config.port}/api/messages "
                   f"({'authentication on' if config.auth_enabled else 'local mode, no authentication'})", flush=True)
-            web.run_app(app, host=config.host, port=config.port, print=None, access_log_class=logs.AccessLogger)
+            # SIGTERM (a platform stopping or moving the instance): aiohttp stops accepting, /readyz turns 503, the
+            # turns in flight get up to SHUTDOWN_GRACE seconds to finish, then the cleanup checkpoints; exit 0.
+            web.run_app(app, host=config.host, port=config.port, print=None, access_log_class=logs.AccessLogger,
+                        shutdown_timeout=SHUTDOWN_GRACE)
         elif args.command == "nudges":
             from bot.sweep_command import run_sweep
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import isodate
 from botbuilder.schema import Activity
@@ -88,7 +88,8 @@ def _fields_of(model: type) -> dict[str, tuple[str, Converter]] | None:
 
 
 def _read_attribute_map(model: type) -> dict[str, tuple[str, Converter]]:
-    return {spec["key"]: (attribute, _converter(spec["type"])) for attribute, spec in model._attribute_map.items()}
+    attribute_map: dict[str, dict] = getattr(model, "_attribute_map")  # msrest's models all have one  # noqa: B009
+    return {spec["key"]: (attribute, _converter(spec["type"])) for attribute, spec in attribute_map.items()}
 
 
 def _is_plain(model: type) -> bool:

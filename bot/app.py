@@ -1,30 +1,34 @@
-"""The aiohttp application: POST /api/messages through botbuilder's CloudAdapter, GET /healthz."""
+"""The aiohttp application: POST /api/messages through botbuilder's CloudAdapter; GET /healthz (alive), /readyz
+(ready for traffic) and /metrics (Prometheus)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botframework.connector.auth import AuthenticationConstants
 
-from bot import exports, inbound, teams
+from bot import exports, inbound, signing_keys, teams, token_shape
 from bot.adapter import AssistantAdapter
-from bot.exports import ExportShelf
 from bot.config import Config
-from bot.connector import FastAuthentication
+from bot.connector import ConnectorError, FastAuthentication
+from bot.exports import ExportShelf
 from bot.handler import AssistantBot
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.nudges import NudgeSender
 from bot.store import TinyStore
 from content import load_content
-from content.loader import CONTENT_ROOT
 from content.catalogs import Catalogs
-from dialogs.assistant import Assistant
+from content.loader import CONTENT_ROOT
+from dialogs.assistant import Assistant, new_incident
 from dialogs.context import Services
 from dialogs.understanding import Understander
 
@@ -37,10 +41,14 @@ SERVICES = web.AppKey("services", Services)
 BOT = web.AppKey("bot", AssistantBot)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 NUDGES = web.AppKey("nudges", NudgeSender)
+CONFIG = web.AppKey("config", Config)
+METRICS = web.AppKey("metrics", Metrics)
+READY = web.AppKey("ready", dict)  # "draining": True once shutdown began
+KEYS = web.AppKey("keys", signing_keys.SigningKeys)  # the channel's signing keys (when authentication is on)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def build_services(config: Config, content_root: Path = CONTENT_ROOT) -> Services:
@@ -62,51 +70,113 @@ async def messages(request: web.Request) -> web.Response:
     except inbound.BadActivity as bad:
         return _bad_request(bad.status, str(bad))
     teams.copy_tenant_to_conversation(activity)
-    adapter = request.app[ADAPTER]
+    adapter, metrics = request.app[ADAPTER], request.app[METRICS]
+    header = request.headers.get("Authorization", "")
+    if request.app[CONFIG].auth_enabled:
+        reason = token_shape.refusal(header)
+        if reason is not None:  # judged without any network: no key lookup for a token that cannot be one
+            metrics.auth_failures.labels(reason).inc()
+            log.info("unauthorized", extra={"activity_id": activity.id, "reason": reason})
+            return _bad_request(401, "unauthorized")
+    started = time.perf_counter()
     try:
         # Authenticate first and on our terms: botbuilder rejects bad tokens with a zoo of exception
-        # types (PyJWT errors, IndexError for an unknown key, bare Exception for endorsements).
-        auth = await adapter.bot_framework_authentication.authenticate_request(
-            activity, request.headers.get("Authorization", ""))
-    except requests.RequestException:
-        log.warning("authentication metadata unreachable", extra={"activity_id": activity.id})
-        return _bad_request(503, "authentication metadata unreachable")
+        # types (PyJWT errors, AttributeError for an unknown key, bare Exception for endorsements).
+        auth = await adapter.bot_framework_authentication.authenticate_request(activity, header)
+    except (signing_keys.KeysUnavailable, requests.RequestException):
+        metrics.auth_failures.labels("keys_unavailable").inc()
+        log.warning("signing keys unavailable", extra={"activity_id": activity.id})
+        return _bad_request(503, "authentication keys unavailable")
     except Exception as exc:  # every other failure is a request we must not run
+        metrics.auth_failures.labels("invalid").inc()
         log.info("unauthorized", extra={"activity_id": activity.id, "reason": type(exc).__name__})
         return _bad_request(401, "unauthorized")
     response = await adapter.process_activity(auth, activity, request.app[BOT].on_turn)
+    metrics.turn_seconds.observe(time.perf_counter() - started)
     if response:
         return web.json_response(data=response.body, status=response.status)
     return web.Response(status=201)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers. Nothing else is checked (a platform restarts what fails this)."""
     return web.json_response({"status": "ok"})
 
 
-async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    """A failed turn (usually the reply could not be delivered) is logged; state was written before."""
-    log.error("turn failed", extra={"activity_id": turn_context.activity.id, "error": type(error).__name__},
-              exc_info=error)
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: content loaded, the data dir writable, the signing keys fetched (or not needed), and
+    not shutting down. 503 with the reasons otherwise (a load balancer sends the traffic elsewhere)."""
+    app = request.app
+    problems = []
+    if app[READY]["draining"]:
+        problems.append("shutting down")
+    if not app[SERVICES].content.tasks:
+        problems.append("content not loaded")
+    if not await asyncio.to_thread(app[SERVICES].store.writable):
+        problems.append("data dir not writable")
+    if KEYS in app and not app[KEYS].cached:
+        problems.append("signing keys not fetched")
+    if problems:
+        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    body = await asyncio.to_thread(request.app[METRICS].text)  # built off the loop: a scrape never delays a turn
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _turn_error_handler(catalogs: Catalogs) -> Callable:
+    async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+        """A fault outside the dialogs (which answer their own): logged with an incident id, and the person told
+        with that id, unless the fault is that replies cannot be delivered at all."""
+        incident = new_incident()
+        log.error("turn failed", extra={"activity_id": turn_context.activity.id, "error": type(error).__name__,
+                                        "incident": incident}, exc_info=error)
+        if isinstance(error, ConnectorError) or turn_context.activity.type != "message":
+            return
+        lang = "en" if (turn_context.activity.locale or "da").lower().startswith("en") else "da"
+        try:
+            await turn_context.send_activity(MessageFactory.text(catalogs.text(lang, "turn.failed", incident=incident)))
+        except Exception as exc:  # the apology itself could not go out: the log has the incident
+            log.warning("apology not delivered", extra={"incident": incident, "error": type(exc).__name__})
+    return on_turn_error
 
 
 def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: Services | None = None) -> web.Application:
     config.check()
     services = services or build_services(config)
+    metrics = Metrics()
+    keys = signing_keys.install()  # botbuilder's token checks, with keys fetched off the event loop
+    keys.on_fetch = lambda ok: metrics.key_fetches.labels("ok" if ok else "failed").inc()
     authentication = FastAuthentication(ConfigurationBotFrameworkAuthentication(config.botbuilder_settings()))
+    authentication.on_retry = lambda reason: metrics.connector_retries.labels(reason).inc()
+    services.store.on_write = metrics.store_write_seconds.observe
     adapter = AssistantAdapter(authentication)
-    adapter.on_turn_error = _on_turn_error
+    adapter.on_turn_error = _turn_error_handler(services.catalogs)
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES] = services
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[READY] = {"draining": False}
+    if config.auth_enabled:
+        app[KEYS] = keys(config.openid_metadata_url or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPEN_ID_METADATA_URL)
     shelf = ExportShelf()
     app[BOT] = AssistantBot(Assistant(services, config.allowed_tenants, config.consultants), clock,
-                            shelf=shelf, download_base=config.download_base)
+                            shelf=shelf, download_base=config.download_base, metrics=metrics)
     app[ADAPTER] = adapter
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/exports/{token}", exports.route(shelf))
 
+    async def draining(_: web.Application) -> None:  # SIGTERM: stop saying "ready" while in-flight turns finish
+        app[READY]["draining"] = True
+    app.on_shutdown.append(draining)
+
     sender = NudgeSender(services, adapter, config.app_id)
+    sender.metrics = metrics
     app[NUDGES] = sender
 
     sweeping = asyncio.Lock()
@@ -133,6 +203,8 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
 
     async def background(_: web.Application):
         tasks = [asyncio.create_task(checkpoint_loop())]
+        if KEYS in app:  # the first request then finds the keys there, and /readyz can say so
+            tasks.append(asyncio.create_task(app[KEYS].prefetch()))
         if config.nudge_interval_minutes > 0:
             tasks.append(asyncio.create_task(nudge_loop()))
         yield
@@ -140,7 +212,7 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
             # A sweep cut off between a delivery and its "sent" mark would send that nudge again later: let a
             # running one finish (bounded: its retries stop at the sweep's deadline).
             await asyncio.wait_for(sweeping.acquire(), SWEEP_SHUTDOWN_GRACE)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("nudge sweep still running at shutdown; its unfinished nudges are retried later")
         try:
             for task in tasks:

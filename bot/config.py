@@ -56,7 +56,7 @@ class Config:
     def auth_enabled(self) -> bool:
         return bool(self.app_id)
 
-    def check(self) -> "Config":
+    def check(self) -> Config:
         """Refuse settings botbuilder would reject later with a traceback naming its own attribute names."""
         if self.app_type.lower() == "singletenant":
             for name, value in (("MicrosoftAppId", self.app_id), ("MicrosoftAppPassword", self.app_password),
@@ -77,7 +77,7 @@ class Config:
         return self
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
         port = env.get("PORT", "3978")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"PORT must be a port number, not {port!r}")

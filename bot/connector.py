@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 import aiohttp
@@ -31,6 +32,12 @@ from bot.wire import to_json
 
 USER_AGENT = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17.1; kombit-implementeringsassistent)"
 TOKEN_REUSE_SECONDS = 600  # MSAL tokens live about an hour; ask MSAL (which refreshes) every 10 minutes
+# A Connector that is throttling (429) or wobbling (5xx, a timeout) gets the call again, after its Retry-After or
+# these pauses, as long as the whole call stays within RETRY_BUDGET seconds: a reply late by seconds is still
+# worth sending, one late by a minute reads as the bot ignoring the person.
+RETRY_PAUSES = (0.25, 1.0, 2.0, 4.0)
+RETRY_BUDGET = 12.0
+MAX_RETRY_AFTER = 8.0  # a longer Retry-After than this is not waited for within a turn
 
 
 class ConnectorError(Exception):
@@ -64,12 +71,39 @@ class _TokenCache:
 class _Conversations:
     """The subset of botframework.connector's ConversationsOperations that CloudAdapter calls."""
 
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, tokens: _TokenCache):
+    def __init__(self, session: aiohttp.ClientSession, service_url: str, tokens: _TokenCache,
+                 on_retry: Callable[[str], None] | None = None, retries: bool = True):
         self._session = session
         self._base = service_url.rstrip("/") + "/v3/conversations"
         self._tokens = tokens
+        self._on_retry = on_retry
+        self._pauses = RETRY_PAUSES if retries else ()
 
     async def _call(self, method: str, path: str, body: object | None, extra_headers: dict | None = None) -> dict:
+        """One Connector call, retried on 429, 5xx and timeouts within RETRY_BUDGET (see RETRY_PAUSES)."""
+        deadline, pauses = time.monotonic() + RETRY_BUDGET, self._pauses
+        for attempt in range(len(pauses) + 1):
+            try:
+                left = max(1.0, deadline - time.monotonic())  # no attempt runs past the budget
+                return await self._call_once(method, path, body, extra_headers, aiohttp.ClientTimeout(total=left))
+            except ConnectorError as error:
+                if not (error.status == 429 or error.status >= 500) or attempt == len(pauses):
+                    raise
+                pause, reason = (min(error.retry_after, MAX_RETRY_AFTER) if error.retry_after is not None
+                                 else pauses[attempt]), str(error.status)
+            except (TimeoutError, aiohttp.ClientConnectionError):
+                if attempt == len(pauses):
+                    raise
+                pause, reason = pauses[attempt], "timeout"
+            if time.monotonic() + pause > deadline:
+                raise ConnectorError(503, f"gave up after {attempt + 1} attempts within {RETRY_BUDGET} s")
+            if self._on_retry is not None:
+                self._on_retry(reason)
+            await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, method: str, path: str, body: object | None, extra_headers: dict | None,
+                         timeout: aiohttp.ClientTimeout) -> dict:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(extra_headers or {}),
                    **await self._tokens.header()}
         payload = None
@@ -79,12 +113,11 @@ class _Conversations:
         # encoded=True: the path is percent-encoded here, as botbuilder sends it; yarl would otherwise decode
         # "%3B" back to ";" in a thread's conversation id, which some proxies read as a path parameter.
         url = yarl.URL(self._base + path, encoded=True)
-        async with self._session.request(method, url, data=payload, headers=headers) as response:
+        async with self._session.request(method, url, data=payload, headers=headers, timeout=timeout) as response:
             raw = await response.read()
             if response.status >= 400:
                 retry_after = response.headers.get("Retry-After")
-                raise ConnectorError(response.status, raw.decode("utf-8", "replace"),
-                                     float(retry_after) if retry_after and retry_after.isdigit() else None)
+                raise ConnectorError(response.status, raw.decode("utf-8", "replace"), _seconds(retry_after))
             try:
                 answer = json.loads(raw) if raw.strip() else {}
             except ValueError:
@@ -113,17 +146,31 @@ class _Conversations:
         return ConversationResourceResponse.deserialize(data)
 
 
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds ("2", "0.5"); an HTTP date or nonsense counts as none (the pauses apply)."""
+    try:
+        value = float(retry_after) if retry_after else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 <= value < 86400 else None
+
+
 class FastConnectorClient:
-    def __init__(self, session: aiohttp.ClientSession, service_url: str, tokens: _TokenCache):
-        self.conversations = _Conversations(session, service_url, tokens)
+    def __init__(self, session: aiohttp.ClientSession, service_url: str, tokens: _TokenCache,
+                 on_retry: Callable[[str], None] | None = None, retries: bool = True):
+        self.conversations = _Conversations(session, service_url, tokens, on_retry, retries)
 
 
 class _FastConnectorFactory(ConnectorFactory):
-    def __init__(self, inner: ConnectorFactory, owner: "FastAuthentication"):
+    """`retries`: replies within a turn are retried here; proactive messages (nudges) are not, as their sender
+    retries them itself within its sweep's budget and leaves the rest to the next sweep."""
+
+    def __init__(self, inner: ConnectorFactory, owner: FastAuthentication, retries: bool = True):
         self._inner = inner
         self._owner = owner
+        self._retries = retries
 
-    async def create(self, service_url: str, audience: str = None) -> FastConnectorClient:
+    async def create(self, service_url: str, audience: str | None = None) -> FastConnectorClient:
         inner = self._inner  # botbuilder's _ConnectorFactoryImpl: the SDK is frozen at 4.17.1, its fields too
         audience = audience or inner._to_channel_from_bot_oauth_scope
         key = (inner._app_id, audience)
@@ -132,7 +179,7 @@ class _FastConnectorFactory(ConnectorFactory):
             credentials = await inner._credential_factory.create_credentials(
                 inner._app_id, audience, inner._login_endpoint, inner._validate_authority)
             tokens = self._owner.tokens.setdefault(key, _TokenCache(credentials))
-        return FastConnectorClient(self._owner.session(), service_url, tokens)
+        return FastConnectorClient(self._owner.session(), service_url, tokens, self._owner.on_retry, self._retries)
 
 
 class FastAuthentication(BotFrameworkAuthentication):
@@ -143,6 +190,7 @@ class FastAuthentication(BotFrameworkAuthentication):
         self._session: aiohttp.ClientSession | None = None
         self.tokens: dict[tuple, _TokenCache] = {}
         self._user_token_clients: dict[str, UserTokenClient] = {}
+        self.on_retry: Callable[[str], None] | None = None  # told each retried call's reason (metrics)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -165,7 +213,7 @@ class FastAuthentication(BotFrameworkAuthentication):
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return _FastConnectorFactory(self._inner.create_connector_factory(claims_identity), self)
+        return _FastConnectorFactory(self._inner.create_connector_factory(claims_identity), self, retries=False)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
         # CloudAdapter builds one per turn although the bot never uses OAuth prompts; one per app id suffices.

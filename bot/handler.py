@@ -5,14 +5,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import cast
 
+import aiohttp
 from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
 from bot.connector import ConnectorError
-from bot.wire import to_wire
 from bot.exports import ExportShelf
+from bot.metrics import Metrics
+from bot.wire import to_wire
 from dialogs import cards
 from dialogs.assistant import Assistant
 from dialogs.store import ConversationRecord
@@ -27,8 +30,9 @@ GREETING_QUIET = timedelta(minutes=2)
 
 class AssistantBot(ActivityHandler):
     def __init__(self, assistant: Assistant, clock: Callable[[], datetime], shelf: ExportShelf | None = None,
-                 download_base: str = "http://localhost:3978"):
+                 download_base: str = "http://localhost:3978", metrics: Metrics | None = None):
         self.assistant = assistant
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self.shelf = shelf or ExportShelf()
         self.download_base = download_base
@@ -40,14 +44,24 @@ class AssistantBot(ActivityHandler):
         if not teams.addressed(activity, turn.conversation):
             return  # a channel message not meant for the bot
         reply = await self.assistant.on_message(turn)
+        self.metrics.turns.labels(reply.intent or "unknown", "failed" if reply.incident else "ok").inc()
         if reply.file:
             reply = self._with_download(reply)
-        await _send(turn_context, reply)
+        try:
+            await _send(turn_context, reply)
+        except (TimeoutError, ConnectorError, aiohttp.ClientError) as error:
+            # The Connector did not take the reply, even after its retries. What the turn changed is saved (the
+            # audit trail was synced before the reply was built); the person simply gets no answer this time.
+            log.error("reply not delivered", extra={"activity_id": activity.id, "intent": reply.intent,
+                                                    "error": type(error).__name__,
+                                                    "status": getattr(error, "status", None)})
+            self.metrics.replies_failed.inc()
         if reply.municipality:
             await self._remember(turn_context, turn.conversation, reply)
 
     def _with_download(self, reply: Reply) -> Reply:
         """A file becomes a short-lived link: a button on a card, the address in text."""
+        assert reply.file is not None  # called for replies with a file only
         name, data = reply.file
         url = f"{self.download_base}/exports/{self.shelf.put(name, data)}"
         text = f"{reply.text}\n\n[{name}]({url})"
@@ -61,14 +75,15 @@ class AssistantBot(ActivityHandler):
         key, scope = where.id, where.scope
         fingerprint = (reply.municipality, reply.language, scope, activity.service_url, activity.channel_id,
                        activity.recipient.id if activity.recipient else None, activity.conversation.tenant_id)
-        if store.conversation_known(key, fingerprint):
+        if reply.municipality is None or store.conversation_known(key, fingerprint):
             return  # the common case: nothing changed, so no reference is built or serialised
         reference = TurnContext.get_conversation_reference(activity)
         reference.conversation.id = key
         reference.activity_id = None
         reference.user = None  # not needed to post in the conversation, and personal data
         await store.remember_conversation(ConversationRecord(
-            key=key, code=reply.municipality, reference=to_wire(reference), language=reply.language, scope=scope),
+            key=key, code=reply.municipality, reference=cast(dict, to_wire(reference)), language=reply.language,
+            scope=scope),
             fingerprint)
 
     async def on_members_removed_activity(self, members_removed: list[ChannelAccount], turn_context: TurnContext) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tinydb.storages import Storage
@@ -60,9 +60,9 @@ def write_atomically(path: Path, data: bytes, sync: bool) -> None:
 class _Parsed:
     """One version of a file, parsed, with the indexes built on it so far."""
 
-    __slots__ = ("identity", "data", "indexes")
+    __slots__ = ("data", "identity", "indexes")
 
-    def __init__(self, identity: tuple, data: dict):
+    def __init__(self, identity: tuple | None, data: dict):  # None: a version staged before any file existed
         self.identity = identity
         self.data = data
         self.indexes: dict[tuple, Any] = {}  # what index() and memo() built on this version
@@ -95,7 +95,7 @@ class AtomicJSONStorage(Storage):
     holds our changes too, and it wins."""
 
     def __init__(self, path: Path, sync: bool = True,
-                 stage: Callable[["AtomicJSONStorage", bytes], bool] | None = None,
+                 stage: Callable[[AtomicJSONStorage, bytes], bool] | None = None,
                  freshness: Freshness | None = None):
         self.path = Path(path)
         self._fspath = str(self.path)  # stat() on every read: skip Path's conversion each time

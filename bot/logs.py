@@ -53,7 +53,8 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, seconds: float) -> None:
         if response.status < 400 and seconds < SLOW_REQUEST:
             return
-        info = request.match_info.route.resource if getattr(request, "match_info", None) else None
+        match_info = getattr(request, "match_info", None)  # a web.Request's; a bare BaseRequest has none
+        info = match_info.route.resource if match_info else None
         self.logger.info("request", extra={"method": request.method, "route": info.canonical if info else "-",
                                            "status": response.status, "ms": round(seconds * 1000, 2)})
 

@@ -24,6 +24,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ConversationReference, TextFormatTypes
 
 from bot.connector import ConnectorError
+from bot.metrics import Metrics
 from dialogs.context import Services
 from dialogs.nudges import Nudge, Planner, in_window, wave_signature
 
@@ -60,7 +61,12 @@ class NudgeSender:
         self.concurrency = concurrency
         self.planner = Planner(services.content, services.catalogs)
         self.owner = uuid.uuid4().hex  # this sweeper's name on its claims
+        self.metrics: Metrics | None = None  # set by the app: claimed, sent, failed
         self._retry_left = RETRY_BUDGET
+
+    def count(self, state: str) -> None:
+        if self.metrics is not None:
+            self.metrics.nudges.labels(state).inc()
 
     async def _due(self, now: datetime) -> tuple[list[Nudge], dict[str, str]]:
         store, content = self.services.store, self.services.content
@@ -145,7 +151,9 @@ class NudgeSender:
         stamp = now.isoformat()
         if not await store.claim_nudge(nudge.key, self.owner, stamp, (now - CLAIM_STALE).isoformat()):
             return "skipped"  # claimed by another sweep, or already sent
+        self.count("claimed")
         status = await self._deliver(nudge, reference, retrying)
+        self.count("sent" if status == "sent" else "failed")
         await store.finish_nudge(nudge.key, self.owner, sent=status == "sent", at=stamp)
         if status == "gone":
             await store.deactivate_conversation(nudge.conversation.key)
@@ -184,9 +192,10 @@ class NudgeSender:
                 break  # the sweep's retry budget is spent: the next sweep tries again
             self._retry_left -= wait
             await self.sleep(wait)
-            error = await self._send_once(reference, text)
-            if error is None:
+            again = await self._send_once(reference, text)
+            if again is None:
                 return None
+            error = again
         return error
 
     async def _send_once(self, reference: ConversationReference, text: str) -> Exception | None:
@@ -198,7 +207,7 @@ class NudgeSender:
                 message = MessageFactory.text(text)
                 message.text_format = TextFormatTypes.markdown
                 await turn_context.send_activity(message)
-            except (ConnectorError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ConnectorError, aiohttp.ClientError) as exc:
                 failure.append(exc)
 
         await self.adapter.continue_conversation(reference, callback, self.app_id)

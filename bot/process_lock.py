@@ -51,7 +51,7 @@ class ProcessLock:
             os.close(self._fd)  # releases the lock too, if held
             self._fd = None
 
-    def __enter__(self) -> "ProcessLock":
+    def __enter__(self) -> ProcessLock:
         self.acquire()
         return self
 

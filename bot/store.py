@@ -28,6 +28,8 @@ import asyncio
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -39,12 +41,25 @@ from tinydb.table import Document
 
 from bot.audit_log import AuditLog
 from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomically
-from bot.json_text import dumps as encode, loads as decode
+from bot.json_text import dumps as encode
+from bot.json_text import loads as decode
 from bot.process_lock import ProcessLock
-from dialogs.store import (Actor, AuditEvent, ConversationRecord, MunicipalityState, Registration, TaskChange,
-                           TaskState, ThreadContext, frozen, open_question, thawed)
+from dialogs.store import (
+    Actor,
+    AuditEvent,
+    ConversationRecord,
+    MunicipalityState,
+    Registration,
+    StoreUnavailable,
+    TaskChange,
+    TaskState,
+    ThreadContext,
+    frozen,
+    open_question,
+    thawed,
+)
 
-__all__ = ["TinyStore", "StoreError"]
+__all__ = ["StoreError", "TinyStore"]
 
 _CODE = re.compile(r"\d{4}")  # municipality codes name files: nothing else may
 OWN_FILES = ("conversations", "nudges", "lists")  # tables with a file of their own (the rest: state.json)
@@ -84,14 +99,15 @@ def _reconcile_key(event: AuditEvent) -> tuple | None:
         return ("task", event.code, event.task_id)
     if event.action == "register" and event.scope:
         return ("scope", event.scope)
+    details = event.details or {}
     if event.action == "milestone":
-        return ("milestone", event.code, event.details["name"])
+        return ("milestone", event.code, details["name"])
     if event.action == "phase":
         return ("phase", event.code)
     if event.action == "assign":
-        return ("assign", event.code, event.task_id, event.details["role"])
+        return ("assign", event.code, event.task_id, details["role"])
     if event.action in ("local_add", "local_remove"):
-        return ("local", event.code, event.task_id or event.details["task"]["id"])
+        return ("local", event.code, event.task_id or details["task"]["id"])
     return None
 
 
@@ -116,8 +132,16 @@ def _task_state(d: dict) -> TaskState:
     return TaskState(done=bool(d["done"]), by=_actor(d["by"]), at=d["at"], conversation=d.get("conversation", ""))
 
 
+def _atomic(db: TinyDB) -> AtomicJSONStorage:
+    """A database's storage: every one this store opens is an AtomicJSONStorage (see `_open`)."""
+    storage = db.storage
+    assert isinstance(storage, AtomicJSONStorage)
+    return storage
+
+
 def _municipality_state(data: dict, code: str) -> MunicipalityState:
-    doc = next((d for d in (data.get("municipality") or {}).values() if d.get("code") == code), {"code": code})
+    doc: dict[str, Any] = next((d for d in (data.get("municipality") or {}).values() if d.get("code") == code),
+                               {"code": code})
     return MunicipalityState(
         code=code,
         tenant_id=doc.get("tenant_id"),
@@ -153,6 +177,7 @@ class TinyStore:
         self._conversation_seen: dict[str, tuple] = {}  # what this process last stored per conversation
         self._deferred: set[AtomicJSONStorage] = set()  # municipality files whose newest version is cached only
         self._audit_seen = (0, 0, 0)  # (inode, offset, lines): how far this process has read or written the trail
+        self.on_write: Callable[[float], None] | None = None  # told each change's seconds to durability (metrics)
         self._check_readable()
 
     def _check_readable(self) -> None:
@@ -202,12 +227,12 @@ class TinyStore:
         self._reconcile(latest)
         self._audit_seen = (now.st_ino, end, lines)
 
-    def _scan(self, fh, start: int, number: int, latest: dict[tuple, AuditEvent]) -> tuple[int, int]:
+    def _scan(self, fh, start: int, lines_before: int, latest: dict[tuple, AuditEvent]) -> tuple[int, int]:
         """Read complete lines from `start`, keeping the newest event per piece of state; returns where the
         last complete line ends and how many lines were read in all."""
         fh.seek(start)
-        good_end = start
-        for number, line in enumerate(fh, start=number + 1):
+        good_end, number = start, lines_before
+        for number, line in enumerate(fh, start=lines_before + 1):
             if not line.endswith(b"\n"):
                 break  # torn (a crash mid-append), or being appended right now: not an event yet
             try:
@@ -235,6 +260,7 @@ class TinyStore:
         async with self._writers:
             await self._file_lock.acquire_async()
             self._freshness.expire()  # with the lock held, read every file as it is now
+            started = time.perf_counter()
             try:
                 self._staged, before = {}, self._audit.appended
                 try:
@@ -248,7 +274,11 @@ class TinyStore:
                 appended = self._audit.appended > before
                 if staged or appended:
                     self._commit(staged, appended, defer and appended)
+                if self.on_write is not None:
+                    self.on_write(time.perf_counter() - started)
                 return result
+            except OSError as exc:  # the disk refused (full, failing): nothing of this change is acknowledged
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
             finally:
                 self._file_lock.release()
 
@@ -306,9 +336,10 @@ class TinyStore:
     def _write_cached_versions(self) -> None:
         """Inside a change: write now every file whose newest version is only cached (staged or deferred)."""
         self._audit.sync()
-        for storage, raw in list((self._staged or {}).items()):
+        staged = self._staged or {}
+        for storage, raw in list(staged.items()):
             storage.settle(storage.write_file(raw))
-            del self._staged[storage]
+            del staged[storage]
         self._flush_deferred()
 
     async def checkpoint(self) -> int:
@@ -328,6 +359,21 @@ class TinyStore:
         self._deferred = {s for s in self._deferred if s.deferred}
         return written
 
+    def writable(self) -> bool:
+        """Whether a byte can be written and synced in the data dir now (for /readyz): a full disk says no."""
+        probe = self.data_dir / f".probe-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"1")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
+
     def close(self) -> None:
         """Release the descriptors the store keeps open (the trail's, the lock's). Call `checkpoint` first."""
         self._audit.close()
@@ -342,14 +388,17 @@ class TinyStore:
     def _db_of(self, table: str) -> TinyDB:
         return self._dbs.get(table, self._db)
 
+    def _storage_of(self, table: str) -> AtomicJSONStorage:
+        return _atomic(self._db_of(table))
+
     def _find(self, table: str, field: str, value: Any, storage: AtomicJSONStorage | None = None) -> dict | None:
         """The first document of `table` whose `field` is `value`: a dict lookup, not TinyDB's scan. The
         document is the cache's own: build new objects from it, never hand it out or change it."""
-        docs = (storage or self._db_of(table).storage).index(table, field).get(value)
+        docs = (storage or self._storage_of(table)).index(table, field).get(value)
         return docs[0] if docs else None
 
     def _doc_id(self, table: str, key_field: str, value: Any) -> int | None:
-        ids = self._db_of(table).storage.memo(
+        ids = self._storage_of(table).memo(
             ("ids", table, key_field), lambda data: {d.get(key_field): int(i) for i, d in (data.get(table) or {}).items()})
         return ids.get(value)
 
@@ -367,7 +416,7 @@ class TinyStore:
 
     def _storage(self, code: str) -> AtomicJSONStorage:
         self._mtable(code)
-        return self._municipality_dbs[code].storage
+        return _atomic(self._municipality_dbs[code])
 
     def _municipality_doc(self, code: str) -> dict | None:
         return self._find("municipality", "code", code, self._storage(code))
@@ -383,7 +432,7 @@ class TinyStore:
             if not _CODE.fullmatch(code or ""):
                 raise ValueError(f"not a municipality code: {code!r}")
             db = self._open(self.municipalities_dir / f"{code}.json", sync=False)
-            self._municipality_storages.add(db.storage)
+            self._municipality_storages.add(_atomic(db))
             self._municipality_dbs[code] = db
         return db.table("municipality", cache_size=0)
 
@@ -435,7 +484,7 @@ class TinyStore:
     def _release_if_unused(self, code: str, tenant_id: str | None, by: Registration) -> None:
         """A scope moved to another municipality: if its tenant has no other registration for the old one,
         the old one is free again (a mistaken "tilmeld" must not lock the real owner out). Audited."""
-        registrations = self._db_of("registrations").storage.index("registrations", "code").get(code, [])
+        registrations = self._storage_of("registrations").index("registrations", "code").get(code, [])
         users = [r for r in registrations if r.get("tenant_id") == tenant_id]
         if users or not tenant_id or (self._municipality_doc(code) or {}).get("tenant_id") != tenant_id:
             return
@@ -444,7 +493,7 @@ class TinyStore:
         self._apply(event)
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
-        rows = self._db_of("registrations").storage.index("registrations", "tenant_id").get(tenant_id, [])
+        rows = self._storage_of("registrations").index("registrations", "tenant_id").get(tenant_id, [])
         return sorted({d["code"] for d in rows})
 
     # -- progress ---------------------------------------------------------------------------------
@@ -566,12 +615,13 @@ class TinyStore:
             return row.get("code") == event.code and row.get("at") == event.at
         if kind == "binding":
             return doc.get("tenant_id") == (event.tenant_id or None)
+        details = event.details or {}
         if kind == "milestone":
-            return (doc.get("milestones") or {}).get(event.details["name"]) == event.details["date"]
+            return (doc.get("milestones") or {}).get(details["name"]) == details["date"]
         if kind == "phase":
-            return doc.get("phase") == event.details["to"] and doc.get("phase_at") == event.at
+            return doc.get("phase") == details["to"] and doc.get("phase_at") == event.at
         if kind == "assign":
-            return ((doc.get("assignments") or {}).get(event.task_id) or {}).get(event.details["role"]) == event.details["person"]
+            return ((doc.get("assignments") or {}).get(event.task_id) or {}).get(details["role"]) == details["person"]
         present = any(t["id"] == where[1] for t in doc.get("local_tasks") or [])  # a local task
         return present == (event.action == "local_add")
 

@@ -8,7 +8,7 @@ msrest's for the activities the bot sends.
 is hundreds of dicts) and calls back only for models and datetimes, so nothing is walked twice in Python."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 from msrest.serialization import Model
@@ -32,7 +32,7 @@ def _fields(model: Model) -> dict:
 
 def _scalar(value: object) -> object:
     if isinstance(value, datetime):  # msrest's iso-8601 form: UTC, milliseconds, "Z"
-        moment = value.astimezone(timezone.utc) if value.tzinfo else value
+        moment = value.astimezone(UTC) if value.tzinfo else value
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if isinstance(value, Enum):
         return value.value

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from babel.dates import format_date
+from babel.messages.catalog import Message
 from babel.messages.pofile import read_po
 
 from content.loader import CONTENT_ROOT, LANGUAGES, ContentError
@@ -29,8 +30,16 @@ def _placeholders(text: str) -> set[str]:
         raise ValueError(f"bad placeholder: {exc}") from None
 
 
+def _key_and_forms(message: Message) -> tuple[str, tuple[str, ...]]:
+    """A message's key and its translations: a plural entry's id and string are sequences (its msgid and
+    msgid_plural, a msgstr[i] per form), a singular's are one string each. A missing msgstr is empty."""
+    if isinstance(message.id, str):
+        return message.id, (message.string if isinstance(message.string, str) else "",)
+    return message.id[0], tuple(message.string or ())
+
+
 class Catalogs:
-    def __init__(self, locale_dir: Path = CONTENT_ROOT / "locale"):
+    def __init__(self, locale_dir: Path = CONTENT_ROOT / "locale") -> None:
         self._keys: dict[str, dict[str, str]] = {}
         self._plurals: dict[str, dict[str, tuple[str, ...]]] = {}
         self._plural_form: dict[str, Callable[[int], int]] = {}
@@ -51,8 +60,7 @@ class Catalogs:
             for message in catalog:
                 if not message.id:
                     continue
-                key = message.id[0] if message.pluralizable else message.id
-                forms = tuple(message.string) if message.pluralizable else (message.string,)
+                key, forms = _key_and_forms(message)
                 if not all(forms):
                     raise ContentError(f"{path}: msgid '{key}': msgstr is empty")
                 if message.fuzzy:  # gettext would silently drop it and users would see the bare key
@@ -68,7 +76,7 @@ class Catalogs:
                 if message.pluralizable:
                     self._plurals[lang][key] = forms
                 else:
-                    self._keys[lang][key] = message.string
+                    self._keys[lang][key] = forms[0]
         self._check_parity(locale_dir)
 
     def _check_parity(self, locale_dir: Path) -> None:

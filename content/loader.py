@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -12,18 +13,19 @@ from pydantic import BaseModel, ValidationError
 
 from content.names import key
 from content.schema import (
+    MILESTONE_ORDER,
     AliasesFile,
     Content,
     ExamplesFile,
     GlossaryFile,
-    ModelFile,
-    ModelWordsFile,
     IntentsFile,
     IntentSpec,
+    MilestoneName,
+    ModelFile,
+    ModelWordsFile,
     Municipality,
     PhasesFile,
     ProjectFile,
-    MILESTONE_ORDER,
     Source,
     Task,
     TasksFile,
@@ -35,13 +37,14 @@ from content.schema import (
 CONTENT_ROOT = Path(__file__).resolve().parent
 LANGUAGES = ("da", "en")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class ContentError(Exception):
     """A content file is missing, unreadable or invalid. The message names the file and the field."""
 
 
-def _field_path(loc: tuple, data: object) -> str:
+def _field_path(loc: tuple[int | str, ...], data: object) -> str:
     """('tasks', 3, 'title', 'en') -> 'tasks[3] (id=udpeg-gevinstejer).title.en' so the editor finds it."""
     out, node = "", data
     for part in loc:
@@ -108,7 +111,7 @@ def _load_municipalities(data_dir: Path) -> list[Municipality]:
     return out
 
 
-def _check_unique(items, key, path: Path, field: str) -> None:
+def _check_unique(items: Iterable[T], key: Callable[[T], str], path: Path, field: str) -> None:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         value = key(item)
@@ -121,23 +124,21 @@ def _with_sources(task: Task, title: Source, details: Source) -> Task:
     return task.model_copy(update={"source": task.source or title, "details_source": task.details_source or details})
 
 
-def _due_contradicts(task: Task, phase_due: dict[str, int]) -> str | None:
+def _due_contradicts(task: Task, phase_due: dict[MilestoneName, int]) -> str | None:
     """Why the task's deadline contradicts the phase plan, or None.
 
-    `phase_due` says which phase must be finished by each milestone. A task of such a phase must then be due no
-    later than that milestone; a task of a later phase may not be due before it (its phase has not begun)."""
+    `phase_due` says that the phases up to N must be finished by a milestone. A task of such a phase must then be
+    due no later than the earliest milestone its phase is due by: at or before it. How long after that a later
+    phase's task may be due is the project's call (phases may overlap in practice, the model says)."""
     if task.due is None:
         return None
-    mine = MILESTONE_ORDER.index(task.due.milestone)
+    bound = next((m for m in MILESTONE_ORDER if phase_due.get(m, 0) >= task.phase), None)
+    if bound is None:
+        return None
     due = f"{{milestone: {task.due.milestone}, weeks_before: {task.due.weeks_before}}}"
-    for milestone, phase in phase_due.items():
-        theirs = MILESTONE_ORDER.index(milestone)
-        if task.phase <= phase and (mine > theirs or task.due.weeks_before < 0):
-            return (f"{due} may fall after {milestone}, but project.phase_due says phases up to {phase} (this task "
-                    f"is in phase {task.phase}) must be finished by {milestone}")
-        if task.phase > phase and mine <= theirs and task.due.weeks_before > 0:
-            return (f"{due} falls before {milestone}, but this task is in phase {task.phase} and project.phase_due "
-                    f"says phase {phase} runs until {milestone}")
+    if MILESTONE_ORDER.index(task.due.milestone) > MILESTONE_ORDER.index(bound) or task.due.weeks_before < 0:
+        return (f"{due} may fall after {bound}, but project.phase_due says phase {task.phase} (this task's) must be "
+                f"finished by {bound}")
     return None
 
 
@@ -154,7 +155,8 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
     terms = _validate(GlossaryFile, _read_yaml(paths["glossary"]), paths["glossary"]).terms
     model_words = _validate(ModelWordsFile, _read_yaml(paths["model_words"]), paths["model_words"]).words
     project = _validate(ProjectFile, _read_yaml(paths["project"]), paths["project"]).project
-    own = Source(kind="project")
+    # A task the project file adds is as much the project's as the file is: a KOMBIT project's, or our draft.
+    own = project.source
     project = project.model_copy(update={"add_tasks": [_with_sources(t, own, own) for t in project.add_tasks]})
     model = _validate(ModelFile, _read_yaml(paths["model"]), paths["model"]).model
 
@@ -172,6 +174,9 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
     for where, group, path in (("tasks", tasks, paths["tasks"]), ("project.add_tasks", project.add_tasks, paths["project"])):
         for i, task in enumerate(group):
             _require(task.theme in theme_ids, path, f"{where}[{i}] (id={task.id}).theme", f"unknown theme '{task.theme}'")
+            for field, source in (("source", task.source), ("details_source", task.details_source)):
+                _require(source is None or source.kind != "local", path, f"{where}[{i}] (id={task.id}).{field}",
+                         "'local' is for a municipality's own task, typed in chat")
     for i, task_id in enumerate(project.exclude_tasks):
         _require(task_id in {t.id for t in tasks}, paths["project"], f"project.exclude_tasks[{i}]", f"unknown task '{task_id}'")
     effective = [t for t in all_tasks if t.id not in set(project.exclude_tasks)]
@@ -200,8 +205,14 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
             _require(dates["idriftsaettelsesdato"] <= dates["go-live"], paths["project"],
                      f"project.waves[{i}] (id={wave.id}).milestones", "go-live is before idriftsaettelsesdato")
     _check_unique(project.waves, lambda w: w.id, paths["project"], "project.waves")
-    for name, phase in project.phase_due.items():
-        _require(1 <= phase <= len(phases), paths["project"], f"project.phase_due.{name}", "no such phase")
+    for milestone in MILESTONE_ORDER:  # the nudges look up every milestone a municipality sets
+        _require(milestone in project.phase_due, paths["project"], "project.phase_due", f"'{milestone}' is missing")
+    for name, number in project.phase_due.items():
+        _require(1 <= number <= len(phases), paths["project"], f"project.phase_due.{name}", "no such phase")
+    for number, weeks in project.phase_durations_weeks.items():
+        field = f"project.phase_durations_weeks.{number}"
+        _require(1 <= number <= len(phases), paths["project"], field, "no such phase")
+        _require(weeks is None or weeks > 0, paths["project"], field, "weeks must be a positive number or null")
     for task in effective:
         problem = _due_contradicts(task, project.phase_due)
         path, where = (paths["project"], "project.add_tasks") if task.id in added else (paths["tasks"], "tasks")
@@ -215,14 +226,20 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
     for i, term in enumerate(terms):
         _require(term.used_in is None, paths["glossary"], f"terms[{i}] (id={term.id}).used_in",
                  "the glossary holds what the model defines; a word it only uses goes in model_words.yaml")
+        _require(term.source is None or term.source.kind == "model", paths["glossary"], f"terms[{i}] (id={term.id}).source",
+                 "a definition in the glossary is the model's (kind: model); an explanation of ours goes in model_words.yaml")
+    seen_model_tasks = {t.id for t in tasks}
     for i, word in enumerate(model_words):
         field = f"words[{i}] (id={word.id})"
-        _require(word.used_in is not None, paths["model_words"], f"{field}.used_in",
-                 "say where the model uses the word; a definition from the model goes in glossary.yaml")
-        _require(word.id not in {t.id for t in terms}, paths["model_words"], f"{field}.id", "already a glossary term")
         used = word.used_in
+        if used is None:
+            raise ContentError(f"{paths['model_words']}: {field}.used_in: say where the model uses the word; "
+                               "a definition from the model goes in glossary.yaml")
+        _require(word.id not in {t.id for t in terms}, paths["model_words"], f"{field}.id", "already a glossary term")
         for task_id in used.tasks:
-            _require(task_id in {t.id for t in all_tasks}, paths["model_words"], f"{field}.used_in.tasks", f"unknown task '{task_id}'")
+            # The model's own examples only: a task the project adds is not where the model uses a word.
+            _require(task_id in seen_model_tasks, paths["model_words"], f"{field}.used_in.tasks",
+                     f"unknown task '{task_id}' (not one of the model's in tasks.yaml)")
         for theme_id in used.themes:
             _require(theme_id in theme_ids, paths["model_words"], f"{field}.used_in.themes", f"unknown theme '{theme_id}'")
         for number in used.phases:
@@ -230,11 +247,12 @@ def load_content(root: Path = CONTENT_ROOT) -> Content:
         _require(bool(used.tasks or used.themes or used.phases or used.parts), paths["model_words"],
                  f"{field}.used_in", "name at least one place in the model")
     _check_unique(model_words, lambda t: t.id, paths["model_words"], "words")
+    term_ids = {t.id for t in [*terms, *model_words]}
+    for file, listed_as, entries in ((paths["glossary"], "terms", terms), (paths["model_words"], "words", model_words)):
+        for i, entry in enumerate(entries):
+            for rel in entry.related:
+                _require(rel in term_ids, file, f"{listed_as}[{i}] (id={entry.id}).related", f"unknown term '{rel}'")
     terms = [*terms, *model_words]
-    term_ids = {t.id for t in terms}
-    for i, term in enumerate(terms):
-        for rel in term.related:
-            _require(rel in term_ids, paths["glossary"], f"terms[{i}] (id={term.id}).related", f"unknown term '{rel}'")
 
     intents = _load_intents(root / "intents.yaml")
     sentences, words, examples, training = {}, {}, {}, {}
@@ -291,9 +309,10 @@ def _alternatives(phrases: list[str]) -> str:
     return "(" + "|".join(p.replace("(", "").replace(")", "") for p in phrases) + ")"
 
 
-def _load_templates(path: Path, lang: str, intents: dict[str, IntentSpec], words: WordsFile) -> dict:
+def _load_templates(path: Path, lang: str, intents: dict[str, IntentSpec], words: WordsFile) -> dict[str, Any]:
     data = _read_yaml(path)
-    _require(isinstance(data, dict) and isinstance(data.get("intents"), dict), path, "intents", "must be a mapping")
+    if not (isinstance(data, dict) and isinstance(data.get("intents"), dict)):
+        raise ContentError(f"{path}: intents: must be a mapping")
     _require(data.get("language") == lang, path, "language", f"expected '{lang}'")
     lists = dict(data.get("lists") or {})
     for list_name, field_name in _FIXED_LISTS.items():
@@ -331,5 +350,5 @@ def _load_examples(path: Path, lang: str, intents: dict[str, IntentSpec]) -> Exa
                      "an intent that changes data needs at least 3 negative examples")
         for i, example in enumerate(given.all()):
             extra = set(example.slots) - set(spec.slots)
-            _require(not extra, path, f"intents.{name}.examples[{i}]", f"slot '{min(extra or {''})}' is not declared")
+            _require(not extra, path, f"intents.{name}.examples[{i}]", f"slot '{min(extra, default='')}' is not declared")
     return examples

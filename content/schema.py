@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -97,7 +97,7 @@ class Task(Strict):
     local: bool = False  # added by one municipality in chat, not part of the project's task list
 
 
-ModelPart = Literal["maalgruppe", "sammenhaeng", "maal-og-effekt", "faser", "temaer", "centrale-begreber", "praksis"]
+ModelPart = Literal["maalgruppe", "laesevejledning", "sammenhaeng", "maal-og-effekt", "faser", "temaer", "centrale-begreber", "praksis"]
 
 
 class UsedIn(Strict):
@@ -190,6 +190,10 @@ class Project(Strict):
 
     def wave(self, wave_id: str) -> Wave | None:
         return next((w for w in self.waves if w.id == wave_id), None)
+
+    def known_wave(self, wave_id: str) -> Wave:
+        """A wave the caller has from the content itself (a name index's match)."""
+        return _known({w.id: w for w in self.waves}, wave_id, "wave")
 
 
 class Role(Strict):
@@ -387,24 +391,27 @@ class TrainingFile(Strict):
 class Content:
     """Everything validated and cross-checked; `tasks` is the project's effective task list."""
 
-    def __init__(self, *, phases, themes, tasks, terms, municipalities, project, sentences, intents=None,
-                 words=None, examples=None, training=None, model=None, phases_source=None, themes_source=None,
-                 excluded_tasks=None):
-        self.phases: list[Phase] = phases
-        self.themes: list[Theme] = themes
-        self.tasks: list[Task] = tasks
-        self.terms: list[Term] = terms
-        self.municipalities: list[Municipality] = municipalities
-        self.project: Project = project
-        self.sentences: dict[str, dict] = sentences  # language -> hassil templates document
-        self.intents: dict[str, IntentSpec] = intents or {}
-        self.words: dict[str, WordsFile] = words or {}
-        self.examples: dict[str, ExamplesFile] = examples or {}
-        self.model: ModelInfo | None = model
-        self.training: dict[str, TrainingFile] = training or {}
-        self.excluded_tasks: list[Task] = excluded_tasks or []  # the model's examples this project left out
-        self.phases_source: Source | None = phases_source  # the model's phase overview table
-        self.themes_source: Source | None = themes_source
+    def __init__(self, *, phases: list[Phase], themes: list[Theme], tasks: list[Task], terms: list[Term],
+                 municipalities: list[Municipality], project: Project, sentences: dict[str, dict[str, Any]],
+                 model: ModelInfo, intents: dict[str, IntentSpec] | None = None,
+                 words: dict[str, WordsFile] | None = None, examples: dict[str, ExamplesFile] | None = None,
+                 training: dict[str, TrainingFile] | None = None, phases_source: Source | None = None,
+                 themes_source: Source | None = None, excluded_tasks: list[Task] | None = None) -> None:
+        self.phases = phases
+        self.themes = themes
+        self.tasks = tasks
+        self.terms = terms
+        self.municipalities = municipalities
+        self.project = project
+        self.sentences = sentences  # language -> hassil templates document
+        self.intents = intents or {}
+        self.words = words or {}
+        self.examples = examples or {}
+        self.model = model
+        self.training = training or {}
+        self.excluded_tasks = excluded_tasks or []  # the model's examples this project left out
+        self.phases_source = phases_source  # the model's phase overview table
+        self.themes_source = themes_source
         self._themes = {t.id: t for t in themes}
         self._tasks = {t.id: t for t in tasks}
         self._terms = {t.id: t for t in terms}
@@ -423,8 +430,16 @@ class Content:
     def term(self, term_id: str) -> Term | None:
         return self._terms.get(term_id)
 
+    def known_term(self, term_id: str) -> Term:
+        """A term the caller has from the content itself (a milestone's name, a name index's match, `related`)."""
+        return _known(self._terms, term_id, "term")
+
     def municipality(self, code: str) -> Municipality | None:
         return self._municipalities.get(code)
+
+    def known_municipality(self, code: str) -> Municipality:
+        """A municipality the caller has from the content itself (a registration, a name index's match)."""
+        return _known(self._municipalities, code, "municipality")
 
     def tasks_in(self, phase: int) -> list[Task]:
         return [t for t in self.tasks if t.phase == phase]
@@ -432,3 +447,14 @@ class Content:
     def phase_size(self, phase: int) -> int:
         """How many of the project's tasks belong to the phase."""
         return self._phase_sizes.get(phase, 0)
+
+
+_Item = TypeVar("_Item")
+
+
+def _known(items: dict[str, _Item], key: str, kind: str) -> _Item:
+    """The item a caller is sure of: one that is missing is a bug, reported as which one."""
+    try:
+        return items[key]
+    except KeyError:
+        raise LookupError(f"no {kind} '{key}' in the content") from None

@@ -4,7 +4,9 @@ As in KLIK, a task has a responsible person (ansvarlig) and a performer (udføre
 the person's ids, so "mine opgaver" finds them; a plain name is kept as typed."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
+from typing import Any
 
 from dialogs.confirm_question import pending_question
 from dialogs.context import Ctx
@@ -20,7 +22,7 @@ from dialogs.understanding import Understanding
 ROLES = ("responsible", "performer")
 
 
-def person_of(ctx: Ctx, typed: str | dict) -> dict:
+def person_of(ctx: Ctx, typed: str | dict[str, Any]) -> dict[str, Any]:
     """The @mentioned person whose name was typed, else just the name; "@me" is the sender. A dict is a person
     found when the question was asked ("Skal jeg sætte Lars …?"): the "ja" carries no mention."""
     if isinstance(typed, dict):
@@ -29,12 +31,12 @@ def person_of(ctx: Ctx, typed: str | dict) -> dict:
         return asdict(ctx.turn.user)
     wanted = fold(typed.lstrip("@").strip())
     for person in ctx.turn.mentions:
-        if fold(person.name) == wanted or fold(person.name).startswith(wanted) and wanted:
+        if fold(person.name) == wanted or (fold(person.name).startswith(wanted) and wanted):
             return asdict(person)
     return {"id": "", "name": typed.lstrip("@").strip()[:80]}
 
 
-def is_mine(ctx: Ctx, person: dict | None) -> bool:
+def is_mine(ctx: Ctx, person: Mapping[str, Any] | None) -> bool:
     if not person:
         return False
     if person.get("id"):
@@ -42,7 +44,7 @@ def is_mine(ctx: Ctx, person: dict | None) -> bool:
     return bool(person.get("name")) and fold(person["name"]) == fold(ctx.turn.user.name)
 
 
-def assignment_text(ctx: Ctx, assignment: dict | None) -> str:
+def assignment_text(ctx: Ctx, assignment: Mapping[str, Any] | None) -> str:
     """"ansvarlig: Mette · udfører: Lars", or "" when nobody is assigned."""
     parts = [f"{ctx.t(f'assign.role.{role}')}: {esc((assignment or {}).get(role, {}).get('name', ''))}"
              for role in ROLES if (assignment or {}).get(role)]
@@ -50,9 +52,10 @@ def assignment_text(ctx: Ctx, assignment: dict | None) -> str:
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     role = u.slots.get("role")
     raw = u.slots.get("person", "")
     person = person_of(ctx, raw if isinstance(raw, dict) else str(raw))
@@ -72,9 +75,9 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def my_tasks(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     state = await ctx.store.municipality(code)
     lines = []
     for task in tasks_of(ctx.content, state):
@@ -91,9 +94,10 @@ async def my_tasks(ctx: Ctx, u: Understanding) -> Reply:
 
 async def who(ctx: Ctx, u: Understanding) -> Reply:
     """"hvem er ansvarlig for Planlæg uddannelse?": the task's ansvarlig and udfører, or that nobody is set."""
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     state = await ctx.store.municipality(code)
     title = task.title.get(ctx.lang)
     assigned = assignment_text(ctx, state.assignments.get(task.id))

@@ -7,15 +7,23 @@ intent's dialog, as content/intents.yaml binds it (dialogs/intents.py).
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
 
 from dialogs import confirm, help, presses, references
 from dialogs.context import Ctx, Services
 from dialogs.intents import bind
+from dialogs.store import StoreUnavailable
 from dialogs.turn import Reply, TurnInput
 from dialogs.understanding import Understanding
 
 log = logging.getLogger(__name__)
+
+
+def new_incident() -> str:
+    """A short id for one failure, said to the user and logged with the trace."""
+    return uuid.uuid4().hex[:10]
 
 
 class Assistant:
@@ -50,6 +58,7 @@ class Assistant:
                 return Reply(ctx.t("tenant.not_allowed"))
             log.info("press", extra={"action": str(turn.value.get("a"))[:20], "conversation": turn.conversation.id})
             reply = await self._answer(ctx, presses.handle(ctx, turn.value))
+            reply = replace(reply, intent=reply.intent or "press")
         else:
             understanding = self.services.understander.understand(
                 turn.text, frozenset(person.name for person in turn.mentions), self._consultant(turn))
@@ -61,17 +70,24 @@ class Assistant:
             log.info("turn", extra={"intent": understanding.intent, "confirm": understanding.confirm,
                                     "why": understanding.why[:300], "conversation": turn.conversation.id})
             reply = await self._answer(ctx, self.dispatch(ctx, understanding))
+            reply = replace(reply, intent=understanding.intent)
         return replace(reply, municipality=await ctx.municipality_code(), language=ctx.lang)
 
     @staticmethod
-    async def _answer(ctx: Ctx, answering) -> Reply:
-        """The reply; a fault of the bot's own is still an answer (no silence, no stack trace in chat), and
-        logged with its trace for the operators."""
+    async def _answer(ctx: Ctx, answering: Awaitable[Reply]) -> Reply:
+        """The reply; a fault of the bot's own is still an answer (no silence, no stack trace in chat), with an
+        incident id that is also in the log next to the trace, so a user's report finds it."""
         try:
             return await answering
+        except StoreUnavailable as exc:
+            incident = new_incident()
+            log.error("change not saved", extra={"conversation": ctx.turn.conversation.id, "incident": incident,
+                                                 "error": str(exc)[:200]})
+            return Reply(ctx.t("store.unavailable", incident=incident), incident=incident)
         except Exception:
-            log.exception("dialog failed", extra={"conversation": ctx.turn.conversation.id})
-            return Reply(ctx.t("turn.failed"))
+            incident = new_incident()
+            log.exception("dialog failed", extra={"conversation": ctx.turn.conversation.id, "incident": incident})
+            return Reply(ctx.t("turn.failed", incident=incident), incident=incident)
 
     async def dispatch(self, ctx: Ctx, u: Understanding) -> Reply:
         """Answer an understanding: also what a "ja" confirms and what a card's button stands for."""

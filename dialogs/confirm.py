@@ -7,6 +7,7 @@ are just acknowledged. Asked as a question ("ja?", "er 2 opfyldt?") they change 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from dialogs import gate
 from dialogs.assign import person_of
@@ -25,23 +26,35 @@ from dialogs.understanding import Understanding
 
 
 async def ask(ctx: Ctx, u: Understanding) -> Reply:
-    question, slots, reply = await _describe(ctx, u)
-    if reply:
-        return reply
+    described = await _describe(ctx, u)
+    if isinstance(described, Reply):
+        return described
+    question, slots = described
     return await pending_question(ctx, u.intent, slots, question)
 
 
-async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None]:
+async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict[str, Any]] | Reply:
     """The question and the slots to act on later; or the reply when something cannot be named (an unknown
     task, no date): that is asked for instead, and nothing is pending."""
-    slots = {k: v for k, v in u.slots.items() if isinstance(v, (str, int))}
-    code, reply = (None, None) if u.intent == "register" else await municipality_or_reply(ctx)
-    if reply:
-        return "", {}, reply
+    slots: dict[str, Any] = {k: v for k, v in u.slots.items() if isinstance(v, (str, int))}
+    if u.intent == "register":
+        chosen = u.slots.get("municipality")
+        if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
+            return await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
+        existing = await ctx.store.registration(ctx.turn.conversation.scope)
+        if existing or u.doubts == ("only a name",):
+            # Registered already: the dialog says so, or asks about switching (with both names). Nothing yet:
+            # a municipality's name alone is the answer to "which municipality are you?"
+            return await ctx.dispatch(Understanding(u.intent, {"municipality": chosen}))
+        return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     if u.intent in ("mark_done", "reopen", "assign", "remove_local"):
-        _, task, reply = await municipality_and_task(ctx, u)
-        if reply:
-            return "", {}, reply
+        found = await municipality_and_task(ctx, u)
+        if isinstance(found, Reply):
+            return found
+        task = found[1]
         slots["task"] = task.id
         title = task.title.get(ctx.lang)
         if u.intent == "assign":
@@ -49,52 +62,44 @@ async def _describe(ctx: Ctx, u: Understanding) -> tuple[str, dict, Reply | None
             slots["person"] = person_of(ctx, typed)  # with the mention's ids, which the "ja" will not carry
             who = ctx.t("word.you") if typed == "@me" else esc(slots["person"]["name"])
             role = ctx.t(f"assign.role.{u.slots.get('role', 'performer')}")
-            return ctx.t("confirm.assign", task=title, person=who, role=role), slots, None
-        return ctx.t(f"confirm.{u.intent}", task=title), slots, None
+            return ctx.t("confirm.assign", task=title, person=who, role=role), slots
+        return ctx.t(f"confirm.{u.intent}", task=title), slots
     if u.intent == "set_milestone":
         try:
             when = parse_date(str(u.slots.get("date", "")), ctx.today())
         except DateError:
             when = None
         if when is None or u.slots.get("milestone") not in ("idriftsaettelsesdato", "go-live"):
-            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots))  # it refuses, changing nothing
+            return await ctx.dispatch(Understanding(u.intent, u.slots))  # it refuses, changing nothing
         slots["date"] = when.isoformat()
-        label = ctx.content.term(u.slots["milestone"]).term.get(ctx.lang)
-        return ctx.t("confirm.set_milestone", milestone=label, date=ctx.date(when)), slots, None
+        label = ctx.content.known_term(u.slots["milestone"]).term.get(ctx.lang)
+        return ctx.t("confirm.set_milestone", milestone=label, date=ctx.date(when)), slots
     if u.intent == "move_phase":
         current = current_phase(ctx.content, await ctx.store.municipality(code))
-        target, reply = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
-        if reply:
-            return "", {}, reply
+        target = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
+        if isinstance(target, Reply):
+            return target
         if target == current:
-            return "", {}, await ctx.dispatch(Understanding(u.intent, {"phase": target}))  # "I er allerede i …"
+            return await ctx.dispatch(Understanding(u.intent, {"phase": target}))  # "I er allerede i …"
         slots["phase"] = target
         key = "confirm.move_phase.back" if target < current else "confirm.move_phase"
-        return ctx.t(key, number=target, phase=ctx.content.phase(target).name.get(ctx.lang)), slots, None
+        return ctx.t(key, number=target, phase=ctx.content.phase(target).name.get(ctx.lang)), slots
     if u.intent == "add_local":
         title = esc(str(u.slots.get("title", "")))
         if not title:
-            return "", {}, Reply(ctx.t("local.how"))
-        return ctx.t("confirm.add_local", title=title), slots, None
-    if u.intent == "register":
-        chosen = u.slots.get("municipality")
-        if "municipality" in u.unresolved or not chosen or ctx.content.municipality(str(chosen)) is None:
-            return "", {}, await ctx.dispatch(Understanding(u.intent, u.slots, u.unresolved))  # asks which
-        existing = await ctx.store.registration(ctx.turn.conversation.scope)
-        if existing or u.doubts == ("only a name",):
-            # Registered already: the dialog says so, or asks about switching (with both names). Nothing yet:
-            # a municipality's name alone is the answer to "which municipality are you?"
-            return "", {}, await ctx.dispatch(Understanding(u.intent, {"municipality": chosen}))
-        return ctx.t("confirm.register", name=ctx.municipality_name(str(chosen))), slots, None
+            return Reply(ctx.t("local.how"))
+        return ctx.t("confirm.add_local", title=title), slots
     if not (await ctx.store.municipality(code)).gate:  # gate_proceed
-        return "", {}, await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
-    return ctx.t("confirm.gate_proceed"), slots, None
+        return await ctx.dispatch(Understanding(u.intent))  # "Der er ingen faseovergang i gang"
+    return ctx.t("confirm.gate_proceed"), slots
 
 
-async def waiting(ctx: Ctx) -> dict | None:
+async def waiting(ctx: Ctx) -> dict[str, Any] | None:
     """The question this person has to answer here, if any; reading it changes nothing."""
     pending = (await ctx.thread()).pending
-    return dict(pending) if open_question(pending, ctx.turn.user.id, ctx.turn.now) else None
+    if pending is None or not open_question(pending, ctx.turn.user.id, ctx.turn.now):
+        return None
+    return dict(pending)
 
 
 async def asked(ctx: Ctx) -> bool:
@@ -102,12 +107,12 @@ async def asked(ctx: Ctx) -> bool:
     return await waiting(ctx) is not None
 
 
-async def _take(ctx: Ctx, asked_id: str | None = None) -> dict | None:
+async def _take(ctx: Ctx, asked_id: str | None = None) -> dict[str, Any] | None:
     """The question answered now, cleared in the same write: a second "ja" (or a double click) finds none."""
     return await ctx.take_pending(asked_id)
 
 
-async def _make(ctx: Ctx, pending: dict) -> Reply:
+async def _make(ctx: Ctx, pending: dict[str, Any]) -> Reply:
     return await ctx.dispatch(Understanding(pending["intent"], dict(pending["slots"])))
 
 
@@ -164,4 +169,6 @@ async def check(ctx: Ctx, u: Understanding) -> Reply:
 
 async def _gate_open(ctx: Ctx) -> bool:
     code = await ctx.municipality_code()
-    return bool(code) and bool((await ctx.store.municipality(code)).gate)
+    if not code:
+        return False
+    return bool((await ctx.store.municipality(code)).gate)

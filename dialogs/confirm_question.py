@@ -4,13 +4,14 @@ Each question has an id, carried by its buttons: the "Ja" under an older questio
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from dialogs import cards
 from dialogs.context import Ctx
 from dialogs.turn import Reply
 
 
-async def pending_question(ctx: Ctx, intent: str, slots: dict, question: str) -> Reply:
+async def pending_question(ctx: Ctx, intent: str, slots: dict[str, Any], question: str) -> Reply:
     """Ask `question`; on "ja" from the same person, `intent` runs with `slots` (plain JSON values)."""
     asked = secrets.token_hex(4)
     await ctx.update_thread(pending={"id": asked, "intent": intent, "slots": slots, "user": ctx.turn.user.id,

@@ -1,9 +1,11 @@
 """Everything a dialog needs for one turn: content, words, store, who and where, and the answer language."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
@@ -12,9 +14,9 @@ from babel.lists import format_list
 from content import Content, Municipality
 from content.catalogs import Catalogs
 from dialogs.markdown import esc
-from dialogs.store import Store, ThreadContext
-from dialogs.turn import TurnInput
-from dialogs.understanding import Understander
+from dialogs.store import Actor, Store, ThreadContext
+from dialogs.turn import Reply, TurnInput
+from dialogs.understanding import Understander, Understanding
 
 # Naming the same task again within this long writes nothing; "den" may then count as older by at most this.
 _RENAMED = timedelta(minutes=5)
@@ -33,6 +35,10 @@ class Services:
     understander: Understander
 
 
+async def _no_dispatch(u: Understanding) -> Reply:
+    raise RuntimeError("Ctx.dispatch is set by the Assistant that made the context; this one was made without")
+
+
 @dataclass
 class Ctx:
     services: Services
@@ -44,7 +50,8 @@ class Ctx:
     refused_code: str | None = field(default=None, init=False)  # registered here, but owned by another tenant
     _thread: ThreadContext | None = field(default=None, init=False)
     # Answers an understanding as if the user had said it: what a "ja" confirms, what a button stands for.
-    dispatch: Callable[..., Awaitable] = field(default=None, init=False)  # type: ignore[assignment]
+    # Set by the Assistant that made the context.
+    dispatch: Callable[[Understanding], Awaitable[Reply]] = field(default_factory=lambda: _no_dispatch, init=False)
 
     @property
     def content(self) -> Content:
@@ -69,14 +76,14 @@ class Ctx:
         """"3 af 5 opgaver" / "0 af 1 opgave"."""
         return self.tn("word.done_of", total, done=done)
 
-    def date(self, value) -> str:
+    def date(self, value: dt.date) -> str:
         return self.services.catalogs.date(self.lang, value)
 
-    def today(self):
+    def today(self) -> dt.date:
         """Today in Denmark: a date typed at 00:30 means the Danish calendar, not UTC's."""
         return self.turn.now.astimezone(COPENHAGEN).date()
 
-    def until(self, day) -> str:
+    def until(self, day: dt.date) -> str:
         """"om 3 uger" / "in 3 weeks" / "i dag"."""
         days = (day - self.today()).days
         if days in (0, 1):
@@ -132,11 +139,11 @@ class Ctx:
             self._thread = await self.store.thread(self.list_key())
         return self._thread
 
-    async def update_thread(self, **changes) -> None:
+    async def update_thread(self, **changes: Any) -> None:
         await self.store.update_thread(self.list_key(), **changes)
         self._thread = None
 
-    async def take_pending(self, asked: str | None = None) -> dict | None:
+    async def take_pending(self, asked: str | None = None) -> dict[str, Any] | None:
         """This person's open question here, cleared in the same write (see Store.take_pending)."""
         taken = await self.store.take_pending(self.list_key(), self.turn.user.id, self.turn.now, asked)
         self._thread = None
@@ -154,20 +161,19 @@ class Ctx:
     def forget_lookup(self) -> None:
         self._looked_up, self._code, self.refused_code = False, None, None
 
-    def who(self, actor) -> str:
+    def who(self, actor: Actor) -> str:
         """A person's name as shown in replies: escaped, or a neutral word after a GDPR erasure."""
         if actor.id.startswith(FORGOTTEN_PREFIX):
             return self.t("person.forgotten")
         return esc(actor.name or "?")
 
     def municipality_name(self, code: str) -> str:
-        return official_name(self.content.municipality(code))
+        return official_name(self.content.known_municipality(code))
 
 
 def official_name(m: Municipality) -> str:
     """"Københavns Kommune", "Bornholms Regionskommune", else "<navn> Kommune"."""
     for alias in m.aliases:
-        if alias.endswith("Kommune") or alias.endswith("Regionskommune"):
-            if alias.split()[0].rstrip("s") == m.name.rstrip("s"):
-                return alias
+        if alias.endswith(("Kommune", "Regionskommune")) and alias.split()[0].rstrip("s") == m.name.rstrip("s"):
+            return alias
     return f"{m.name} Kommune"

@@ -6,6 +6,7 @@ knows exactly the names the replies print.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from babel.dates import get_month_names
@@ -65,8 +66,10 @@ def _year(text: str) -> int:
     return int(text) + (2000 if len(text) == 2 else 0)
 
 
+# How a pattern's match becomes a date, given today (for a date without a year).
+Reader = Callable[[re.Match[str], date], date]
 # (pattern, how its match becomes a date), in the order they are tried at the same place in a text.
-_READERS = (
+_READERS: tuple[tuple[re.Pattern[str], Reader], ...] = (
     (_ISO, lambda m, today: _make(int(m[1]), int(m[2]), int(m[3]))),
     (_NUMERIC, lambda m, today: _make(_year(m[3]), int(m[2]), int(m[1]))),
     (_DAY_MONTH_DOT, lambda m, today: _next_occurrence(int(m[2]), int(m[1]), today)),
@@ -78,9 +81,9 @@ _READERS = (
 )
 
 
-def _first(folded: str):
+def _first(folded: str) -> tuple[re.Match[str], Reader] | None:
     """The first date-like stretch of a folded text: (match, reader), or None."""
-    best = None
+    best: tuple[re.Match[str], Reader] | None = None
     for pattern, reader in _READERS:
         m = pattern.search(folded)
         if m and (best is None or m.start() < best[0].start()):

@@ -11,21 +11,26 @@ need an explicit confirmation that names their count first.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.markdown import esc
-from dialogs.text import without_mentions, words
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
 from dialogs.progress import current_phase, phase_progress
 from dialogs.store import AuditEvent, MunicipalityState
+from dialogs.text import without_mentions, words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
+# A self-check in progress, as the store keeps it (plain JSON): {from, to, answers: {"1": {ok, note}, …},
+# awaiting_skip, skipped_open, started_by, at, conversation}, and skip_confirmed once a skip past open tasks is.
+Gate = Mapping[str, Any]
 
 
-def _numbers_pattern(ctx: Ctx) -> re.Pattern:
+def _numbers_pattern(ctx: Ctx) -> re.Pattern[str]:
     """Criterion numbers: "1", "1 3", "1, 2 og 3" (the joining words from words.yaml). A ":" ends them, so
     "2: 3 ledere mangler" is [2] and a note."""
     joins = sorted({" ".join(p) for p in ctx.services.understander.words.conjunctions.phrases}, key=len, reverse=True)
@@ -45,13 +50,13 @@ def _criteria(ctx: Ctx, phase: int) -> list[str]:
     return [c.get(ctx.lang) for c in ctx.content.phase(phase).success_criteria]
 
 
-def _header(ctx: Ctx, gate: dict) -> str:
+def _header(ctx: Ctx, gate: Gate) -> str:
     source, target = ctx.content.phase(gate["from"]), ctx.content.phase(gate["to"])
     return ctx.t("gate.header", source=gate["from"], source_name=source.name.get(ctx.lang),
                  target=gate["to"], target_name=target.name.get(ctx.lang))
 
 
-def checklist(ctx: Ctx, gate: dict) -> str:
+def checklist(ctx: Ctx, gate: Gate) -> str:
     """The self-check as text: header, one line per criterion with its answer, and how to answer."""
     lines = [_header(ctx, gate), ctx.t("gate.intro")]
     rows = []
@@ -65,7 +70,7 @@ def checklist(ctx: Ctx, gate: dict) -> str:
     return "\n\n".join(lines)
 
 
-def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) -> Reply:
+def checklist_reply(ctx: Ctx, code: str, gate: Gate, note: str | None = None) -> Reply:
     """The self-check as text and as a card: a toggle per criterion, a note field, save and proceed."""
     text = checklist(ctx, gate)
     body = [cards.title(_header(ctx, gate).strip("*")), cards.text(ctx.t("gate.intro"))]
@@ -83,17 +88,18 @@ def checklist_reply(ctx: Ctx, code: str, gate: dict, note: str | None = None) ->
     return Reply(text, card=cards.card(body, text, actions), note=note)
 
 
-async def submit(ctx: Ctx, value: dict) -> Reply:
+async def submit(ctx: Ctx, value: dict[str, Any]) -> Reply:
     """The self-check card's "save": every toggle is an answer; the note goes with the unconfirmed ones."""
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     gate = (await ctx.store.municipality(code)).gate
     if not gate or value.get("p") != gate["from"]:
         return Reply(ctx.t("press.stale"))  # the card's transition is over (or another one started)
     if gate.get("awaiting_skip"):
         return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
-    note = value.get("note") if isinstance(value.get("note"), str) else ""
+    typed = value.get("note")
+    note = typed if isinstance(typed, str) else ""
     answers = {str(i): {"ok": value.get(f"c{i}") == "true", "note": "" if value.get(f"c{i}") == "true" else note[:500]}
                for i in range(1, len(_criteria(ctx, gate["from"])) + 1)}
     gate = {**gate, "answers": answers}
@@ -104,14 +110,14 @@ async def submit(ctx: Ctx, value: dict) -> Reply:
     return Reply(updated.text, note=ctx.t("gate.saved"), replace_card=updated.card)
 
 
-def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict:
+def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict[str, Any]:
     turn = ctx.turn
     return {"from": source, "to": source + 1, "answers": {}, "awaiting_skip": False, "skipped_open": skipped_open,
             "started_by": {"id": turn.user.id, "name": turn.user.name}, "at": turn.now.isoformat(),
             "conversation": turn.conversation.id}
 
 
-async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> dict | None:
+async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> dict[str, Any] | None:
     """Called when a task completed its phase: starts the self-check if that phase is the current one."""
     phase = current_phase(ctx.content, state)
     if state.gate or phase >= len(ctx.content.phases) or not phase_progress(ctx.content, state)[phase - 1].complete:
@@ -121,19 +127,20 @@ async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -
     return gate
 
 
-async def _gate_or_reply(ctx: Ctx) -> tuple[str | None, dict | None, Reply | None]:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return None, None, reply
+async def _gate_or_reply(ctx: Ctx) -> tuple[str, Gate] | Reply:
+    """The municipality and its self-check in progress, or the reply that says there is none."""
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     state = await ctx.store.municipality(code)
     if not state.gate:
         target = min(current_phase(ctx.content, state) + 1, len(ctx.content.phases))
         name = ctx.content.phase(target).name.get(ctx.lang)
-        return None, None, Reply(ctx.t("gate.none", target_name=name))
-    return code, state.gate, None
+        return Reply(ctx.t("gate.none", target_name=name))
+    return code, state.gate
 
 
-def _picked(ctx: Ctx, gate: dict, raw: str) -> tuple[list[int], str]:
+def _picked(ctx: Ctx, gate: Gate, raw: str) -> tuple[list[int], str]:
     """"ja 1 og 3" -> [1, 3]; "ikke endnu 2: 3 ledere mangler, afventer byrådet" -> [2] and that note, as typed.
 
     The numbers are the first run of numbers in the message; the note is everything typed after them, taken
@@ -152,8 +159,8 @@ def _picked(ctx: Ctx, gate: dict, raw: str) -> tuple[list[int], str]:
 
 async def show(ctx: Ctx) -> Reply:
     """The self-check as it stands, changing nothing."""
-    code, gate, reply = await _gate_or_reply(ctx)
-    return reply or checklist_reply(ctx, code, gate)
+    found = await _gate_or_reply(ctx)
+    return found if isinstance(found, Reply) else checklist_reply(ctx, *found)
 
 
 async def confirm(ctx: Ctx, u: Understanding) -> Reply:
@@ -165,9 +172,10 @@ async def reject(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
-    code, gate, reply = await _gate_or_reply(ctx)
-    if reply:
-        return reply
+    found = await _gate_or_reply(ctx)
+    if isinstance(found, Reply):
+        return found
+    code, gate = found
     if gate.get("awaiting_skip"):
         return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
     numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
@@ -185,9 +193,10 @@ async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
 
 async def proceed(ctx: Ctx, u: Understanding) -> Reply:
     """"fortsæt alligevel": confirms a skip past open tasks, or moves on with the gaps as exceptions."""
-    code, gate, reply = await _gate_or_reply(ctx)
-    if reply:
-        return reply
+    found = await _gate_or_reply(ctx)
+    if isinstance(found, Reply):
+        return found
+    code, gate = found
     if gate.get("awaiting_skip"):
         gate = {**gate, "awaiting_skip": False, "skip_confirmed": True}
         await ctx.store.set_gate(code, gate)
@@ -195,12 +204,12 @@ async def proceed(ctx: Ctx, u: Understanding) -> Reply:
     return await _complete(ctx, code, gate)
 
 
-def _open_question(ctx: Ctx, gate: dict) -> Reply:
+def _open_question(ctx: Ctx, gate: Gate) -> Reply:
     source = ctx.content.phase(gate["from"]).name.get(ctx.lang)
     return Reply(ctx.tn("gate.open_tasks", gate["skipped_open"], source=gate["from"], source_name=source))
 
 
-async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
+async def _complete(ctx: Ctx, code: str, gate: Gate) -> Reply:
     # A task reopened while the checklist was open still needs the explicit skip before the phase moves.
     progress = phase_progress(ctx.content, await ctx.store.municipality(code))[gate["from"] - 1]
     open_now = progress.total - progress.done
@@ -226,14 +235,14 @@ async def _complete(ctx: Ctx, code: str, gate: dict) -> Reply:
 
 async def move(ctx: Ctx, u: Understanding) -> Reply:
     """"gå videre til Ibrugtagning" / "move on to phase 3" / "gå tilbage til Forberedelse"."""
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     state = await ctx.store.municipality(code)
     current = current_phase(ctx.content, state)
-    target, reply = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
-    if reply:
-        return reply
+    target = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
+    if isinstance(target, Reply):
+        return target
     name = ctx.content.phase(target).name.get(ctx.lang)
     if target == current:
         return Reply(ctx.t("gate.already", target=target, target_name=name))

@@ -15,7 +15,9 @@ def _places(ctx: Ctx, term: Term) -> list[str]:
     used, content = term.used_in, ctx.content
     if used is None:
         return []
-    places = [ctx.t("glossary.in_task", task=content.task(t).title.get(ctx.lang)) for t in used.tasks if content.task(t)]
+    # The model's example even where this project left it out: the model still uses the word there.
+    model_tasks = {t.id: t for t in [*content.excluded_tasks, *content.tasks]}
+    places = [ctx.t("glossary.in_task", task=model_tasks[t].title.get(ctx.lang)) for t in used.tasks if t in model_tasks]
     places += [ctx.t("glossary.in_theme", theme=content.theme(t).name.get(ctx.lang)) for t in used.themes]
     places += [ctx.t("glossary.in_phase", number=n, phase=content.phase(n).name.get(ctx.lang)) for n in used.phases]
     places += [f"«{content.model.parts[p].get(ctx.lang)}»" for p in used.parts]
@@ -44,7 +46,7 @@ def _not_found(ctx: Ctx, u: Understanding, slot: str) -> Reply:
     raw = esc(str(u.slots.get(slot, "")))
     lookup = u.unresolved[slot]
     if lookup.candidates:
-        names = [ctx.content.term(c).term.get(ctx.lang) for c in lookup.candidates[:3]]
+        names = [ctx.content.known_term(c).term.get(ctx.lang) for c in lookup.candidates[:3]]
         key = "glossary.ambiguous" if lookup.ambiguous else "glossary.unknown.suggest"
         return Reply(ctx.t(key, text=raw, options=ctx.either(names)))
     return Reply(ctx.t("glossary.unknown", text=raw))
@@ -53,7 +55,7 @@ def _not_found(ctx: Ctx, u: Understanding, slot: str) -> Reply:
 async def define(ctx: Ctx, u: Understanding) -> Reply:
     if "term" in u.unresolved:
         return _not_found(ctx, u, "term")
-    term = ctx.content.term(u.slots["term"])
+    term = ctx.content.known_term(u.slots["term"])
     text = _definition(ctx, term)
     lines, source = _lines(ctx, term)
     body = [cards.title(term.term.get(ctx.lang))]
@@ -64,7 +66,7 @@ async def define(ctx: Ctx, u: Understanding) -> Reply:
     body.append(cards.subtle(source))
     actions = []
     if term.related:
-        related = [ctx.content.term(r) for r in term.related]
+        related = [ctx.content.known_term(r) for r in term.related]
         text += "\n\n" + ctx.t("glossary.related", terms=ctx.all_of([r.term.get(ctx.lang) for r in related]))
         code = await ctx.municipality_code() or ""
         actions = [cards.button(r.term.get(ctx.lang), "define", code, term=r.id) for r in related]
@@ -75,8 +77,10 @@ async def compare(ctx: Ctx, u: Understanding) -> Reply:
     for slot in ("term", "term2"):
         if slot in u.unresolved:
             return _not_found(ctx, u, slot)
-    first, second = ctx.content.term(u.slots["term"]), ctx.content.term(u.slots["term2"])
+    first, second = ctx.content.known_term(u.slots["term"]), ctx.content.known_term(u.slots["term2"])
     if first.id == second.id:
         return Reply(_definition(ctx, first))
-    header = ctx.t("glossary.compare", first=first.term.get(ctx.lang), second=second.term.get(ctx.lang))
+    # "ifølge modellen" only when the model defines both; a word it only uses has our explanation at most.
+    key = "glossary.compare" if first.definition and second.definition else "glossary.compare.words"
+    header = ctx.t(key, first=first.term.get(ctx.lang), second=second.term.get(ctx.lang))
     return Reply("\n\n".join([header, _definition(ctx, first), _definition(ctx, second)]))

@@ -6,7 +6,7 @@ likeliest readings, built from what the message named ("vis «Planlæg uddannels
 """
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 from content.schema import HelpSection
 from dialogs import cards
@@ -54,21 +54,21 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     return Reply(text, card=cards.card(body, text))
 
 
-def _suggestion(ctx: Ctx, intent: str, slots: dict) -> tuple[str, bool]:
+def _suggestion(ctx: Ctx, intent: str, slots: dict[str, Any]) -> tuple[str, bool]:
     """How to say `intent`, with the task, phase or term the message named when the intent takes it; and
     whether the words carry what the message named (else they are the intent's general example)."""
     values = {}
-    if isinstance(slots.get("task"), str) and ctx.content.task(slots["task"]):
-        values["task"] = ctx.content.task(slots["task"]).title.get(ctx.lang)
+    if isinstance(slots.get("task"), str) and (task := ctx.content.task(slots["task"])):
+        values["task"] = task.title.get(ctx.lang)
     if isinstance(slots.get("phase"), int):
         values["phase"] = f"{slots['phase']} {ctx.content.phase(slots['phase']).name.get(ctx.lang)}"
-    if isinstance(slots.get("term"), str) and ctx.content.term(slots["term"]):
-        values["term"] = ctx.content.term(slots["term"]).term.get(ctx.lang)
+    if isinstance(slots.get("term"), str) and (term := ctx.content.term(slots["term"])):
+        values["term"] = term.term.get(ctx.lang)
     if isinstance(slots.get("theme"), str):
         values["theme"] = ctx.content.theme(slots["theme"]).name.get(ctx.lang)
     key = f"say.{intent}.with"
     catalogs = ctx.services.catalogs
-    if values and key in catalogs.keys() and catalogs.placeholders(ctx.lang, key) <= set(values):
+    if values and catalogs.has(key) and catalogs.placeholders(ctx.lang, key) <= set(values):
         return ctx.t(f"say.{intent}.with", task=values.get("task", ""), phase=values.get("phase", ""),
                      term=values.get("term", ""), theme=values.get("theme", "")), True
     return ctx.t(f"say.{intent}"), False

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from content import Task
 from dialogs.context import COPENHAGEN, Ctx
 from dialogs.markdown import bullets
 from dialogs.need import municipality_or_reply
@@ -16,7 +17,7 @@ def _detail(ctx: Ctx, event: AuditEvent) -> str:
     """What a municipality-level event changed, in words: "Go-live: 1. marts 2027", "Fase 1 → Fase 2"."""
     details = event.details or {}
     if event.action == "milestone":
-        return f"{ctx.content.term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
+        return f"{ctx.content.known_term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
     if event.action == "phase":
         names = [ctx.t("phase.label", number=n, phase=ctx.content.phase(n).name.get(ctx.lang))
                  for n in (details["from"], details["to"])]
@@ -39,14 +40,15 @@ def _line(ctx: Ctx, event: AuditEvent) -> str:
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
-    task = None
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
+    task: Task | None = None
     if "task" in u.slots:
-        task, reply = await task_or_reply(ctx, u)
-        if reply:
-            return reply
+        found = await task_or_reply(ctx, u)
+        if isinstance(found, Reply):
+            return found
+        task = found
     period = u.slots.get("period")
     since = _since(ctx, period)
     events = await ctx.store.audit(code, task.id if task else None, limit=50 if since else 15)

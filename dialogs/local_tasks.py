@@ -19,9 +19,9 @@ _MARKUP = re.compile(r"[\\`*_{}\[\]<>#|~]")
 
 
 async def add(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     # The title is shown in every task list: no Markdown or card markup may come in with it.
     title = " ".join(_MARKUP.sub(" ", str(u.slots.get("title", ""))).split()).strip(" '\"«»“”")[:120]
     themes = ctx.either([t.name.get(ctx.lang) for t in ctx.content.themes])
@@ -47,9 +47,10 @@ async def add(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def remove(ctx: Ctx, u: Understanding) -> Reply:
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     if not task.local:
         return Reply(ctx.t("local.not_local", title=task.title.get(ctx.lang)))
     turn = ctx.turn

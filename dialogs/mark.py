@@ -18,9 +18,10 @@ async def reopen(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     turn = ctx.turn
     # A local task may be removed later: its title goes into the audit trail so history can still name it.
     details = {"title": task.title.da} if task.local else None
@@ -30,6 +31,7 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     if not change.changed:
         if done:
             current = change.current
+            assert current is not None, "a task already done has a state (TaskChange.current)"
             return Reply(ctx.t("mark.already", task=title, who=ctx.who(current.by), when=ctx.when(current.at)))
         return Reply(ctx.t("reopen.not_done", task=title))
     state = await ctx.store.municipality(code)

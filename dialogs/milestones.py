@@ -12,14 +12,14 @@ from dialogs.understanding import Understanding
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     name = u.slots.get("milestone")
     if name not in ("idriftsaettelsesdato", "go-live"):
         return Reply(ctx.t("milestone.which"))
     raw = str(u.slots.get("date", ""))
-    label = ctx.content.term(name).term.get(ctx.lang)
+    label = ctx.content.known_term(name).term.get(ctx.lang)
     today = ctx.today()
     try:
         when = parse_date(raw, today)
@@ -44,15 +44,15 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
 
 async def show(ctx: Ctx, u: Understanding) -> Reply:
     """"hvornår er go-live?" / "hvilke datoer har vi sat?": the dates, own or the wave's, and how far off."""
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     dates = milestones_of(ctx.content, await ctx.store.municipality(code))
     wanted = u.slots.get("milestone")
     names = [wanted] if wanted in ("idriftsaettelsesdato", "go-live") else ["idriftsaettelsesdato", "go-live"]
     lines = []
     for name in names:
-        label = ctx.content.term(name).term.get(ctx.lang)
+        label = ctx.content.known_term(name).term.get(ctx.lang)
         milestone = dates.get(name)
         if milestone is None:
             lines.append(ctx.t("milestone.not_set", milestone=label))

@@ -1,11 +1,11 @@
 """"hvad skal vi nu?" / "what's next in Forberedelse?": open tasks of a phase by theme, numbered for "done 3"."""
 from __future__ import annotations
 
+from content import Task
 from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.need import municipality_or_reply
 from dialogs.phase_ref import phase_or_reply
-from content import Task
 from dialogs.progress import current_phase, find_task, is_done, open_tasks_by_theme, phase_progress
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
@@ -13,13 +13,13 @@ from dialogs.understanding import Understanding
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     state = await ctx.store.municipality(code)
-    number, reply = phase_or_reply(ctx, u, default=current_phase(ctx.content, state))
-    if reply:
-        return reply
+    number = phase_or_reply(ctx, u, default=current_phase(ctx.content, state))
+    if isinstance(number, Reply):
+        return number
     return await open_tasks_reply(ctx, code, state, number)
 
 
@@ -78,5 +78,6 @@ def _kept_reply(ctx: Ctx, code: str, state: MunicipalityState, number: int, task
             entry = f"{index}. {title}"
             lines.append(entry)
             rows.append(cards.row(entry, cards.button(ctx.t("card.done"), "done", code, task=task.id, p=number)))
-    text = "\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
-    return Reply(text, card=cards.card(rows, text))
+    cited = sources.of_titles(tasks)  # the redrawn list says whose titles they are, as the first did
+    text = "\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:]) + "\n\n" + sources.line(ctx, cited)
+    return Reply(text, card=cards.card([*rows, sources.block(ctx, cited)], text))

@@ -52,10 +52,10 @@ class Planner:
         self.content = content
         self.catalogs = catalogs
 
-    def _t(self, lang: str, msgid: str, **values) -> str:
+    def _t(self, lang: str, msgid: str, **values: object) -> str:
         return self.catalogs.text(lang, msgid, **values)
 
-    def _tn(self, lang: str, msgid: str, count: int, **values) -> str:
+    def _tn(self, lang: str, msgid: str, count: int, **values: object) -> str:
         return self.catalogs.ngettext(lang, msgid, count, **values)
 
     def _open_list(self, lang: str, state: MunicipalityState, phase: int) -> tuple[int, str]:
@@ -78,7 +78,7 @@ class Planner:
             lang, prefix = record.language, f"{record.code}|{record.key}"
             phase = current_phase(self.content, state)
             progress = phase_progress(self.content, state)[phase - 1]
-            started_here = bool(state.gate) and state.gate.get("conversation") == record.key  # it has the checklist
+            started_here = bool(state.gate and state.gate.get("conversation") == record.key)  # it has the checklist
             if progress.complete and phase < len(self.content.phases) and not started_here:
                 name = self.content.phase(phase).name.get(lang)
                 due.append(Nudge(f"{prefix}|phase_complete|{phase}", record.code, record, "phase_complete",
@@ -89,7 +89,7 @@ class Planner:
                 if not open_count:
                     continue
                 days = (milestone.date - today).days
-                label = self.content.term(milestone.name).term.get(lang)
+                label = self.content.known_term(milestone.name).term.get(lang)
                 date_text = self.catalogs.date(lang, milestone.date)
                 phase_name = self.content.phase(due_phase).name.get(lang)
                 stamp = milestone.date.isoformat()
@@ -110,7 +110,7 @@ class Planner:
                                                          tasks=listing)))
             wave = self.content.project.wave_of(record.code)
             if wave and wave.id in changed_waves and any(m.wave for m in milestones_of(self.content, state).values()):
-                dates = [f"- {self.content.term(name).term.get(lang)}: {self.catalogs.date(lang, day)}"
+                dates = [f"- {self.content.known_term(name).term.get(lang)}: {self.catalogs.date(lang, day)}"
                          for name, day in sorted(wave.milestones.items())]
                 due.append(Nudge(f"{prefix}|wave|{wave.id}|0|{changed_waves[wave.id]}", record.code, record, "wave",
                                  self._t(lang, "nudge.wave", wave=wave.name.get(lang), dates="\n".join(dates)),

@@ -1,6 +1,7 @@
 """"hvad er fokus i fase 3?" / "succeskriterier for opstart": the model's own text for a phase."""
 from __future__ import annotations
 
+from content import Phase
 from dialogs import cards, sources
 from dialogs.context import Ctx
 from dialogs.markdown import bullets
@@ -17,9 +18,9 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     code = await ctx.municipality_code()
     if code:
         default = current_phase(ctx.content, await ctx.store.municipality(code))
-    number, reply = phase_or_reply(ctx, u, default)
-    if reply:
-        return reply
+    number = phase_or_reply(ctx, u, default)
+    if isinstance(number, Reply):
+        return number
     phase = ctx.content.phase(number)
     aspect = u.slots.get("aspect")
     sections = [aspect] if aspect in ASPECTS else list(ASPECTS)
@@ -37,11 +38,16 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     return Reply("\n\n".join(lines))
 
 
-def _aspects(ctx: Ctx, phase) -> list[tuple[str, list[str]]]:
+def _aspects(ctx: Ctx, phase: Phase) -> list[tuple[str, list[str]]]:
     """The overview table's rows for one phase: (label, its lines)."""
     return [(ctx.t("phase.focus"), [phase.focus.get(ctx.lang)]), (ctx.t("phase.effect"), [phase.effect.get(ctx.lang)]),
             (ctx.t("phase.criteria"), [c.get(ctx.lang) for c in phase.success_criteria]),
             (ctx.t("phase.actors"), [a.get(ctx.lang) for a in phase.actors])]
+
+
+def _joined(items: list[str]) -> str:
+    """Several of the table's lines on one line: "a; b; c", without the full stop some of them end with."""
+    return items[0] if len(items) == 1 else "; ".join(item.rstrip(".") for item in items)
 
 
 async def overview(ctx: Ctx, u: Understanding) -> Reply:
@@ -52,7 +58,7 @@ async def overview(ctx: Ctx, u: Understanding) -> Reply:
     for phase in ctx.content.phases:
         name = ctx.t("phase.header", number=phase.number, phase=phase.name.get(ctx.lang))
         rows = _aspects(ctx, phase)
-        lines.append(name + "\n" + "\n".join(f"- **{label}:** {'; '.join(items)}" for label, items in rows))
+        lines.append(name + "\n" + "\n".join(f"- **{label}:** {_joined(items)}" for label, items in rows))
         items = [cards.text(name, weight="Bolder")]
         for label, values in rows:
             items += [cards.text(label, weight="Bolder", size="Small", spacing="Medium"),

@@ -14,7 +14,7 @@ from dialogs import cards
 from dialogs.assign import ROLES
 from dialogs.context import Ctx
 from dialogs.markdown import esc
-from dialogs.progress import current_phase, due_date, is_done, milestones_of, phase_progress, tasks_of
+from dialogs.progress import current_phase, is_done, milestones_of, overdue_since, phase_progress, tasks_of
 from dialogs.status import status_reply
 from dialogs.store import MunicipalityState
 from dialogs.turn import Reply
@@ -45,7 +45,7 @@ def row_of(ctx: Ctx, state: MunicipalityState, today: date) -> Row:
     upcoming = sorted((m.date, m.name) for m in milestones.values() if m.date >= today)
     overdue = 0
     for task in tasks_of(ctx.content, state):
-        due = due_date(ctx.content, state, task)
+        due = overdue_since(ctx.content, state, task)
         overdue += due is not None and due < today and not is_done(state, task.id)
     wave = ctx.content.project.wave_of(state.code)
     p = progress[phase - 1]
@@ -84,7 +84,7 @@ async def _refuse(ctx: Ctx) -> Reply:
     return Reply(text, card={**own.card, "fallbackText": text} if own.card else None, note=refusal)
 
 
-def _behind_key(row: Row):
+def _behind_key(row: Row) -> tuple[int, int, str]:
     return (-row.overdue, row.overall_pct, row.name)
 
 
@@ -94,7 +94,7 @@ def _line(ctx: Ctx, row: Row) -> str:
              ctx.t("portfolio.overall", pct=row.overall_pct)]
     if row.next_milestone:
         name, day = row.next_milestone
-        term = ctx.content.term(name).term.get(ctx.lang)
+        term = ctx.content.known_term(name).term.get(ctx.lang)
         parts.append(ctx.t("portfolio.next", milestone=term, date=ctx.date(day), left=ctx.until(day)))
     if row.overdue:
         parts.append(ctx.tn("portfolio.overdue", row.overdue))
@@ -116,10 +116,10 @@ def _listing(ctx: Ctx, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _bar(label: str, value: float, maximum: float, caption: str) -> dict:
+def _bar(label: str, value: float, maximum: float, caption: str) -> cards.Element:
     """One bar of a horizontal bar chart, drawn with Adaptive Card columns (no image, no chart extension)."""
     share = max(1, round(100 * value / maximum)) if maximum and value else 0
-    columns = [{"type": "Column", "width": "120px", "items": [cards.text(label, size="Small")]}]
+    columns: list[cards.Element] = [{"type": "Column", "width": "120px", "items": [cards.text(label, size="Small")]}]
     if share:
         columns.append({"type": "Column", "width": f"{share}", "style": "accent", "bleed": False,
                         "items": [cards.text(" ", size="Small")]})
@@ -128,7 +128,7 @@ def _bar(label: str, value: float, maximum: float, caption: str) -> dict:
     return {"type": "ColumnSet", "columns": columns, "spacing": "Small"}
 
 
-def _chart(ctx: Ctx, rows: list[Row]) -> tuple[list[dict], list[str]]:
+def _chart(ctx: Ctx, rows: list[Row]) -> tuple[list[cards.Element], list[str]]:
     """Municipalities per phase, and % done per wave: as card bars and as text bars."""
     body, text = [cards.text(ctx.t("portfolio.chart.phases"), weight="Bolder")], []
     counts = {p.number: sum(1 for r in rows if r.phase == p.number) for p in ctx.content.phases}
@@ -185,7 +185,7 @@ async def lagging(ctx: Ctx, u: Understanding) -> Reply:
     if wave:
         rows = [r for r in rows if r.wave == wave]
     behind = sorted((r for r in rows if r.overdue), key=_behind_key)
-    scope = ctx.content.project.wave(wave).name.get(ctx.lang) if wave else ctx.t("portfolio.all")
+    scope = ctx.content.project.known_wave(wave).name.get(ctx.lang) if wave else ctx.t("portfolio.all")
     note = f"_{deadlines_note(ctx)}_"
     if not behind:
         return Reply(ctx.t("portfolio.none_behind", scope=scope, count=len(rows)) + "\n\n" + note)
@@ -225,7 +225,7 @@ def export_csv(ctx: Ctx, states: list[MunicipalityState]) -> bytes:
     writer.writerow(EXPORT_COLUMNS)
     themes = {t.id: t.name.da for t in ctx.content.themes}
     for state in sorted(states, key=lambda s: s.code):
-        municipality = ctx.content.municipality(state.code)
+        municipality = ctx.content.known_municipality(state.code)
         wave = ctx.content.project.wave_of(state.code)
         phase = current_phase(ctx.content, state)
         for task in tasks_of(ctx.content, state):

@@ -3,6 +3,7 @@ stands for, after checking the card is current: its version, and the municipalit
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, TypeGuard
 
 from dialogs import confirm, gate, glossary, mark, portfolio
 from dialogs.cards import CARD_VERSION
@@ -14,11 +15,11 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 
-def is_press(value: object) -> bool:
+def is_press(value: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict) and "a" in value and "v" in value
 
 
-async def handle(ctx: Ctx, value: dict) -> Reply:
+async def handle(ctx: Ctx, value: dict[str, Any]) -> Reply:
     if type(value.get("v")) is not int or value["v"] != CARD_VERSION:  # `true == 1` in Python: not a version
         return Reply(ctx.t("press.old"))
     action = value.get("a")
@@ -41,9 +42,9 @@ async def handle(ctx: Ctx, value: dict) -> Reply:
         return await glossary.define(ctx, Understanding("define", {"term": term}))
     if action == "export":  # the portfolio card's button: consultants only, any conversation
         return await portfolio.export(ctx, Understanding("export"))
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     if value.get("m") != code:
         drawn_for = ctx.content.municipality(value["m"]) if isinstance(value.get("m"), str) else None
         if drawn_for is None:

@@ -1,10 +1,13 @@
 """Counts and the current phase, computed from content and one municipality's stored state."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from content import Content, Source, Task, Text
+from content.schema import MILESTONE_ORDER, MilestoneName
 from dialogs.store import MunicipalityState
 
 
@@ -22,7 +25,7 @@ class PhaseProgress:
 _LOCAL = Source(kind="local")
 
 
-def local_task(entry: dict) -> Task:
+def local_task(entry: Mapping[str, Any]) -> Task:
     """A municipality's own task, typed in chat: one title for both languages, the municipality's own words."""
     title = Text(da=entry["title"], en=entry["title"])
     return Task(id=entry["id"], phase=entry["phase"], theme=entry["theme"], title=title, local=True, source=_LOCAL,
@@ -50,7 +53,7 @@ def is_done(state: MunicipalityState, task_id: str) -> bool:
 def phase_progress(content: Content, state: MunicipalityState) -> tuple[PhaseProgress, ...]:
     """Done and total per phase. Most turns need it, often twice: kept with the (read-only) state."""
     key = ("phase_progress", content)
-    progress = state.derived.get(key)
+    progress: tuple[PhaseProgress, ...] | None = state.derived.get(key)
     if progress is None:
         local_phase = {t["id"]: t["phase"] for t in state.local_tasks}
         total = {p.number: content.phase_size(p.number) for p in content.phases}
@@ -86,12 +89,12 @@ def open_tasks_by_theme(content: Content, state: MunicipalityState, phase: int) 
     return groups
 
 
-MILESTONES = ("idriftsaettelsesdato", "go-live")
+MILESTONES = MILESTONE_ORDER
 
 
 @dataclass(frozen=True)
 class Milestone:
-    name: str  # "idriftsaettelsesdato" | "go-live" (glossary term ids)
+    name: MilestoneName  # "idriftsaettelsesdato" | "go-live" (glossary term ids)
     date: date
     wave: str | None  # the wave id when the date is the wave's, None when the municipality set its own
 
@@ -99,7 +102,7 @@ class Milestone:
 def milestones_of(content: Content, state: MunicipalityState) -> dict[str, Milestone]:
     """The municipality's own dates, else its wave's."""
     wave = content.project.wave_of(state.code)
-    out = {}
+    out: dict[str, Milestone] = {}
     for name in MILESTONES:
         if name in state.milestones:
             out[name] = Milestone(name, state.milestones[name], None)
@@ -114,3 +117,16 @@ def due_date(content: Content, state: MunicipalityState, task: Task) -> date | N
         return None
     milestone = milestones_of(content, state).get(task.due.milestone)
     return milestone.date - timedelta(weeks=task.due.weeks_before) if milestone else None
+
+
+def overdue_since(content: Content, state: MunicipalityState, task: Task) -> date | None:
+    """A date by which the task was certainly due: its deadline, or, where its milestone is not set, the same
+    weeks before a later milestone that is (idriftsættelsesdatoen comes before go-live, so "8 weeks before
+    go-live" is never earlier than the real deadline). For counting what is overdue, never more than is."""
+    exact = due_date(content, state, task)
+    if exact is not None or task.due is None:
+        return exact
+    milestones = milestones_of(content, state)
+    later = MILESTONE_ORDER[MILESTONE_ORDER.index(task.due.milestone) + 1:]
+    bound = next((milestones[m] for m in later if m in milestones), None)
+    return bound.date - timedelta(weeks=task.due.weeks_before) if bound else None

@@ -30,10 +30,10 @@ async def resolve(ctx: Ctx, u: Understanding) -> tuple[Understanding, Reply | No
             u = replace(u, confirm=True)  # "den er færdig" about a task someone else named, or named long ago
     phase = slots.get("phase")
     if phase in _STEP:
-        code, reply = await municipality_or_reply(ctx)
-        if reply:
-            return u, reply
-        number = current_phase(ctx.content, await ctx.store.municipality(code)) + _STEP[phase]
+        registered = await municipality_or_reply(ctx)
+        if isinstance(registered, Reply):
+            return u, registered
+        number = current_phase(ctx.content, await ctx.store.municipality(registered)) + _STEP[phase]
         if not 1 <= number <= len(ctx.content.phases):
             return u, Reply(ctx.t("phase.none_after" if _STEP[phase] > 0 else "phase.none_before"))
         slots["phase"] = number

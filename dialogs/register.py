@@ -27,7 +27,7 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     if owner is not None:
         return Reply(ctx.t("tenant.refused", name=name))
     ctx.forget_lookup()  # the reply belongs to the new municipality (the bot remembers this conversation for it)
-    municipality = ctx.content.municipality(code)
+    municipality = ctx.content.known_municipality(code)
     lines = [ctx.t("register.done.team" if conv.scope.startswith("team:") else "register.done", name=name,
                    code=code, region=municipality.region)]
     if existing:
@@ -43,6 +43,6 @@ def _unknown(ctx: Ctx, raw: str, u: Understanding) -> Reply:
         candidates = ctx.services.understander.municipalities.suggest(raw)
     if not candidates:
         return Reply(ctx.t("register.how"))
-    names = [ctx.content.municipality(c).name for c in candidates[:3]]
+    names = [ctx.content.known_municipality(c).name for c in candidates[:3]]
     return Reply(ctx.t("register.unknown", text=esc(raw) or "?", options=ctx.either(names), example=names[0]))
 

@@ -9,13 +9,6 @@ from dialogs import cards
 from dialogs.context import Ctx
 
 
-def cite(ctx: Ctx, source: Source) -> str:
-    """"Kilde: Implementeringsmodellen 2.0 – faseoversigten" / "Udkast – ikke KOMBITs tekst"."""
-    if source.kind in ("model", "project"):
-        return ctx.t("source.label", source=where(ctx, source))
-    return where(ctx, source)
-
-
 def where(ctx: Ctx, source: Source) -> str:
     """The source alone: "Implementeringsmodellen 2.0 – faseoversigten", "Udkast – ikke KOMBITs tekst"."""
     part = source.part.get(ctx.lang) if source.part else ""
@@ -43,7 +36,7 @@ def plain(ctx: Ctx, sources: Iterable[Source]) -> str:
     return " · ".join(dict.fromkeys(out))
 
 
-def block(ctx: Ctx, sources: Iterable[Source]) -> dict:
+def block(ctx: Ctx, sources: Iterable[Source]) -> cards.Element:
     """The same line for a card."""
     return cards.subtle(plain(ctx, sources))
 

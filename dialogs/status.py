@@ -10,9 +10,9 @@ from dialogs.understanding import Understanding
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     return await status_reply(ctx, code)
 
 
@@ -32,7 +32,7 @@ async def status_reply(ctx: Ctx, code: str) -> Reply:
     total = ctx.t("status.total", progress=ctx.progress(sum(p.done for p in progress), sum(p.total for p in progress)))
     lines.append(total)
     for milestone in milestones_of(ctx.content, state).values():
-        term = ctx.content.term(milestone.name).term.get(ctx.lang)
+        term = ctx.content.known_term(milestone.name).term.get(ctx.lang)
         wave = ctx.content.project.wave_of(code) if milestone.wave else None
         when = ctx.t("status.when.wave" if wave else "status.when", date=ctx.date(milestone.date),
                      left=ctx.until(milestone.date), wave=wave.name.get(ctx.lang) if wave else "")
@@ -50,9 +50,9 @@ async def status_reply(ctx: Ctx, code: str) -> Reply:
 
 async def count(ctx: Ctx, u: Understanding) -> Reply:
     """"hvor mange opgaver mangler vi?": the numbers, in a phase or in all."""
-    code, reply = await municipality_or_reply(ctx)
-    if reply:
-        return reply
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
     progress = phase_progress(ctx.content, await ctx.store.municipality(code))
     number = u.slots.get("phase")
     if isinstance(number, int):

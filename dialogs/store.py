@@ -1,13 +1,13 @@
 """What the conversation core needs from storage. `bot.store.TinyStore` implements it on disk."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
-_EMPTY: Mapping = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def frozen(value: Any) -> Any:
@@ -58,10 +58,11 @@ class MunicipalityState:
     phase: int = 1  # moved only by the phase gate (or an explicit move back)
     milestones: Mapping[str, date] = field(default_factory=lambda: _EMPTY)  # the municipality's own dates
     tasks: Mapping[str, TaskState] = field(default_factory=lambda: _EMPTY)
-    gate: Mapping | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
-    local_tasks: tuple[Mapping, ...] = ()  # {id, phase, theme, title}: the municipality's own
-    assignments: Mapping[str, Mapping] = field(default_factory=lambda: _EMPTY)  # task id -> {responsible, performer}: Actor dicts
-    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # computed from this state
+    gate: Mapping[str, Any] | None = None  # a transition self-check in progress: {from, to, answers: {index: {ok, note}}}
+    local_tasks: tuple[Mapping[str, Any], ...] = ()  # {id, phase, theme, title}: the municipality's own
+    # task id -> {responsible, performer}: Actor dicts
+    assignments: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
+    derived: dict[object, Any] = field(default_factory=dict, init=False, compare=False, repr=False)  # computed from this state
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class AuditEvent:
     conversation: str
     scope: str | None = None  # register: the scope bound, so the event alone can restore the registration
     tenant_id: str | None = None  # register and rebind: the tenant bound
-    details: dict | None = None  # milestone: {name, date}; phase: {from, to, answers, exceptions, skipped_open};
+    details: dict[str, Any] | None = None  # milestone: {name, date}; phase: {from, to, answers, exceptions, skipped_open};
     # assign: {role, person}; local_add: {task}
 
 
@@ -101,12 +102,16 @@ FRESH = timedelta(minutes=30)
 
 def fresh(at: str | None, now: datetime) -> bool:
     """Whether something stamped `at` (ISO time) is recent enough for a message now to refer to it."""
-    return bool(at) and now - datetime.fromisoformat(at) <= FRESH
+    if not at:
+        return False
+    return now - datetime.fromisoformat(at) <= FRESH
 
 
-def open_question(pending: Mapping | None, user: str, now: datetime) -> bool:
+def open_question(pending: Mapping[str, Any] | None, user: str, now: datetime) -> bool:
     """Whether `pending` is a question `user` may still answer (the bot asked them, within FRESH)."""
-    return bool(pending) and pending.get("user") == user and fresh(pending.get("at"), now)
+    if not pending:
+        return False
+    return pending.get("user") == user and fresh(pending.get("at"), now)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class ThreadContext:
 
     task_ids: tuple[str, ...] = ()
     last_task: str | None = None
-    pending: Mapping | None = None  # {id, intent, slots, user, at}: plain JSON
+    pending: Mapping[str, Any] | None = None  # {id, intent, slots, user, at}: plain JSON
     last_task_by: str | None = None  # who named the last task, and when: another's "den" is asked about
     last_task_at: str | None = None
 
@@ -127,13 +132,24 @@ class ConversationRecord:
 
     key: str  # the conversation id (threads folded into their channel)
     code: str
-    reference: dict  # Bot Framework ConversationReference, serialised by bot/
+    reference: dict[str, Any]  # Bot Framework ConversationReference, serialised by bot/
     language: str
     active: bool = True
     scope: str = ""  # the registration scope it was seen in: a team that moved on gets no old nudges
 
 
+class StoreUnavailable(Exception):
+    """A change could not be made durable (the disk is full or failing): it was not acknowledged, and the
+    person is told it was not saved."""
+
+
 class Store(Protocol):
+    on_write: Callable[[float], None] | None  # told each change's seconds to durability (the edge's metrics)
+
+    def writable(self) -> bool:
+        """Whether a change could be made durable now (readiness): a full disk says no."""
+        ...
+
     async def registration(self, scope: str) -> Registration | None: ...
 
     async def register(self, registration: Registration, conversation: str) -> str | None:
@@ -147,18 +163,18 @@ class Store(Protocol):
         """Every registered municipality (for KOMBIT's consultants)."""
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
-                       details: dict | None = None) -> TaskChange: ...
+                       details: dict[str, Any] | None = None) -> TaskChange: ...
 
     async def record(self, event: AuditEvent) -> None:
         """Append an event (milestone, phase) to the trail and apply it to the state."""
 
-    async def set_gate(self, code: str, gate: dict | None) -> None: ...
+    async def set_gate(self, code: str, gate: dict[str, Any] | None) -> None: ...
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]: ...
 
-    def conversation_known(self, key: str, fingerprint: tuple) -> bool: ...
+    def conversation_known(self, key: str, fingerprint: tuple[Any, ...]) -> bool: ...
 
-    async def remember_conversation(self, record: ConversationRecord, fingerprint: tuple | None = None) -> None: ...
+    async def remember_conversation(self, record: ConversationRecord, fingerprint: tuple[Any, ...] | None = None) -> None: ...
 
     async def conversations(self) -> list[ConversationRecord]: ...
 
@@ -185,7 +201,8 @@ class Store(Protocol):
     async def update_thread(self, conversation: str, **changes: Any) -> None:
         """Change some of a thread's context (task_ids, last_task, pending); the same values write nothing."""
 
-    async def take_pending(self, conversation: str, user: str, now: datetime, asked: str | None = None) -> dict | None:
+    async def take_pending(self, conversation: str, user: str, now: datetime,
+                           asked: str | None = None) -> dict[str, Any] | None:
         """The change `user` was asked about here, still open at `now` (`open_question`; given `asked`, that
         very question), cleared in the same step: two "ja" at once make it once."""
 

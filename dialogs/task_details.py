@@ -30,15 +30,18 @@ def deadline(ctx: Ctx, state: MunicipalityState, task: Task) -> str | None:
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     state = await ctx.store.municipality(code)
     phase = ctx.content.phase(task.phase).name.get(ctx.lang)
     theme = ctx.content.theme(task.theme).name.get(ctx.lang)
     title_kind = task.source.kind if task.source else "draft"
-    lines = [f"**{task.title.get(ctx.lang)}**",
-             ctx.t(f"details.kind.{title_kind}", number=task.phase, phase=phase, theme=theme)]
+    where = ctx.t(f"details.kind.{title_kind}", number=task.phase, phase=phase, theme=theme)
+    if title_kind == "model" and (task.details_source is None or task.details_source.kind == "draft"):
+        where += " " + ctx.t("details.placement.draft")
+    lines = [f"**{task.title.get(ctx.lang)}**", where]
     for name in FIELDS:
         value = getattr(task, name)
         if value:
@@ -74,9 +77,10 @@ def _sources(ctx: Ctx, task: Task) -> str:
 
 async def status(ctx: Ctx, u: Understanding) -> Reply:
     """"er Udpeg projektleder udført?": yes (who, when) or not yet, with a button to mark it."""
-    code, task, reply = await municipality_and_task(ctx, u)
-    if reply:
-        return reply
+    found = await municipality_and_task(ctx, u)
+    if isinstance(found, Reply):
+        return found
+    code, task = found
     state = await ctx.store.municipality(code)
     title = task.title.get(ctx.lang)
     done = state.tasks.get(task.id)

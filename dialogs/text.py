@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from content.names import fold
+from content.names import fold as fold  # re-exported: dialogs fold text as names are folded
 
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]{0,200}>")

@@ -23,6 +23,8 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
             listed += tasks
     if listed:  # the model's tasks are examples, and the model places none of them in a phase
         lines.append(ctx.t("theme.examples"))
+        if any(t.details_source is None or t.details_source.kind == "draft" for t in listed):
+            lines.append(ctx.t("theme.placement.draft"))
     lines.append(sources.line(ctx, [theme.source, *sources.of_titles(listed)]))
     return Reply("\n\n".join(lines))
 

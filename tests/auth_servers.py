@@ -68,7 +68,7 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1, localhost and login.microsoftonline.com; it is its own CA."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "local identity test server")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (x509.CertificateBuilder()
             .subject_name(name).issuer_name(name).public_key(key.public_key())
@@ -107,7 +107,7 @@ class Seen:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "local-identity"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):
         pass
 
     def _answer(self, method: str) -> None:
@@ -127,10 +127,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._answer("GET")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._answer("POST")
 
 
@@ -167,7 +167,7 @@ class _ConnectHandler(socketserver.BaseRequestHandler):
             if not chunk:
                 return
             head += chunk
-        method, target = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
+        method, target = [*head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), "", ""][:2]
         owner.requests.append(Seen("proxy", method, target, "", {}, {}))
         if method != "CONNECT" or target != f"{MICROSOFT_LOGIN_HOST}:443":
             self.request.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
@@ -272,7 +272,7 @@ class IdentityServers:
             return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
         return 404, {"error": "not_found", "path": path}
 
-    def start(self) -> "IdentityServers":
+    def start(self) -> IdentityServers:
         for server in (self._http, self._tls, self._proxy):
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import ClientSession, web
@@ -19,7 +19,7 @@ _ids = itertools.count(1)
 
 
 class Clock:
-    def __init__(self, now: datetime = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)):
+    def __init__(self, now: datetime = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)):
         self.now = now
 
     def __call__(self) -> datetime:
@@ -96,7 +96,7 @@ class Where:
     team_id: str | None = None
     tenant_id: str = TENANT
 
-    def thread(self, message_id: str = "1700000000000") -> "Where":
+    def thread(self, message_id: str = "1700000000000") -> Where:
         return Where(f"{self.conversation_id};messageid={message_id}", self.kind, self.team_id, self.tenant_id)
 
 

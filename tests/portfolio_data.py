@@ -10,7 +10,7 @@ import json
 import random
 import shutil
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -120,7 +120,7 @@ def write_content(root: Path, members: dict[str, list[str]]) -> Path:
 
 
 def _iso(day: date, minute: int) -> str:
-    return datetime(day.year, day.month, day.day, 8, 0, tzinfo=timezone.utc).replace(minute=minute % 60).isoformat()
+    return datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC).replace(minute=minute % 60).isoformat()
 
 
 def generate(seed: int = 2026, local_range: tuple[int, int] = (3, 9)) -> tuple[dict[str, list[str]], list[Expected]]:

@@ -22,7 +22,7 @@ class Ranked:
 
 class IntentClassifier:
     def __init__(self, samples: Iterable[tuple[Iterable[str], str]]):
-        counts: dict[str, Counter] = defaultdict(Counter)
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
         for features, intent in samples:
             counts[intent].update(set(features))
         self.intents = tuple(sorted(counts))

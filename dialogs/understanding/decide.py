@@ -10,11 +10,14 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from content.schema import IntentSpec
 from dialogs.text import MAX_UTTERANCE
 from dialogs.understanding.entities import Tagged
+from dialogs.understanding.names import Lookup
 from dialogs.understanding.reading import Understanding
 from dialogs.understanding.slots import SlotFiller
 from dialogs.understanding.utterance import Utterance
@@ -25,7 +28,8 @@ _NOT_COMPLETED = ("task", "person", "title", "numbers", "term", "term2", "date")
 
 
 class Decider:
-    def __init__(self, intents: dict[str, IntentSpec], words_: Words, slots: SlotFiller, knows_word):
+    def __init__(self, intents: dict[str, IntentSpec], words_: Words, slots: SlotFiller,
+                 knows_word: Callable[[str], bool]):
         """`knows_word`: whether the examples know a word (the classifier's vocabulary)."""
         self._intents = intents
         self._words = words_
@@ -67,7 +71,7 @@ class Decider:
         spec = self._intents.get(reading.intent)
         answers_with_note = spec is not None and not spec.changes and u.question_in_note  # "nej 2: budget?"
         if spec is not None and u.question and spec.asked and not answers_with_note:  # "ja?", "er X udført?"
-            return self._asked(reading, spec, u)
+            return self._asked(reading, spec.asked, u)
         if spec is None or not spec.changes:
             return replace(reading, confirm=False)
         unsure = list(reading.doubts)
@@ -90,17 +94,18 @@ class Decider:
         named = tagged.named
         return any(named.isdisjoint(range(a, b)) for a, b in self._words.hedges.find(tagged.words))
 
-    def _asked(self, reading: Understanding, spec: IntentSpec, u: Utterance) -> Understanding:
+    def _asked(self, reading: Understanding, asked_as: str, u: Utterance) -> Understanding:
+        """`asked_as`: the intent's `asked`, what it is when asked as a question."""
         body = u.body_words
         if body and self._words.who_words.at(body, 0) and "history" in self._intents:
             # "hvem har flyttet os til fase 2?", "who reopened X?": who made the change
-            slots = {k: v for k, v in reading.slots.items() if k in self._intents["history"].slots}
+            slots: dict[str, Any] = {k: v for k, v in reading.slots.items() if k in self._intents["history"].slots}
             return replace(reading, intent="history", slots=slots, unresolved={}, confirm=False,
                            why=reading.why + "; a who-question: history")
-        if spec.asked == "confirm":
+        if asked_as == "confirm":
             return replace(reading, confirm=True, why=reading.why + "; asked as a question: confirm")
-        asked = self._intents[spec.asked]
+        asked = self._intents[asked_as]
         slots = {k: v for k, v in reading.slots.items() if k in asked.slots}
-        unresolved = {k: v for k, v in reading.unresolved.items() if k in asked.slots}
+        unresolved: dict[str, Lookup] = {k: v for k, v in reading.unresolved.items() if k in asked.slots}
         return replace(reading, intent=asked.name, slots=slots, unresolved=unresolved, confirm=False,
                        why=reading.why + f"; a question: {asked.name}")

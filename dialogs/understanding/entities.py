@@ -59,7 +59,9 @@ class TaskGuess:
     def beats(self, named: str) -> bool:
         """Whether the words point at another task than the one named outright, and clearly: "allokeret folk til
         early life support" names "early life support" (hypercare) but is about allocating resources for it."""
-        return bool(self.id) and self.id != named and self.scores[self.id] >= _LEAD * self.scores.get(named, 0.0)
+        if not self.id:
+            return False
+        return self.id != named and self.scores[self.id] >= _LEAD * self.scores.get(named, 0.0)
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,11 @@ class _Spelling:
         allowed = 1 if len(word) <= 5 else 2  # edits, a swap of two letters counting as one
         pool = [w for size in range(len(word) - allowed, len(word) + allowed + 1) for w in self._by_length.get(size, ())]
         near = process.extract(word, pool, scorer=DamerauLevenshtein.distance, score_cutoff=allowed, limit=4)
-        near = [(w, score) for w, score, _ in near if not (w.startswith(word) or word.startswith(w))]
-        if not near:
+        other = [(w, score) for w, score, _ in near if not (w.startswith(word) or word.startswith(w))]
+        if not other:
             return word
-        best = min(score for _, score in near)
-        closest = [w for w, score in near if score == best]
+        best = min(score for _, score in other)
+        closest = [w for w, score in other if score == best]
         return closest[0] if len(closest) == 1 else word
 
 
@@ -154,7 +156,7 @@ class _TaskWords:
         score: dict[str, float] = defaultdict(float)
         pointing: dict[str, set[int]] = defaultdict(set)  # task -> places of the words that point at it
         rare = False
-        counted: set[str] = set()
+        counted: set[tuple[str, str]] = set()
         for place, word in message_words:
             best: dict[str, float] = {}
             for known in self._matches(word):
@@ -186,7 +188,7 @@ _FORM = 3  # ... each with at most this many letters more: "projektet" and "proj
 
 
 def _same_root(a: str, b: str) -> bool:
-    return _ROOT < min(len(a), len(b)) and max(len(a), len(b)) <= _ROOT + _FORM and a[:_ROOT] == b[:_ROOT]
+    return min(len(a), len(b)) > _ROOT and max(len(a), len(b)) <= _ROOT + _FORM and a[:_ROOT] == b[:_ROOT]
 
 
 def _stems(word: str) -> list[str]:
@@ -311,7 +313,8 @@ class Tagger:
         # "as-is", not the word "as-is kortlægning").
         runs.sort(key=lambda r: (all(kind == "term" and value in self._used_only for kind, value in r[2]),
                                  -(r[1] - r[0]), r[0]))
-        found, used = [], set()
+        found: list[Found] = []
+        used: set[int] = set()
         for start, end, hits in runs:
             if used.intersection(range(start, end)):
                 continue
@@ -350,4 +353,4 @@ def known_words(texts: Iterable[str]) -> set[str]:
     return {w for text in texts for w in words(text)}
 
 
-__all__ = ["Found", "Phrases", "TaskGuess", "Tagged", "Tagger", "known_words"]
+__all__ = ["Found", "Phrases", "Tagged", "Tagger", "TaskGuess", "known_words"]

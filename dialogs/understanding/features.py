@@ -6,6 +6,8 @@ never seen in the examples are then as good as those that were; a misspelt word 
 """
 from __future__ import annotations
 
+import itertools
+
 from dialogs.understanding.entities import Tagged
 from dialogs.understanding.utterance import Utterance
 
@@ -34,7 +36,7 @@ def features(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None 
 def _sequence(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None) -> tuple[list[str], list[str]]:
     sequence: list[str] = []
     extra: list[str] = []  # words of a task found by its words: also features as themselves
-    at_run: dict[int, tuple[int, str]] = {}
+    at_run: dict[int, tuple[int, str, str]] = {}  # start -> (end, placeholder, kind)
     guess = tagged.task_guess
     guessed = guess.places if guess and (guess.id or guess.candidates) and not tagged.first("task") else frozenset()
     for found in tagged.found:
@@ -50,7 +52,7 @@ def _sequence(utterance: Utterance, tagged: Tagged, known: frozenset[str] | None
     if guessed:
         # A task found by its words stands as <task>, like one named outright ("er jobfunktionsrollerne
         # modelleret?" is "er <task>?"); its words also count as words (a participle says it is done).
-        for place in sorted(guess.places):
+        for place in sorted(guessed):
             if place not in at_run:
                 at_run[place] = (place + 1, "task", "task")
     body = set(utterance.body)
@@ -78,7 +80,7 @@ def _features(utterance: Utterance, tagged: Tagged, sequence: list[str], extra: 
     out = [f"w:{item}" for item in sequence + extra]
     out += [f"p:{item[:_PREFIX]}" for item in sequence + extra if len(item) > _PREFIX + 1 and not item.startswith("<")]
     pairs = ["^", *sequence]
-    out += [f"b:{a}_{b}" for a, b in zip(pairs, pairs[1:])]
+    out += [f"b:{a}_{b}" for a, b in itertools.pairwise(pairs)]
     out += [f"k:{kind}" for kind in {f.kind for f in tagged.found}]
     # Which term: "faserne" and "temaerne" are both terms, and ask for different overviews.
     out += [f"v:term:{f.value}" for f in tagged.all("term")]

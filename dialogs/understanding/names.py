@@ -10,7 +10,7 @@ import bisect
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -62,9 +62,12 @@ class _Texts:
 
 
 class NameIndex:
-    def __init__(self, names: Mapping[str, Iterable[str]], suggest_from: float = 0.0):
-        """`suggest_from`: the least score (rapidfuzz WRatio, 0-100) a name needs to be offered as "did you mean"."""
+    def __init__(self, names: Mapping[str, Iterable[str]], suggest_from: float = 0.0, by_part: bool = True):
+        """`suggest_from`: the least score (rapidfuzz WRatio, 0-100) a name needs to be offered as "did you mean".
+        `by_part`: a name's whole words may pick it ("projektleder" is "Udpeg projektleder"); off for glossary
+        terms, where "data" is not "databehandleraftale" nor "management" "top management"."""
         self._suggest_from = suggest_from
+        self._by_part = by_part
         self._id_of: dict[str, str] = {}
         self._word_runs: list[tuple[str, str]] = []  # (" word word ", id) for whole-word containment
         for item_id, item_names in names.items():
@@ -96,7 +99,7 @@ class NameIndex:
         if scored and scored[0][1] >= _TYPO_SCORE:
             ties = [i for i, s in scored if s >= scored[0][1] - _CLOSE]
             return Lookup(ties[0], exact=False) if len(ties) == 1 else Lookup(None, tuple(ties[:5]), tie=True)
-        if len(k) >= _MIN_PART:
+        if len(k) >= _MIN_PART and self._by_part:
             # Whole words of a name ("projektleder" in "Udpeg projektleder") may pick it; a bare part of a word
             # ("appoint as" in "appoint a super user") may only make a tie to ask about, never a match.
             run = f" {' '.join(words(query))} "
@@ -114,13 +117,15 @@ class NameIndex:
         k = key(query)
         return [i for i, _ in self._best_per_id(k, fuzz.WRatio, self._suggest_from or None)[:n]] if k else []
 
-    def _best_per_id(self, k: str, scorer, cutoff: float | None = None, typos_only: bool = False) -> list[tuple[str, float]]:
-        """`typos_only`: a name that is the query plus a whole word or more ("implementeringsmodellen" and
-        "implementeringsmodellens temaer") is not a misspelling of it."""
+    def _best_per_id(self, k: str, scorer: Callable[..., float], cutoff: float | None = None,
+                     typos_only: bool = False) -> list[tuple[str, float]]:
+        """`typos_only`: a name that is the query plus a whole word or more, before or after ("implementeringsmodellen"
+        and "implementeringsmodellens temaer", "management" and "top management") is not a misspelling of it."""
         digits = _DIGITS.findall(k)
         best: dict[str, float] = {}
         for name, score, _ in process.extract(k, self._keys, scorer=scorer, limit=20, score_cutoff=cutoff):
-            if typos_only and abs(len(name) - len(k)) > 2 and (name.startswith(k) or k.startswith(name)):
+            if typos_only and abs(len(name) - len(k)) > 2 and (name.startswith(k) or k.startswith(name)
+                                                               or name.endswith(k) or k.endswith(name)):
                 continue
             if self._digits_of[name] != digits:
                 continue  # "fase 2" is not a typo of "fase", nor "fase 3" of "fase 2"

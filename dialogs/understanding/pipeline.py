@@ -17,7 +17,9 @@ import functools
 import re
 import weakref
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from content import Content
 from content.schema import IntentSpec
@@ -29,7 +31,7 @@ from dialogs.understanding.features import features
 from dialogs.understanding.features import shape as shape_of
 from dialogs.understanding.language import LanguageGuess
 from dialogs.understanding.lexicon import Lexicon
-from dialogs.understanding.names import NameIndex, content_names
+from dialogs.understanding.names import Lookup, NameIndex, content_names
 from dialogs.understanding.reading import FREE_TEXT_SLOTS, LOOKUP_SLOTS, TemplateParse, Understanding, body_text
 from dialogs.understanding.slots import SlotFiller
 from dialogs.understanding.template_reader import TemplateReader, template_words
@@ -39,12 +41,12 @@ from dialogs.understanding.words import Words
 _SURE = 0.85  # below this a classifier reading is "not sure"; a template's shape needs it to overrule the classifier
 _FLOOR = 0.3  # below this the classifier's best guess is no answer: the message is not understood
 _READINGS = 8  # how many of the classifier's likeliest intents are weighed further
-_CLOSE_TERM = 75.0  # rapidfuzz WRatio from which a glossary term is offered as "did you mean"
+_CLOSE_TERM = 80.0  # rapidfuzz WRatio from which a glossary term is offered as "did you mean"
 _SHAPE = 4.0  # how much likelier an intent is when one of its templates has the message's shape (an unknown name in it)
 _NAME_WORDS = 5  # a message this long or shorter may be only a name ("Ringkøbing-Skjern Kommune")
 _WORD = re.compile(r"\w+")
 
-_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BUILT: weakref.WeakKeyDictionary[Content, Understander] = weakref.WeakKeyDictionary()
 
 
 class Understander:
@@ -66,7 +68,7 @@ class Understander:
         # A word outside the model gets "did you mean" only with a term that is close ("hyperkær": Hyper-care), not
         # the three least unlike ("kaffemaskine": Tema, As-is, Fase).
         self.municipalities, self.phases, self.themes, self.terms, self.tasks, self.waves = (
-            NameIndex(names[kind], suggest_from=_CLOSE_TERM if kind == "term" else 0.0)
+            NameIndex(names[kind], suggest_from=_CLOSE_TERM if kind == "term" else 0.0, by_part=kind != "term")
             for kind in ("municipality", "phase", "theme", "term", "task", "wave"))
         indexes = {"municipality": self.municipalities, "phase": self.phases, "theme": self.themes,
                    "term": self.terms, "term2": self.terms, "task": self.tasks, "wave": self.waves}
@@ -91,7 +93,7 @@ class Understander:
                                                        if example)
         self._cached = functools.lru_cache(maxsize=4096)(self._understand)
 
-    def _remember(self, examples) -> tuple[dict[str, str], dict[str, set[str]]]:
+    def _remember(self, examples: Iterable[tuple[str, Utterance, Tagged]]) -> tuple[dict[str, str], dict[str, set[str]]]:
         """Each example's shape (features.shape) -> its intent: an example is understood as written, with any
         name of the same kind in it. Two examples of different intents with one shape are a conflict in the
         examples (a test names them), and that shape is left to the classifier."""
@@ -242,7 +244,7 @@ class Understander:
             intent, probability = shape, 1.0
             why = f"template shape {shape}, a name not known ({why})"
 
-        def offers(first: str | None = None) -> tuple[tuple[str, dict], ...]:  # the likeliest readings, to offer
+        def offers(first: str | None = None) -> tuple[tuple[str, dict[str, Any]], ...]:  # the likeliest readings, to offer
             intents = [first] if first else []
             intents += [i for i, p in ranked[:4] if i not in (intent, "unknown") and p >= 0.05]
             return tuple((i, self.slots.fill(self.intents[i], tagged, u, raw_text, partial)[0]) for i in intents[:3])
@@ -261,7 +263,7 @@ class Understander:
         why += "; a template's shape with a new name" if by_shape else ""
         return Understanding(intent, slots, unresolved, why=why, doubts=doubts, by_classifier=not by_shape)
 
-    def _asks_a_definition(self, slots: dict, unresolved: dict, tagged: Tagged) -> bool:
+    def _asks_a_definition(self, slots: dict[str, Any], unresolved: dict[str, Lookup], tagged: Tagged) -> bool:
         """"hvad er X?" with an X outside the model is a definition question only when it says so ("hvad
         betyder …", "hvad er en …") or X is something of the model's (a task): not "hvad er vejret?"."""
         if "term" not in slots:
@@ -284,7 +286,7 @@ class Understander:
         return known * 2 >= len(plain)
 
 
-def _sentences(content: Content):
+def _sentences(content: Content) -> Iterator[tuple[str, str, bool]]:
     """(intent, text, is an example) of every example and training sentence, each once."""
     seen = set()
     for lang in sorted(content.examples):
@@ -299,12 +301,12 @@ def _sentences(content: Content):
                 yield intent, text, example
 
 
-def _lower_case_words(texts) -> Counter:
+def _lower_case_words(texts: Iterable[str]) -> Counter[str]:
     """How often the examples write each word in lower case: a name ("Mette", "Lars") is not a word the bot
     knows, or it would never be taken for a person's name."""
-    written: Counter = Counter(word for text in texts for word in _WORD.findall(text)
+    written: Counter[str] = Counter(word for text in texts for word in _WORD.findall(text)
                                if word[0].islower() or word[0].isdigit())
-    lower: Counter = Counter()
+    lower: Counter[str] = Counter()
     for word, n in written.items():
         for part in words(word):
             lower[part] += n

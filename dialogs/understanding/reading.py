@@ -26,7 +26,7 @@ class Understanding:
     doubts: tuple[str, ...] = ()  # why a change read from it should be asked about first
     by_classifier: bool = False  # read by the classifier, not a template or an example: a change needs a cue word
     # The next likeliest readings, (intent, slots), for a reply that offers them ("Mente du …?").
-    alternatives: tuple[tuple[str, dict], ...] = ()
+    alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TemplateParse:
     intent: str
     raw: dict[str, str]  # slot -> its text (wildcards) or list value
     literal: int  # characters of the text not taken by name/free-text wildcards: the template's own words
-    template: str
+    template: str | None  # the template's text, as hassil keeps it
 
 
 def body_text(u: Utterance) -> str:

@@ -120,7 +120,7 @@ class SlotFiller:
 
     # -- filling ----------------------------------------------------------------------------------------------
     def fill(self, spec: IntentSpec, tagged: Tagged, u: Utterance, raw_text: str,
-             partial: list[TemplateParse]) -> tuple[dict, dict, bool]:
+             partial: list[TemplateParse]) -> tuple[dict[str, Any], dict[str, Lookup], bool]:
         """The intent's slots from what the message names; and whether a name was only guessed at."""
         slots: dict[str, Any] = {}
         unresolved: dict[str, Lookup] = {}
@@ -160,7 +160,7 @@ class SlotFiller:
             # template found ("hvad er en superbruger"); the template that read most of the message first
             if parse.intent != spec.name:
                 continue
-            missing = {k: v for k, v in parse.raw.items() if k in spec.slots and k not in slots}
+            missing: dict[str, str] = {k: v for k, v in parse.raw.items() if k in spec.slots and k not in slots}
             if missing:
                 reading = as_typed_reading(self._templates.resolve_all(spec.name, missing, suggest=True), u)
                 for name in missing:

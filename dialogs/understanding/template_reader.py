@@ -7,6 +7,7 @@ command with a name the bot does not know ("tilmeld Atlantis", "fjern lokal opga
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -51,7 +52,7 @@ def template_words(content: Content) -> set[str]:
 
 
 class TemplateReader:
-    def __init__(self, content: Content, words_: Words, indexes: dict[str, NameIndex], correct):
+    def __init__(self, content: Content, words_: Words, indexes: dict[str, NameIndex], correct: Callable[[str], str]):
         """`indexes`: slot -> the names it is looked up in; `correct`: a word -> the known word it misspells."""
         self._templates = Templates([Intents.from_dict(_fold_templates(doc)) for doc in content.sentences.values()])
         self._words = words_

@@ -77,8 +77,8 @@ class _Side:
         if isinstance(exp, RuleReference) and exp.rule_name in self._rules:
             return self._of_named(("rule", exp.rule_name), lambda: self.edge(self._rules[exp.rule_name].expression))
         if (isinstance(exp, ListReference) and exp.prefix is None and exp.suffix is None
-                and isinstance(self._lists.get(exp.list_name), TextSlotList)):
-            return self._of_named(("list", exp.list_name), lambda: self._list_edge(self._lists[exp.list_name]))
+                and isinstance(values := self._lists.get(exp.list_name), TextSlotList)):
+            return self._of_named(("list", exp.list_name), lambda: self._list_edge(values))
         return _ANYTHING  # a wildcard, a range, anything else
 
     def _list_edge(self, values: TextSlotList) -> _Edge:
@@ -176,9 +176,10 @@ class _StartTrie:
         found: set[int] = set()
         node = self
         for letter in text_skeleton:
-            node = node.next.get(letter)
-            if node is None:
+            following = node.next.get(letter)
+            if following is None:
                 break
+            node = following
             found.update(node.templates)
         return found
 
@@ -193,7 +194,9 @@ class _Language:
         for name, intent in intents.intents.items():
             for block in intent.data:
                 shared = _Block(intents, name, block)
-                self._templates += [shared.template(sentence.text) for sentence in block.sentences]
+                for sentence in block.sentences:
+                    assert sentence.text is not None  # hassil keeps the text of a block's sentences (keep_text=True)
+                    self._templates.append(shared.template(sentence.text))
         self._may_start_anyhow = {i for i, t in enumerate(self._templates) if t.starts is None}
         self._starts = _StartTrie()
         for i, template in enumerate(self._templates):

@@ -72,7 +72,7 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
                 changed = True
     while (size := words.trailing.ending(tokens, end)) and end - size > start:
         end -= size
-    dropped = set()
+    dropped: set[int] = set()
     for a, b in words.fillers.find(tokens[start:end]):
         dropped.update(range(start + a, start + b))
     # A request later in the message, after a comma or a full stop: "…, kan du genåbne den?"
@@ -92,7 +92,7 @@ def prepare(text: str, words: Words, people: frozenset[str] = frozenset()) -> Ut
     question_mark = "?" in (text or "")
     # A "?" only in what follows "2: " may be a note's ("ikke endnu 2: afventer byrådet?"): see `question_in_note`.
     note = _NOTE.search(text or "")
-    in_note = bool(note) and question_mark and "?" not in (text or "")[:note.end()]
+    in_note = note is not None and question_mark and "?" not in (text or "")[:note.end()]
     # Asks: a question word or a verb first ("hvad …", "er X udført"), also after a request ("kan du fortælle
     # mig, om X er udført?"); a "?" only when no request makes it a polite command ("kan du markere X?").
     asks = bool(first) and bool(words.question_words.at(first, 0) or words.question_verbs.at(first, 0))

@@ -5,8 +5,10 @@ a message is in is told apart by `Vocabulary`, from the words only one language 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from content import Content
 from content.schema import WordsFile
@@ -80,7 +82,7 @@ class Phrases:
         return {word for phrase in self.phrases for word in phrase}
 
 
-def _named(mapping: dict[str, list[str]]) -> dict[str, Phrases]:
+def _named(mapping: Mapping[Any, list[str]]) -> dict[str, Phrases]:  # keys: names (str or the schema's Literals)
     return {name: Phrases.of(texts) for name, texts in mapping.items()}
 
 
@@ -94,7 +96,7 @@ class Words:
                 result = result | Phrases.of(getattr(f, field))
             return result
 
-        def merged_named(get) -> dict[str, Phrases]:
+        def merged_named(get: Callable[[WordsFile], Mapping[Any, list[str]]]) -> dict[str, Phrases]:
             result: dict[str, Phrases] = {}
             for f in files:
                 for name, phrases in _named(get(f)).items():
@@ -133,7 +135,7 @@ class Words:
         self.cues = merged_named(lambda f: f.cues)
         self.anchors = merged_named(lambda f: f.anchors)
         # The templates' fixed lists, by list name: value -> phrases.
-        self.fixed = {name: merged_named(lambda f, field=field: getattr(f, field))
+        self.fixed = {name: merged_named(operator.attrgetter(field))
                       for name, field in (("milestone", "milestones"), ("aspect", "aspects"), ("language", "languages"),
                                           ("sort", "sort"), ("period", "periods"))}
         self.stopwords = frozenset(w for f in files for text in f.stopwords for w in words(text))

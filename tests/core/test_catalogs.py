@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from content import ContentError
-from content import load_content
+from content import ContentError, load_content
 from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.phase_info import ASPECTS
@@ -128,7 +127,7 @@ def test_the_scan_found_the_dialogs_msgids():
 @pytest.mark.parametrize("lang", ["da", "en"])
 def test_every_msgid_used_in_dialogs_is_translated(catalogs, lang):
     path = CONTENT_ROOT / "locale" / lang / "LC_MESSAGES" / "messages.po"
-    missing = sorted({f"{u.msgid} ({u.where})" for u in USES if u.msgid not in catalogs.keys()})
+    missing = sorted({f"{u.msgid} ({u.where})" for u in USES if not catalogs.has(u.msgid)})
     assert not missing, f"{path}: no msgid for {missing}"
     for use in USES:
         if use.msgid in catalogs.plural_keys():
@@ -272,7 +271,8 @@ def test_every_plural_entry_differs_between_one_and_two_and_formats_at_0_1_2(cat
         values = {name: "x" for name in catalogs.placeholders(lang, msgid) - {"count"}}
         one, two = (catalogs.ngettext(lang, msgid, n, **values) for n in (1, 2))
         assert one != two, msgid
-        assert "2" in two or "{count}" not in str(catalogs.placeholders(lang, msgid)), msgid
+        if "count" in catalogs.placeholders(lang, msgid):  # a form that shows the count shows the right one
+            assert "2" in two and "1" not in two, (msgid, two)
         catalogs.ngettext(lang, msgid, 0, **values)
 
 

@@ -316,22 +316,66 @@ def test_a_task_due_after_its_phase_must_be_finished_is_refused_naming_the_task(
     assert str(path) in message and "planlaeg-uddannelse" in message and "phase_due" in message
 
 
-def test_a_later_phase_task_due_before_the_earlier_phase_ends_is_refused(root):
+def _set_due(root: Path, task_id: str, due: str) -> Path:
     path = root / "data" / "tasks.yaml"
     text = path.read_text(encoding="utf-8")
-    start = text.index("  - id: etabler-hypercare")
-    due = text.index("    due:", start)
-    end = text.index("\n", due)
-    path.write_text(text[:due] + "    due: {milestone: idriftsaettelsesdato, weeks_before: 3}" + text[end:],
-                    encoding="utf-8")
+    start = text.index(f"  - id: {task_id}")
+    at = text.index("    due:", start)
+    end = text.index("\n", at)
+    path.write_text(text[:at] + f"    due: {due}" + text[end:], encoding="utf-8")
+    return path
+
+
+def test_a_later_phase_task_may_be_due_before_go_live(root):
+    """Phase 2 is due by idriftsættelsesdatoen; a phase-3 task due a week before go-live contradicts nothing
+    (the model: phases may overlap in practice)."""
+    _set_due(root, "undervis-brugere", "{milestone: go-live, weeks_before: 1}")
+    assert load_content(root).task("undervis-brugere").due.weeks_before == 1
+
+
+def test_a_task_due_after_its_phases_milestone_by_weeks_after_is_refused(root):
+    path = _set_due(root, "planlaeg-uddannelse", "{milestone: idriftsaettelsesdato, weeks_before: -2}")
     message = _error(root)
-    assert "etabler-hypercare" in message and "phase 3" in message
+    assert str(path) in message and "planlaeg-uddannelse" in message
 
 
-def test_moving_phase_due_contradicts_the_drafted_deadlines_and_is_refused(root):
+def test_phase_due_must_name_every_milestone(root):
+    path = _set_project(root, phase_due={"go-live": 2})
+    message = _error(root)
+    assert str(path) in message and "project.phase_due" in message and "idriftsaettelsesdato" in message
+
+
+@pytest.mark.parametrize("durations, field", [({5: 10}, "phase_durations_weeks.5"), ({2: -3}, "phase_durations_weeks.2")])
+def test_phase_durations_must_be_phases_and_positive_weeks(root, durations, field):
+    path = _set_project(root, phase_durations_weeks=durations)
+    message = _error(root)
+    assert str(path) in message and field in message
+
+
+def test_a_glossary_definition_must_be_the_models(root):
+    path = root / "data" / "glossary.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (fase,) = [t for t in data["terms"] if t["id"] == "fase"]
+    fase["source"] = {"kind": "draft"}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    message = _error(root)
+    assert str(path) in message and "(id=fase).source" in message
+
+
+def test_a_task_in_tasks_yaml_cannot_be_local(root):
+    path = root / "data" / "tasks.yaml"
+    _replace(path, "  details: {kind: draft}", "  details: {kind: local}")
+    message = _error(root)
+    assert str(path) in message and "local" in message
+
+
+def test_phase_due_decides_which_deadlines_are_allowed(root):
+    """The same deadline is refused while Forberedelse is due by idriftsættelsesdatoen, allowed once it is due
+    by go-live: one rule, in project.yaml."""
+    _set_due(root, "planlaeg-uddannelse", "{milestone: go-live, weeks_before: 1}")
+    assert "planlaeg-uddannelse" in _error(root)
     _set_project(root, phase_due={"idriftsaettelsesdato": 1, "go-live": 2})
-    message = _error(root)
-    assert "phase_due" in message  # a Forberedelse task due before idriftsættelsesdatoen, phase 2 now runs to go-live
+    assert load_content(root).task("planlaeg-uddannelse").due.milestone == "go-live"
 
 
 def test_a_model_word_pointing_at_an_unknown_task_is_rejected(root):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from dialogs.understanding import Understander
 REPO = Path(__file__).resolve().parents[2]
 TENANT = "6f1c2b7e-0000-4000-8000-000000000001"
 OTHER_TENANT = "6f1c2b7e-0000-4000-8000-000000000002"
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 METTE = Actor("aad-mette", "Mette Hansen")
 JENS = Actor("aad-jens", "Jens Jensen")
 
@@ -215,7 +215,7 @@ async def test_audit_events_carry_actor_utc_time_and_conversation(bot, store):
         (JENS, NOW + timedelta(minutes=5), chat.id),
         (METTE, NOW, chat.id),
     ]
-    for event, (actor, when, conversation) in zip(events, expected):
+    for event, (actor, when, conversation) in zip(events, expected, strict=True):
         assert event.by == actor  # AAD id and display name
         at = datetime.fromisoformat(event.at)
         assert at.utcoffset() == timedelta(0), event.at

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from dialogs.understanding.names import Lookup, NameIndex
 from content.names import key
 from dialogs.text import MAX_UTTERANCE, clean
 from dialogs.understanding import Understander
+from dialogs.understanding.names import Lookup, NameIndex
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ and what dialogs hand back from it (a self-check's answers, a local task) must s
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 import pytest
@@ -14,7 +14,7 @@ from dialogs.store import Actor, AuditEvent, Registration
 
 TENANT = "6f1c2b7e-0000-4000-8000-000000000001"
 METTE = Actor("aad-mette", "Mette Hansen")
-AT = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc).isoformat()
+AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC).isoformat()
 AARHUS = "0751"
 
 

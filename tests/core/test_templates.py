@@ -11,9 +11,9 @@ from hassil import Intents, recognize_all
 from hassil.expression import Alternative, ListReference, RuleReference, Sequence, TextChunk
 from hassil.intents import TextSlotList
 
-from dialogs.understanding.templates import Templates
 from dialogs.text import clean, fold
 from dialogs.understanding.template_reader import _fold_templates
+from dialogs.understanding.templates import Templates
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "data" / "utterances.yaml").read_text(encoding="utf-8"))
 # Wildcard fillers, some of them template words, punctuation and letters the skeleton has to cope with.

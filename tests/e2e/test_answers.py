@@ -168,7 +168,9 @@ async def test_a_fault_in_a_dialog_is_still_answered(aarhus):
 
     aarhus.runner.app[SERVICES].store.take_pending = broken
     await say(aarhus, "jeg tror Udpeg gevinstejer er udført")
-    assert await say(aarhus, "ja") == t("da", "turn.failed")
+    answer = await say(aarhus, "ja")
+    head, tail = t("da", "turn.failed", incident="\0").split("\0")
+    assert answer.startswith(head) and answer.endswith(tail) and len(answer) == len(head) + 10 + len(tail)
 
 
 # -- after the second review -------------------------------------------------------------------------------------

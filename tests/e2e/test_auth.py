@@ -219,7 +219,7 @@ async def test_rejected_request_is_401(bot, identity, bad):
 
 # -- configuration at start-up ---------------------------------------------------------------------
 async def test_single_tenant_without_tenant_id_fails_at_start_up(start_bot):
-    with pytest.raises(Exception, match="APP_TENANTID|MicrosoftAppTenantId"):  # botbuilder's words, or the product's
+    with pytest.raises(Exception, match=r"APP_TENANTID|MicrosoftAppTenantId"):  # botbuilder's words, or the product's
         await start_bot(app_type="SingleTenant", app_tenant_id="")
 
 

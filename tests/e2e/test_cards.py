@@ -25,14 +25,24 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
-
 import referencing
 import referencing.exceptions
 import yaml
 
 import bot.app
-from tests.harness import (audit_events, BOT_ID, BotServer, OTHER_TENANT, Person, Where, card_of,
-                           channel, group_chat, personal, stored_municipalities)
+from tests.harness import (
+    BOT_ID,
+    OTHER_TENANT,
+    BotServer,
+    Person,
+    Where,
+    audit_events,
+    card_of,
+    channel,
+    group_chat,
+    personal,
+    stored_municipalities,
+)
 from tests.wording import cited, prefix, progress, status_of, t, tn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -473,7 +483,7 @@ async def test_next_card_has_every_numbered_task_of_its_text_with_a_done_button(
     lines = numbered(text)
     assert [n for n, _ in lines] == list(range(1, total + 1))
     assert task_lines(card) == [f"{n}. {line}" for n, line in lines]  # same lines, same order
-    for (n, line), (texts, row_buttons) in zip(lines, rows(card)):
+    for (n, line), (texts, row_buttons) in zip(lines, rows(card), strict=True):
         assert texts == [f"{n}. {line}"]
         (button,) = row_buttons  # the button sits beside its task
         assert button["title"] == t(lang, "card.done")

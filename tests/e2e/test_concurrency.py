@@ -27,8 +27,18 @@ from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.context import Services
 from dialogs.understanding import Understander
-from tests.harness import (audit_events, BotServer, OTHER_TENANT, Person, TENANT, Where, channel,
-                           group_chat, personal, stored_municipalities)
+from tests.harness import (
+    OTHER_TENANT,
+    TENANT,
+    BotServer,
+    Person,
+    Where,
+    audit_events,
+    channel,
+    group_chat,
+    personal,
+    stored_municipalities,
+)
 from tests.wording import overall_of, prefix, rx, t
 
 WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
@@ -128,19 +138,21 @@ async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
     assert "Aarhus Kommune" in await big.say("tilmeld Aarhus", team)
     people = [Person(aad_id=f"aad-user-{i:02d}", name=f"Bruger {i:02d}") for i in range(50)]
     chosen = random.Random(50).sample(content.tasks, 50)
-    bodies = [big.message(f"marker {task.title.da} som udført", team, person) for task, person in zip(chosen, people)]
+    bodies = [big.message(f"marker {task.title.da} som udført", team, person)
+              for task, person in zip(chosen, people, strict=True)]
 
     replies = await at_once(big, bodies)
 
-    for body, task, person in zip(bodies, chosen, people):
+    for body, task, person in zip(bodies, chosen, people, strict=True):
         expected = t("da", "mark.done", task=task.title.da, who=person.name)
         assert replies[body["id"]].startswith(expected), (expected, replies[body["id"]])
     await big.checkpoint()
     tasks = tasks_of(read_state(big.data_dir), "0751")
-    assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {t.id: p.aad_id for t, p in zip(chosen, people)}
+    assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {
+        t.id: p.aad_id for t, p in zip(chosen, people, strict=True)}
     done = [e for e in audit_events(big.data_dir) if e["action"] == "done"]
     assert sorted((e["task_id"], e["by"]["id"], e["code"]) for e in done) == sorted(
-        (t.id, p.aad_id, "0751") for t, p in zip(chosen, people))
+        (t.id, p.aad_id, "0751") for t, p in zip(chosen, people, strict=True))
     assert await done_count(big, team) == 50
 
 
@@ -159,10 +171,11 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
         bodies = [big.message(f"marker {task.title.da} som udført", team, p) for p in pair]
         replies = await at_once(big, bodies)
         texts = [replies[b["id"]] for b in bodies]
-        won = [p for p, text in zip(pair, texts) if text.startswith(t("da", "mark.done", task=task.title.da, who=p.name))]
+        won = [p for p, text in zip(pair, texts, strict=True)
+               if text.startswith(t("da", "mark.done", task=task.title.da, who=p.name))]
         assert len(won) == 1, texts
         winner = won[0]
-        loser_text = next(text for p, text in zip(pair, texts) if p is not winner)
+        loser_text = next(text for p, text in zip(pair, texts, strict=True) if p is not winner)
         assert re.match(rx("da", "mark.already", task=task.title.da, who=winner.name), loser_text), loser_text
         winners[task.id] = winner.aad_id
 
@@ -185,8 +198,8 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
         bodies = [big.message(f"tilmeld {code}", where) for where in pair]
         replies = await at_once(big, bodies)
         texts = [replies[b["id"]] for b in bodies]
-        bound = [w for w, text in zip(pair, texts) if links(text, code)]
-        refused = [w for w, text in zip(pair, texts) if re.search(rx("da", "tenant.refused"), text)]
+        bound = [w for w, text in zip(pair, texts, strict=True) if links(text, code)]
+        refused = [w for w, text in zip(pair, texts, strict=True) if re.search(rx("da", "tenant.refused"), text)]
         assert len(bound) == 1 and len(refused) == 1, texts
         winners[code] = bound[0]
 

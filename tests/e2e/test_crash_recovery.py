@@ -30,7 +30,7 @@ import pytest
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from content import load_content
-from tests.harness import audit_events, BotServer, Connector, Person, Where, personal, stored_municipalities
+from tests.harness import BotServer, Connector, Person, Where, audit_events, personal, stored_municipalities
 from tests.wording import overall_of, prefix, rx, t
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ class BotProcess:
                 async with session.get(f"{self.url}/healthz", timeout=ClientTimeout(total=1)) as r:
                     if r.status == 200:
                         return time.monotonic() - started
-            except (ClientError, asyncio.TimeoutError):
+            except (TimeoutError, ClientError):
                 pass
             await asyncio.sleep(0.03)
         self.kill()
@@ -175,7 +175,7 @@ async def test_sigkill_during_a_burst_of_completions_loses_no_acknowledged_one(r
         order = list(tasks)
         rng.shuffle(order)
         bodies = [rig.message(f"marker {tasks[t]} som udført", where, rng.choice(people)) for t in order]
-        task_of = {body["id"]: task_id for body, task_id in zip(bodies, order)}
+        task_of = {body["id"]: task_id for body, task_id in zip(bodies, order, strict=True)}
         sender = {body["id"]: body["from"]["aadObjectId"] for body in bodies}
         # Somewhere from "before the first write" to "after the last reply"; calibrated on earlier bursts.
         typical = max(burst_times) if burst_times else 0.6

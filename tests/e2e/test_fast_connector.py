@@ -10,18 +10,30 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import aiohttp
 import pytest
 from aiohttp import web
 from botbuilder.core import CardFactory, MessageFactory
-from botbuilder.schema import (Activity, ChannelAccount, ConversationAccount, ConversationParameters,
-                               ConversationResourceResponse, Mention, TextFormatTypes)
-from botframework.connector.auth import (AuthenticationConstants, MicrosoftAppCredentials,
-                                         PasswordServiceClientCredentialFactory, ServiceClientCredentialsFactory)
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationResourceResponse,
+    Mention,
+    TextFormatTypes,
+)
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    MicrosoftAppCredentials,
+    PasswordServiceClientCredentialFactory,
+    ServiceClientCredentialsFactory,
+)
 from botframework.connector.auth._connector_factory_impl import _ConnectorFactoryImpl
 
 import bot.connector as connector_module
@@ -148,8 +160,11 @@ async def botbuilder_client(url: str, credentials: FixedTokenCredentials | None 
     return await botbuilder_factory(credentials).create(url)
 
 
-async def fast_client(auth: FastAuthentication, url: str, credentials: FixedTokenCredentials | None = None):
-    return await _FastConnectorFactory(botbuilder_factory(credentials), auth).create(url)
+async def fast_client(auth: FastAuthentication, url: str, credentials: FixedTokenCredentials | None = None,
+                      retries: bool = False):
+    """A client as the bot gets one; without retries (as for proactive sends) unless asked, so that each test
+    here sees one request per call. The retries of replies within a turn are tested below and in test_ops."""
+    return await _FastConnectorFactory(botbuilder_factory(credentials), auth, retries=retries).create(url)
 
 
 # -- what the bot sends ----------------------------------------------------------------------------------
@@ -161,7 +176,7 @@ def _addressed(message: Activity, conversation_id: str, kind: str) -> Activity:
     message.from_property = ChannelAccount(id="28:" + APP_ID, name="Implementeringsassistent")
     message.recipient = ChannelAccount(id="29:mette", name="Mette Sørensen", aad_object_id="aad-mette")
     message.locale = "da-DK"
-    message.timestamp = datetime(2026, 11, 27, 9, 30, 0, 123000, tzinfo=timezone.utc)
+    message.timestamp = datetime(2026, 11, 27, 9, 30, 0, 123000, tzinfo=UTC)
     return message
 
 
@@ -235,7 +250,7 @@ async def test_same_requests_and_answers_as_botbuilder(connector, fast_auth, wit
         await fast_client(fast_auth, connector.url, FixedTokenCredentials() if with_app_id else None), connector)
 
     expected_authorization = "Bearer token-1" if with_app_id else None
-    for name, them, us in zip(OPERATIONS, theirs, ours):
+    for name, them, us in zip(OPERATIONS, theirs, ours, strict=True):
         assert (us.method, us.path, us.query) == (them.method, them.path, them.query), name
         assert us.body == them.body, name
         assert us.headers.get("Content-Type") == them.headers.get("Content-Type"), name
@@ -362,7 +377,7 @@ async def test_after_an_error_the_next_call_succeeds_on_the_same_connection(conn
 
 
 async def test_a_failed_call_is_sent_once(connector, fast_auth):
-    """Retrying is the caller's job (NudgeSender, with backoff and Retry-After): one request per call."""
+    """Without retries (proactive sends: NudgeSender retries with its own backoff and budget): one request per call."""
     client = await fast_client(fast_auth, connector.url)
     for name, call in OPERATIONS.items():
         connector.seen.clear()
@@ -414,3 +429,21 @@ async def test_the_first_call_soon_after_boot_carries_a_token(connector, fast_au
     credentials = FixedTokenCredentials()
     await OPERATIONS["send_to_conversation"](await fast_client(fast_auth, connector.url, credentials))
     assert connector.seen[0].headers["Authorization"] == "Bearer token-1"
+
+
+async def test_a_reply_client_retries_429_after_its_retry_after_and_5xx_then_delivers(connector, fast_auth):
+    client = await fast_client(fast_auth, connector.url, retries=True)
+    connector.answer(429, '{"error":{"code":"TooManyRequests"}}', {"Retry-After": "0"})
+    connector.answer(502, "Bad Gateway")
+    started = time.monotonic()
+    result = await OPERATIONS["send_to_conversation"](client)
+    assert result.id and len(connector.seen) == 3
+    assert time.monotonic() - started < 2  # Retry-After 0, then the first pause (0.25 s)
+
+
+async def test_a_reply_client_does_not_retry_what_the_connector_refused(connector, fast_auth):
+    client = await fast_client(fast_auth, connector.url, retries=True)
+    connector.answer(400, '{"error":{"code":"BadArgument"}}')
+    with pytest.raises(ConnectorError) as raised:
+        await OPERATIONS["send_to_conversation"](client)
+    assert raised.value.status == 400 and len(connector.seen) == 1

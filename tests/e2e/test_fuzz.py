@@ -156,7 +156,7 @@ def texts(surrogates: bool = True) -> st.SearchStrategy[str]:
         huge(alphabet=st.characters(codec="utf-8")),
     ]
     if surrogates:
-        options.append(st.builds(lambda a, s, b: a + s + b, st.sampled_from(COMMANDS + [""]),
+        options.append(st.builds(lambda a, s, b: a + s + b, st.sampled_from([*COMMANDS, ""]),
                                  st.text(alphabet=SURROGATES, min_size=1, max_size=3), small_text))
     return st.one_of(*options)
 

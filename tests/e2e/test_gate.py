@@ -9,14 +9,14 @@ tasks first names their count; moving back is allowed and recorded. Expected tex
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 import bot.app
-from tests.harness import answer_text, audit_events, OTHER_TENANT, Person, channel
+from tests.harness import OTHER_TENANT, Person, answer_text, audit_events, channel
 from tests.wording import progress, source_line, status_of, t, tn, wrong_forms
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
@@ -181,7 +181,7 @@ async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase
     assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
     assert phase_events(server) == []
 
-    server.clock.now = datetime(2026, 12, 1, 13, 5, tzinfo=timezone.utc)  # "when" is the turn's time
+    server.clock.now = datetime(2026, 12, 1, 13, 5, tzinfo=UTC)  # "when" is the turn's time
     assert await act(server, lang, "all") == moved(lang, 2)
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 2))

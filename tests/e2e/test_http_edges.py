@@ -136,11 +136,11 @@ async def test_one_installation_greets_once(server):
 
 async def test_undeliverable_reply_is_logged_with_activity_id_and_state_is_kept(server, caplog):
     await server.say("tilmeld Aarhus", personal())
-    server.connector.fail_with = 503
+    server.connector.fail_with = 400  # refused, so not retried (a 503 is, for up to the retry budget)
     activity = server.message("marker Udpeg projektleder som udført", personal())
-    with caplog.at_level("ERROR", logger="bot.app"):
+    with caplog.at_level("ERROR", logger="bot.handler"):
         assert await server.post(activity) < 500
-    failures = [r for r in caplog.records if r.getMessage() == "turn failed"]
+    failures = [r for r in caplog.records if r.getMessage() == "reply not delivered"]
     assert failures and failures[0].activity_id == activity["id"]
     server.connector.fail_with = None
     assert status_of("da", await server.say("status", personal())).phases[1][1:] == (1, 6)  # the write holds

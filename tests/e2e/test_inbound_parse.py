@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botbuilder.schema import Activity
@@ -42,7 +42,7 @@ def assert_same(ours: object, theirs: object, path: str = "activity") -> None:
             assert_same(ours[key], theirs[key], f"{path}[{key!r}]")
     elif isinstance(ours, list):
         assert len(ours) == len(theirs), path
-        for i, (a, b) in enumerate(zip(ours, theirs)):
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
             assert_same(a, b, f"{path}[{i}]")
     elif isinstance(ours, datetime):
         assert ours.replace(tzinfo=None) == theirs.replace(tzinfo=None), path  # the same wall-clock time
@@ -165,7 +165,7 @@ TEAMS_ACTIVITIES = {
                                                  localTimestamp="2026-11-27T09:30:00Z"),
     "timestamps with -00:00 and 1 digit": teams(timestamp="2026-11-27T09:30:00.5-00:00",
                                                 localTimestamp="2026-11-27T23:59:59.000000001+13:00"),
-    "bench message (python isoformat)": teams(timestamp=datetime.now(timezone.utc).isoformat(), localTimestamp=None),
+    "bench message (python isoformat)": teams(timestamp=datetime.now(UTC).isoformat(), localTimestamp=None),
     "missing optional fields": {"type": "message", "serviceUrl": SERVICE_URL, "conversation": {"id": "a:x"}},
     "nulls everywhere": teams(id=None, timestamp=None, recipient=None, entities=None, channelData=None, text=None),
     "unknown keys at every level": teams(
@@ -208,7 +208,7 @@ def test_mention_data_lives_in_additional_properties():
 
 def test_timestamps_keep_isodate_time_zones():
     activity = parse(raw(teams(timestamp="2026-11-27T09:30:00.1234567Z", localTimestamp="2026-11-27T10:30:00.5+01:00")))
-    assert activity.timestamp == datetime(2026, 11, 27, 9, 30, 0, 123456, tzinfo=timezone.utc)
+    assert activity.timestamp == datetime(2026, 11, 27, 9, 30, 0, 123456, tzinfo=UTC)
     assert activity.local_timestamp.utcoffset() == timedelta(hours=1)
     assert (activity.local_timestamp.hour, activity.local_timestamp.microsecond) == (10, 500000)
     assert activity.local_timestamp.tzname() == "+01:00"  # isodate's FixedOffset name, as msrest gives it

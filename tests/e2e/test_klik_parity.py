@@ -15,7 +15,7 @@ import pytest
 import yaml
 from babel.lists import format_list
 
-from tests.harness import audit_events, OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal, reply_text
+from tests.harness import OTHER_TENANT, BotServer, Person, Where, audit_events, card_of, channel, group_chat, personal, reply_text
 from tests.wording import counted, progress, rx, status_of, t
 
 ROOT = Path(__file__).parents[2] / "content"
@@ -383,6 +383,8 @@ async def test_task_details_and_the_deadline_before_and_after_its_milestone(serv
     kind = (task.get("source") or TASKS_FILE["sources"]["title"])["kind"]
     where_line = t(lang, f"details.kind.{kind}", number=task["phase"], phase=phase_name(task["phase"], lang),
                    theme=THEME[task["theme"]][lang])
+    if (task.get("details_source") or TASKS_FILE["sources"]["details"])["kind"] == "draft":
+        where_line += " " + t(lang, "details.placement.draft")  # the model places no task in a phase
     parts = details.split("\n\n")
     assert parts[:2] == [f"**{title}**", where_line]
     for field in ("description", "prerequisites", "result", "responsible"):
@@ -391,7 +393,7 @@ async def test_task_details_and_the_deadline_before_and_after_its_milestone(serv
     assert deadline(lang, task) in parts  # no date yet: only how long before its milestone
     assert t(lang, "details.open") in parts
 
-    for milestone, (when, said) in MILESTONE_SET.items():
+    for when, said in MILESTONE_SET.values():
         assert day(lang, when) in await server.say(said[lang], where, who)
     parts = (await server.say(show, where, who)).split("\n\n")
     milestone_date = MILESTONE_SET[task["due"]["milestone"]][0]

@@ -27,7 +27,7 @@ from content.catalogs import Catalogs
 from dialogs.context import Services
 from dialogs.dates import DateError, parse_date
 from dialogs.understanding import Understander
-from tests.harness import answer_text, audit_events, BotServer, Person, personal
+from tests.harness import BotServer, Person, answer_text, audit_events, personal
 from tests.wording import t
 
 ROOT = Path(__file__).resolve().parents[2]

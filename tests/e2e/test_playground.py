@@ -20,6 +20,7 @@ the reason; with npm, a missing package is installed into ./node_modules first (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -199,10 +200,8 @@ class Stream:
                 seen = json.dumps(self.items[after:], ensure_ascii=False)[:3000]
                 raise AssertionError(f"no {what} within {timeout:.0f} s; received: {seen}{self.diagnostics()}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except asyncio.TimeoutError:
-                pass
 
     async def close(self):
         await self.ws.close()

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,7 +31,7 @@ from dialogs.store import Actor
 from dialogs.turn import Conversation, TurnInput
 from tests import portfolio_data as pd
 from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, card_of, channel, personal, reply_text
-from tests.wording import fields, Rx, rx, status_of, t, tn
+from tests.wording import Rx, fields, rx, status_of, t, tn
 
 KOMBIT_TENANT = "6f1c2b7e-0000-4000-8000-00000000c0b1"
 CONSULTANT = Person("aad-kirsten-kombit", "Kirsten Kombit")
@@ -380,7 +380,7 @@ async def test_overview_chart_and_rows_match_an_independent_count(kombit, rows, 
     lines = listed(text, "da")
     by_name = sorted(rows.values(), key=official_name_of)
     assert [p["name"] for p in lines] == [names[r.code] for r in by_name[:LISTED]]
-    for parsed, row in zip(lines, by_name):
+    for parsed, row in zip(lines, by_name, strict=False):
         check_line(parsed, row, names, "da")
     assert text.endswith("\n\n" + more("da", len(rows)) + "\n\n" + deadlines_note("da"))
     listed_blocks = [n["text"] for n in card["body"] if n.get("type") == "TextBlock" and n["text"].startswith("**")]
@@ -395,7 +395,7 @@ async def test_overview_sorted_by_most_behind(kombit, rows, names):
     assert [p["name"] for p in lines] == [names[r.code] for r in expected]
     overdue = [int(p["overdue"] or 0) for p in lines]
     assert overdue == sorted(overdue, reverse=True) and overdue[0] == max(r.overdue for r in rows.values())
-    for parsed, row in zip(lines, expected):
+    for parsed, row in zip(lines, expected, strict=True):
         check_line(parsed, row, names, "da")
 
 
@@ -433,7 +433,7 @@ async def test_who_is_lagging_in_wave_2_lists_exactly_those_with_overdue_tasks(k
     assert text.startswith(t("da", "portfolio.behind", scope=wave_name("boelge-2", "da"), count=len(behind)) + "\n\n")
     lines = listed(text, "da")
     assert [p["name"] for p in lines] == [names[r.code] for r in behind]
-    for parsed, row in zip(lines, behind):
+    for parsed, row in zip(lines, behind, strict=True):
         check_line(parsed, row, names, "da")
     others = {names[r.code] for r in rows.values() if r not in behind}
     assert not [name for name in others if f"**{name}**" in text]
@@ -459,7 +459,7 @@ async def test_which_municipalities_are_in_a_phase(kombit, rows, names):
                            + "\n\n")
     lines = listed(text, "da")
     assert [p["name"] for p in lines] == [names[r.code] for r in in_phase]
-    for parsed, row in zip(lines, in_phase):
+    for parsed, row in zip(lines, in_phase, strict=True):
         check_line(parsed, row, names, "da")
     text = reply_text(await ask(kombit, "which municipalities are in phase 4?", consultant_chat(), CONSULTANT_EN))
     in_4 = sorted((r for r in rows.values() if r.phase == 4), key=official_name_of)
@@ -560,7 +560,7 @@ async def test_a_consultant_id_counts_only_when_teams_sends_it(kombit, rows):
 
 
 async def test_unknown_and_expired_export_links_are_404(kombit, monkeypatch):
-    status, headers, body = await download(kombit, f"{PUBLIC}/exports/{'x' * 32}")
+    status, _, body = await download(kombit, f"{PUBLIC}/exports/{'x' * 32}")
     assert status == 404 and json.loads(body) == {"error": "this export link has expired or never existed"}
     monkeypatch.setattr(exports, "TTL_SECONDS", -1)  # every new export is already past its lifetime
     url = link_of(await ask(kombit, "eksport", consultant_chat(), CONSULTANT))
@@ -582,7 +582,7 @@ async def test_export_of_98_municipalities_with_about_40_tasks_each_is_fast(komb
     states = await services.store.all_municipalities()
     turn_input = TurnInput("eksport", Actor(CONSULTANT.aad_id, CONSULTANT.name),
                            Conversation("a:x", "conversation:a:x", "personal", KOMBIT_TENANT),
-                           datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc))
+                           datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
     started = time.perf_counter()
     data = export_csv(Ctx(services, turn_input, "da", consultant=True), states)
     assert time.perf_counter() - started < 1.0

@@ -4,15 +4,18 @@ at 0, 1 and 2, the new answers (four phases side by side, who does what, the pro
 and help as a card per role. Wording and data come from the catalogs and content files, never copies."""
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 
 import pytest
+import yaml
 from babel.lists import format_list
 
 from content import load_content
+from content.loader import CONTENT_ROOT
 from tests.e2e import test_conversation as conversation
 from tests.e2e.test_conversation import KOMBIT, METTE, METTE_EN, reply, say, state_of, t, title, tn
-from tests.harness import card_of, reply_text
+from tests.harness import BotServer, card_of, reply_text
 
 aarhus = conversation.aarhus  # Aarhus registered in a personal chat; Karen is a KOMBIT consultant
 CONTENT = load_content()
@@ -51,7 +54,7 @@ async def test_a_drafted_deadline_becomes_a_date_once_its_milestone_is_set(aarhu
     assert f"**{t('da', 'details.deadline.draft')}:** {CATALOG_DATE('da', day)} ({relative})" in answer
 
 
-def CATALOG_DATE(lang: str, day: date) -> str:  # noqa: N802 - the catalogs' own date format
+def CATALOG_DATE(lang: str, day: date) -> str:
     return conversation.CATALOGS.date(lang, day)
 
 
@@ -149,7 +152,7 @@ async def test_the_four_phases_side_by_side_as_columns_with_a_text_twin(aarhus, 
     card = card_of(message)
     (columns,) = [b for b in card["body"] if b["type"] == "ColumnSet"]
     assert len(columns["columns"]) == 4
-    for column, phase in zip(columns["columns"], CONTENT.phases):
+    for column, phase in zip(columns["columns"], CONTENT.phases, strict=True):
         texts = [item["text"] for item in column["items"]]
         assert texts[0] == t(lang, "phase.header", number=phase.number, phase=phase.name.get(lang))
         for aspect in ("focus", "effect", "criteria", "actors"):
@@ -245,3 +248,63 @@ async def test_the_portfolio_says_its_overdue_figures_count_drafted_deadlines(aa
     assert overview.endswith(f"_{t('da', 'portfolio.deadlines.draft')}_")
     lagging = await say(aarhus, "hvem halter?", KOMBIT)
     assert lagging.endswith(f"_{t('da', 'portfolio.deadlines.draft')}_")
+
+
+# -- a KOMBIT project's own operationalisation -------------------------------------------------------------------
+@pytest.fixture
+async def project_bot(tmp_path):
+    """Aarhus, with a project.yaml a KOMBIT project filled in: its own source, phase lengths, a task left out, a
+    task of its own with a deadline, a documented deviation."""
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, root)
+    path = root / "data" / "project.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["project"].update(
+        name={"da": "Projekt Ny Løsning", "en": "Project New Solution"},
+        source={"kind": "project", "part": {"da": "implementeringsstrategien", "en": "the implementation strategy"}},
+        phase_durations_weeks={1: 8, 2: 1, 3: None, 4: 26},
+        exclude_tasks=["opsig-aftaler"],
+        add_tasks=[{"id": "test-af-snitflader", "phase": 2, "theme": "ud-indfasning",
+                    "title": {"da": "Test af snitflader", "en": "Test the interfaces"},
+                    "due": {"milestone": "idriftsaettelsesdato", "weeks_before": 2}}],
+        deviations=[{"what": "Fase 2 deles i to", "why": "to leverancer", "approved_by": "Metodeansvarlig",
+                     "approved_on": "2026-05-01"}])
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    server = BotServer(data_dir=tmp_path / "data", content_root=root)
+    await server.start()
+    assert "Aarhus Kommune" in await say(server, "tilmeld Aarhus")
+    yield server, load_content(root)
+    await server.close()
+
+
+async def test_a_filled_in_project_is_shown_as_the_projects_own(project_bot):
+    bot, content = project_bot
+    answer = await say(bot, "hvordan bruger projektet modellen?")
+    assert answer.startswith(t("da", "project.header", project="Projekt Ny Løsning"))
+    for number, weeks in ((1, 8), (2, 1), (4, 26)):
+        assert tn("da", "project.duration", weeks, number=number, phase=content.phase(number).name.da) in answer
+    excluded = f"«{title('opsig-aftaler')}»"
+    assert tn("da", "project.excluded", 1, tasks=excluded) in answer
+    assert tn("da", "project.added", 1, tasks="«Test af snitflader»") in answer
+    assert t("da", "project.deviation", what="Fase 2 deles i to", why="to leverancer", by="Metodeansvarlig",
+             on="2026-05-01") in answer
+    source = t("da", "source.project.part", project="Projekt Ny Løsning", part="implementeringsstrategien")
+    assert answer.endswith(f"_{t('da', 'source.label', source=source)}_")
+
+
+async def test_the_projects_own_task_and_deadline_are_not_called_drafts(project_bot):
+    bot, content = project_bot
+    answer = await say(bot, "vis Test af snitflader")
+    phase, theme = content.phase(2).name.da, content.theme("ud-indfasning").name.da
+    assert t("da", "details.kind.project", number=2, phase=phase, theme=theme) in answer
+    assert t("da", "details.placement.draft") not in answer
+    relative = tn("da", "details.due.before", 2, milestone=t("da", "milestone.in_text.idriftsaettelsesdato"))
+    assert f"**{t('da', 'details.deadline')}:** {relative}" in answer
+    assert t("da", "source.draft") not in answer
+
+
+async def test_a_word_the_model_uses_in_a_task_the_project_left_out_still_says_where(project_bot):
+    bot, content = project_bot
+    word = next(w for w in content.terms if w.used_in and "opsig-aftaler" in w.used_in.tasks)
+    answer = await say(bot, f"hvad betyder {word.term.da}?")
+    assert t("da", "glossary.in_task", task=title("opsig-aftaler")) in answer

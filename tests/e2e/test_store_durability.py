@@ -33,7 +33,7 @@ import bot.json_file
 from bot.json_file import AtomicJSONStorage
 from bot.process_lock import ProcessLock
 from bot.store import LIST_LIMIT, TinyStore
-from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration
+from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration, StoreUnavailable
 from tests.harness import audit_events
 
 REPO = Path(__file__).resolve().parents[2]
@@ -840,8 +840,9 @@ async def test_a_failed_write_does_not_drop_earlier_deferred_marks(tmp_path, mon
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, raw)
     monkeypatch.setattr(AtomicJSONStorage, "write_file", full_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreUnavailable) as refused:  # the dialogs tell the person it was not saved
         await store.record(milestone())
+    assert isinstance(refused.value.__cause__, OSError) and refused.value.__cause__.errno == errno.ENOSPC
     assert failures == [municipality_file(tmp_path)]
     assert LEDER in done(await store.municipality("0751")), "an acknowledged mark vanished after a failed write"
     await store.set_gate("0751", {"from": 1, "to": 2, "answers": {}})

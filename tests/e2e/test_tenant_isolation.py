@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import audit_events, OTHER_TENANT, TENANT, BotServer, Person, channel, personal, stored_text
+from tests.harness import OTHER_TENANT, TENANT, BotServer, Person, audit_events, channel, personal, stored_text
 from tests.wording import status_of, t
 
 REFUSED = t("da", "tenant.refused", name="Aarhus Kommune")

@@ -18,8 +18,9 @@ from babel.lists import format_list
 import bot.app
 from content.schema import HelpSection
 from dialogs.understanding import Understander
-from tests.harness import audit_events, BOT_ID, Person, group_chat, personal
-from tests.wording import fields as parsed, overall_of, prefix, progress, rx, source_line, suffix, t, tn
+from tests.harness import BOT_ID, Person, audit_events, group_chat, personal
+from tests.wording import fields as parsed
+from tests.wording import overall_of, prefix, progress, rx, source_line, suffix, t, tn
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
 

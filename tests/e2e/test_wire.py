@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botbuilder.core import CardFactory, MessageFactory
-from botbuilder.schema import (Activity, ChannelAccount, ConversationAccount, ConversationParameters, Entity, Mention,
-                               TextFormatTypes)
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    Entity,
+    Mention,
+    TextFormatTypes,
+)
 
 from bot.wire import to_json, to_wire
 from dialogs import cards
@@ -23,7 +30,7 @@ def _reply() -> Activity:
     message.service_url = "http://127.0.0.1:1/"
     message.channel_id = "msteams"
     message.locale = "da-DK"
-    message.timestamp = datetime(2026, 11, 27, 9, 30, 0, 123000, tzinfo=timezone.utc)
+    message.timestamp = datetime(2026, 11, 27, 9, 30, 0, 123000, tzinfo=UTC)
     return message
 
 
@@ -85,7 +92,7 @@ def test_bytes_on_the_wire_parse_to_the_same_json(build):
 
 
 def test_bytes_on_the_wire_are_utf8_and_refuse_unknown_objects():
-    assert "«Udpeg projektejer»".encode("utf-8") in to_json(_card_reply())
+    assert "«Udpeg projektejer»".encode() in to_json(_card_reply())
     with pytest.raises(TypeError):
         to_json({"x": object()})
 

@@ -18,7 +18,7 @@ from botframework.connector.auth import AuthenticationConstants
 
 from bot import exports, inbound, signing_keys, teams, token_shape
 from bot.adapter import AssistantAdapter
-from bot.config import Config
+from bot.config import MULTITENANT_WARNING, Config
 from bot.connector import ConnectorError, FastAuthentication
 from bot.exports import ExportShelf
 from bot.handler import AssistantBot
@@ -145,6 +145,8 @@ def _turn_error_handler(catalogs: Catalogs) -> Callable:
 
 def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: Services | None = None) -> web.Application:
     config.check()
+    if config.app_id and config.app_type_name == "MultiTenant":
+        log.warning(MULTITENANT_WARNING)
     services = services or build_services(config)
     metrics = Metrics()
     keys = signing_keys.install()  # botbuilder's token checks, with keys fetched off the event loop

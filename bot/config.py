@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +28,21 @@ def _consultants(env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(i for i in ids if i)
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# How the bot proves who it is. Azure creates no new multi-tenant bots since 31 July 2025: a new registration is
+# SingleTenant (an app registration with a secret) or UserAssignedMSI (a managed identity: no secret at all).
+APP_TYPES = {"singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI", "multitenant": "MultiTenant"}
+MULTITENANT_WARNING = ("MicrosoftAppType=MultiTenant: Azure no longer creates multi-tenant bots (since 2025-07-31); "
+                       "an existing registration keeps working, a new one is SingleTenant or UserAssignedMSI")
+
+
 @dataclass(frozen=True)
 class Config:
     port: int = 3978
     host: str = "0.0.0.0"
     app_id: str = ""  # empty = local mode without authentication (Agents Playground, tests)
     app_password: str = ""
-    app_type: str = "MultiTenant"
+    app_type: str = "SingleTenant"  # SingleTenant, UserAssignedMSI, or MultiTenant (older registrations)
     app_tenant_id: str = ""
     data_dir: Path = Path("data")
     allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
@@ -56,17 +65,35 @@ class Config:
     def auth_enabled(self) -> bool:
         return bool(self.app_id)
 
+    @property
+    def app_type_name(self) -> str:
+        """The type as botbuilder spells it (the variable's case is free)."""
+        return APP_TYPES.get(self.app_type.lower(), self.app_type)
+
     def check(self) -> Config:
-        """Refuse settings botbuilder would reject later with a traceback naming its own attribute names."""
-        if self.app_type.lower() == "singletenant":
-            for name, value in (("MicrosoftAppId", self.app_id), ("MicrosoftAppPassword", self.app_password),
-                                ("MicrosoftAppTenantId", self.app_tenant_id)):
-                if not value:
-                    raise ValueError(f"MicrosoftAppType=SingleTenant needs {name}")
-        elif self.app_type.lower() not in ("multitenant", "userassignedmsi"):
-            raise ValueError(f"MicrosoftAppType must be MultiTenant or SingleTenant, not {self.app_type!r}")
-        if self.app_id and not self.app_password and self.app_type.lower() != "userassignedmsi":
-            raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
+        """Refuse, naming the variable, settings botbuilder would reject later with a traceback in its own terms
+        (or accept and then fail at the first reply)."""
+        kind = self.app_type.lower()
+        if kind not in APP_TYPES:
+            raise ValueError(f"MicrosoftAppType must be SingleTenant, UserAssignedMSI or MultiTenant, not {self.app_type!r}")
+        if not self.app_id:  # local mode: no authentication, so nothing else may be half set
+            for name, value in (("MicrosoftAppPassword", self.app_password), ("MicrosoftAppTenantId", self.app_tenant_id)):
+                if value:
+                    raise ValueError(f"{name} is set but MicrosoftAppId is empty (empty MicrosoftAppId = local mode)")
+        else:
+            what = "the managed identity's client id" if kind == "userassignedmsi" else "the app registration's id"
+            if not _GUID.match(self.app_id):
+                raise ValueError(f"MicrosoftAppId must be {what} (a GUID), not {self.app_id!r}")
+            if kind in ("singletenant", "userassignedmsi"):
+                if not self.app_tenant_id:
+                    raise ValueError(f"MicrosoftAppType={self.app_type_name} needs MicrosoftAppTenantId (the bot's tenant)")
+                if not _GUID.match(self.app_tenant_id):
+                    raise ValueError(f"MicrosoftAppTenantId must be the tenant's id (a GUID), not {self.app_tenant_id!r}")
+            if kind == "userassignedmsi" and self.app_password:
+                raise ValueError("MicrosoftAppType=UserAssignedMSI takes no MicrosoftAppPassword: the managed identity "
+                                 "is the credential; leave it empty")
+            if kind != "userassignedmsi" and not self.app_password:
+                raise ValueError(f"MicrosoftAppType={self.app_type_name} needs MicrosoftAppPassword (the client secret)")
         # Any one endpoint override switches botbuilder to parameterized authentication, where the unset
         # ones are None rather than public-cloud defaults: every token would then be refused.
         endpoints = {"BOT_OPENID_METADATA_URL": self.openid_metadata_url, "BOT_TOKEN_ISSUER": self.token_issuer,
@@ -86,7 +113,7 @@ class Config:
             host=env.get("HOST", "0.0.0.0"),
             app_id=env.get("MicrosoftAppId", ""),
             app_password=env.get("MicrosoftAppPassword", ""),
-            app_type=env.get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
+            app_type=env.get("MicrosoftAppType", "") or "SingleTenant",
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
             nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
@@ -103,7 +130,8 @@ class Config:
         """The attribute names ConfigurationBotFrameworkAuthentication reads; endpoints only when set."""
         settings = {
             "APP_ID": self.app_id, "APP_PASSWORD": self.app_password,
-            "APP_TYPE": self.app_type, "APP_TENANTID": self.app_tenant_id,
+            # Local mode (no app id) is botbuilder's MultiTenant without credentials: its "auth disabled" case.
+            "APP_TYPE": self.app_type_name if self.app_id else "MultiTenant", "APP_TENANTID": self.app_tenant_id,
         }
         endpoints = {
             "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": self.openid_metadata_url,

@@ -26,10 +26,11 @@ COPY dialogs ./dialogs
 COPY content ./content
 COPY appPackage ./appPackage
 
-# A user of its own, owning only the data dir: the code and content are read-only to the running bot.
+# A user of its own (by number, so Kubernetes' runAsNonRoot can tell), owning only the data dir: the code and
+# content are read-only to the running bot.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app bot \
     && mkdir -p /data && chown bot /data
-USER bot
+USER 10001
 VOLUME ["/data"]
 EXPOSE 8080
 

@@ -115,6 +115,7 @@ async def readyz(request: web.Request) -> web.Response:
     if not await asyncio.to_thread(app[SERVICES].store.writable):
         problems.append("data dir not writable")
     if KEYS in app and not app[KEYS].cached:
+        app[KEYS].ensure()  # try again in the background: readiness must not wait for a user's message
         problems.append("signing keys not fetched")
     if problems:
         return web.json_response({"status": "not ready", "problems": problems}, status=503)
@@ -133,8 +134,8 @@ def _turn_error_handler(catalogs: Catalogs) -> Callable:
         incident = new_incident()
         log.error("turn failed", extra={"activity_id": turn_context.activity.id, "error": type(error).__name__,
                                         "incident": incident}, exc_info=error)
-        if isinstance(error, ConnectorError) or turn_context.activity.type != "message":
-            return
+        if isinstance(error, ConnectorError) or turn_context.activity.type != "message" or turn_context.responded:
+            return  # replies cannot be delivered, or there is no one to tell, or the answer already went out
         lang = "en" if (turn_context.activity.locale or "da").lower().startswith("en") else "da"
         try:
             await turn_context.send_activity(MessageFactory.text(catalogs.text(lang, "turn.failed", incident=incident)))

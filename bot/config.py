@@ -39,7 +39,7 @@ MULTITENANT_WARNING = ("MicrosoftAppType=MultiTenant: Azure no longer creates mu
 @dataclass(frozen=True)
 class Config:
     port: int = 3978
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # from_env: 0.0.0.0 with an identity; local mode stays on this machine
     app_id: str = ""  # empty = local mode without authentication (Agents Playground, tests)
     app_password: str = ""
     app_type: str = "SingleTenant"  # SingleTenant, UserAssignedMSI, or MultiTenant (older registrations)
@@ -56,6 +56,8 @@ class Config:
     token_issuer: str = ""
     login_url: str = ""
     oauth_scope: str = ""
+    allow_anonymous: bool = False  # BOT_ALLOW_ANONYMOUS=1: local mode on a public interface (behind your own gateway)
+    app_type_explicit: bool = False  # MicrosoftAppType was set: an identity was meant, so its id must be there
 
     @property
     def download_base(self) -> str:
@@ -80,6 +82,13 @@ class Config:
             for name, value in (("MicrosoftAppPassword", self.app_password), ("MicrosoftAppTenantId", self.app_tenant_id)):
                 if value:
                     raise ValueError(f"{name} is set but MicrosoftAppId is empty (empty MicrosoftAppId = local mode)")
+            if self.app_type_explicit:
+                raise ValueError(f"MicrosoftAppType={self.app_type_name} is set but MicrosoftAppId is empty: without "
+                                 "it the bot would run without authentication")
+            if self.host not in ("127.0.0.1", "localhost", "::1") and not self.allow_anonymous:
+                raise ValueError(f"MicrosoftAppId is empty (local mode, no authentication) and HOST={self.host} is not "
+                                 "this machine: set MicrosoftAppId, or HOST=127.0.0.1, or BOT_ALLOW_ANONYMOUS=1 behind "
+                                 "a gateway of your own")
         else:
             what = "the managed identity's client id" if kind == "userassignedmsi" else "the app registration's id"
             if not _GUID.match(self.app_id):
@@ -108,13 +117,17 @@ class Config:
         port = env.get("PORT", "3978")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"PORT must be a port number, not {port!r}")
+        # Ids as pasted from the portal: stray whitespace or capitals would make every token's audience differ.
+        app_id = env.get("MicrosoftAppId", "").strip().lower()
         return cls(
             port=int(port),
-            host=env.get("HOST", "0.0.0.0"),
-            app_id=env.get("MicrosoftAppId", ""),
+            host=env.get("HOST", "") or ("0.0.0.0" if app_id else "127.0.0.1"),
+            app_id=app_id,
             app_password=env.get("MicrosoftAppPassword", ""),
-            app_type=env.get("MicrosoftAppType", "") or "SingleTenant",
-            app_tenant_id=env.get("MicrosoftAppTenantId", ""),
+            app_type=env.get("MicrosoftAppType", "").strip() or "SingleTenant",
+            app_type_explicit=bool(env.get("MicrosoftAppType", "").strip()),
+            app_tenant_id=env.get("MicrosoftAppTenantId", "").strip().lower(),
+            allow_anonymous=env.get("BOT_ALLOW_ANONYMOUS", "") == "1",
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
             nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
             consultants=_consultants(env),

@@ -32,12 +32,14 @@ from bot.wire import to_json
 
 USER_AGENT = "Microsoft-BotFramework/3.1 (BotBuilder Python/4.17.1; kombit-implementeringsassistent)"
 TOKEN_REUSE_SECONDS = 600  # MSAL tokens live about an hour; ask MSAL (which refreshes) every 10 minutes
-# A Connector that is throttling (429) or wobbling (5xx, a timeout) gets the call again, after its Retry-After or
-# these pauses, as long as the whole call stays within RETRY_BUDGET seconds: a reply late by seconds is still
-# worth sending, one late by a minute reads as the bot ignoring the person.
+# A Connector that is throttling (429), wobbling (5xx) or unreachable (no connection) gets the call again, after
+# its Retry-After or these pauses, as long as the whole call stays within RETRY_BUDGET seconds: a reply late by
+# seconds is still worth sending, one late by a minute reads as the bot ignoring the person. A call cut off after it
+# was sent (a read timeout, a dropped connection) is not repeated: the Connector may have posted it, and the
+# person would see the answer twice.
 RETRY_PAUSES = (0.25, 1.0, 2.0, 4.0)
 RETRY_BUDGET = 12.0
-MAX_RETRY_AFTER = 8.0  # a longer Retry-After than this is not waited for within a turn
+MAX_RETRY_AFTER = 8.0  # a longer Retry-After than this is not waited for within a turn (nor by the nudges)
 
 
 class ConnectorError(Exception):
@@ -80,23 +82,25 @@ class _Conversations:
         self._pauses = RETRY_PAUSES if retries else ()
 
     async def _call(self, method: str, path: str, body: object | None, extra_headers: dict | None = None) -> dict:
-        """One Connector call, retried on 429, 5xx and timeouts within RETRY_BUDGET (see RETRY_PAUSES)."""
+        """One Connector call, retried on 429, 5xx and a failed connection within RETRY_BUDGET (RETRY_PAUSES)."""
         deadline, pauses = time.monotonic() + RETRY_BUDGET, self._pauses
         for attempt in range(len(pauses) + 1):
             try:
                 left = max(1.0, deadline - time.monotonic())  # no attempt runs past the budget
                 return await self._call_once(method, path, body, extra_headers, aiohttp.ClientTimeout(total=left))
             except ConnectorError as error:
-                if not (error.status == 429 or error.status >= 500) or attempt == len(pauses):
+                wait = error.retry_after
+                if not (error.status == 429 or error.status >= 500) or attempt == len(pauses) \
+                        or (wait is not None and wait > MAX_RETRY_AFTER):
                     raise
-                pause, reason = (min(error.retry_after, MAX_RETRY_AFTER) if error.retry_after is not None
-                                 else pauses[attempt]), str(error.status)
-            except (TimeoutError, aiohttp.ClientConnectionError):
-                if attempt == len(pauses):
+                pause = wait if wait is not None else pauses[attempt]
+                if time.monotonic() + pause > deadline:
                     raise
-                pause, reason = pauses[attempt], "timeout"
-            if time.monotonic() + pause > deadline:
-                raise ConnectorError(503, f"gave up after {attempt + 1} attempts within {RETRY_BUDGET} s")
+                reason = str(error.status)
+            except aiohttp.ClientConnectorError:  # no connection was made: nothing was sent
+                pause, reason = pauses[attempt] if attempt < len(pauses) else 0.0, "connect"
+                if attempt == len(pauses) or time.monotonic() + pause > deadline:
+                    raise
             if self._on_retry is not None:
                 self._on_retry(reason)
             await asyncio.sleep(pause)

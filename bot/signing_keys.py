@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REFRESH = 24 * 3600.0  # seconds: botbuilder's own interval
 RETRY = 60.0  # after a failed fetch, the next attempt waits this long (the cached keys serve meanwhile)
+RETRY_EMPTY = 5.0  # ... and with no keys at all, this long: requests meanwhile get 503 at once, not a fetch each
 UNKNOWN_KID_INTERVAL = 300.0  # an unknown key id refetches at most this often: a rotation is seen in minutes
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 5.0  # a fetch of metadata and keys together; a request waiting for keys waits no longer
@@ -64,8 +65,7 @@ class SigningKeys:
                  connect_timeout: float = CONNECT_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT):
         self.url = url
         self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
-        self._total = total_timeout
+        self._connect, self._total = connect_timeout, total_timeout
         self._state = _State()
         self._inflight: asyncio.Future | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -79,22 +79,36 @@ class SigningKeys:
     async def get(self, kid: str | None) -> SigningKey | None:
         state, now = self._state, self._clock()
         if not state.keys:
+            if now - state.failed_at < RETRY_EMPTY and not self._fetching:
+                raise KeysUnavailable(self.url)  # it just failed: no fetch per request while the endpoint is down
             await self._fetch_and_wait()
             if not state.keys:
                 raise KeysUnavailable(self.url)
         elif now - state.fetched_at > REFRESH and now - state.failed_at > RETRY:
             self._start_fetch()  # in the background: this request is judged with the keys we have
         key = self._find(kid)
-        if key is None and kid and now - state.unknown_kid_at > UNKNOWN_KID_INTERVAL:
-            state.unknown_kid_at = now
+        if key is None and kid and (self._fetching or now - state.unknown_kid_at > UNKNOWN_KID_INTERVAL):
+            # A new key id (a rotation): one fetch per interval, and every request with it waits for that fetch.
+            if not self._fetching:
+                state.unknown_kid_at = now
             await self._fetch_and_wait()
             key = self._find(kid)
         return key
+
+    @property
+    def _fetching(self) -> bool:
+        return self._inflight is not None and not self._inflight.done() and self._loop is asyncio.get_running_loop()
 
     async def prefetch(self) -> None:
         """At start-up, so the first request does not wait and /readyz can say the keys are there."""
         if not self._state.keys:
             await self._fetch_and_wait()
+
+    def ensure(self) -> None:
+        """With no keys (start-up's fetch failed), start another fetch in the background, at most every
+        RETRY_EMPTY: /readyz calls it, so an instance that nobody sends traffic to still becomes ready."""
+        if not self._state.keys and not self._fetching and self._clock() - self._state.failed_at >= RETRY_EMPTY:
+            self._start_fetch()
 
     def _find(self, kid: str | None) -> SigningKey | None:
         jwk = self._state.keys.get(kid or "")
@@ -112,22 +126,28 @@ class SigningKeys:
     async def _fetch_and_wait(self) -> None:
         task = self._start_fetch()
         try:
-            # shield: a request that stops waiting (its own timeout, a client gone) leaves the fetch to the others
-            await asyncio.wait_for(asyncio.shield(task), self._total + 1.0)
+            # shield: a request that stops waiting (its own timeout, a client gone) leaves the fetch to the others.
+            # The fetch is two requests, each within the total timeout.
+            await asyncio.wait_for(asyncio.shield(task), 2 * self._total + 1.0)
         except TimeoutError:
             log.warning("signing keys: still fetching, request not waiting longer", extra={"url": self.url})
 
     async def _fetch(self) -> None:
         self.fetches += 1
+        timeout = aiohttp.ClientTimeout(total=self._total, connect=self._connect)
         try:
-            async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            # trust_env: HTTPS_PROXY/NO_PROXY as botbuilder's requests-based fetcher honoured them
+            async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
                 async with session.get(self.url) as response:
                     response.raise_for_status()
                     metadata = await response.json(content_type=None)
                 async with session.get(metadata["jwks_uri"]) as response:
                     response.raise_for_status()
                     keys = (await response.json(content_type=None))["keys"]
-            self._state.keys = {k["kid"]: k for k in keys if isinstance(k, dict) and k.get("kid")}
+            found = {k["kid"]: k for k in keys if isinstance(k, dict) and k.get("kid") and k.get("kty") == "RSA"}
+            if not found:  # an empty or useless answer must not replace keys that work
+                raise ValueError("no RSA keys in the JWKS")
+            self._state.keys = found
             self._state.fetched_at = self._clock()
             ok = True
         except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:

@@ -260,9 +260,9 @@ class TinyStore:
         async with self._writers:
             await self._file_lock.acquire_async()
             self._freshness.expire()  # with the lock held, read every file as it is now
-            started = time.perf_counter()
+            started, before = time.perf_counter(), self._audit.appended
             try:
-                self._staged, before = {}, self._audit.appended
+                self._staged = {}
                 try:
                     self._catch_up()
                     result = fn(*args)
@@ -278,7 +278,9 @@ class TinyStore:
                     self.on_write(time.perf_counter() - started)
                 return result
             except OSError as exc:  # the disk refused (full, failing): nothing of this change is acknowledged
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+                where = f" ({exc.filename})" if exc.filename else ""
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc.strerror or exc}{where}",
+                                       maybe_saved=self._audit.appended > before) from exc
             finally:
                 self._file_lock.release()
 

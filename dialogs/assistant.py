@@ -83,7 +83,8 @@ class Assistant:
             incident = new_incident()
             log.error("change not saved", extra={"conversation": ctx.turn.conversation.id, "incident": incident,
                                                  "error": str(exc)[:200]})
-            return Reply(ctx.t("store.unavailable", incident=incident), incident=incident)
+            key = "store.uncertain" if exc.maybe_saved else "store.unavailable"
+            return Reply(ctx.t(key, incident=incident), incident=incident)
         except Exception:
             incident = new_incident()
             log.exception("dialog failed", extra={"conversation": ctx.turn.conversation.id, "incident": incident})

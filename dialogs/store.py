@@ -139,8 +139,13 @@ class ConversationRecord:
 
 
 class StoreUnavailable(Exception):
-    """A change could not be made durable (the disk is full or failing): it was not acknowledged, and the
-    person is told it was not saved."""
+    """A change could not be made durable (the disk is full or failing) and was not acknowledged. `maybe_saved`:
+    its line reached the audit trail before the disk failed, so after a restart it may well be there; the person
+    is told that, not that nothing changed."""
+
+    def __init__(self, message: str, maybe_saved: bool = False):
+        super().__init__(message)
+        self.maybe_saved = maybe_saved
 
 
 class Store(Protocol):

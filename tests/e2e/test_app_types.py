@@ -152,3 +152,26 @@ async def test_single_tenant_does_not_warn(start, caplog):
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         await start(app_type="SingleTenant", app_tenant_id=APP_TENANT)
     assert not any(r.getMessage() == MULTITENANT_WARNING for r in caplog.records)
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"MicrosoftAppType": "UserAssignedMSI"}, "MicrosoftAppId"),  # an identity was meant: never silently none
+    ({"HOST": "0.0.0.0"}, "HOST"),  # no authentication on a public interface
+])
+def test_authentication_never_turns_itself_off(env, variable):
+    with pytest.raises(ValueError) as refused:
+        Config.from_env(env)
+    assert variable in str(refused.value)
+
+
+def test_local_mode_stays_on_this_machine_unless_asked():
+    assert Config.from_env({}).host == "127.0.0.1"
+    assert Config.from_env({"HOST": "0.0.0.0", "BOT_ALLOW_ANONYMOUS": "1"}).host == "0.0.0.0"
+    with_identity = {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppTenantId": APP_TENANT}
+    assert Config.from_env(with_identity).host == "0.0.0.0"
+
+
+def test_ids_as_pasted_from_the_portal_are_normalised():
+    config = Config.from_env({"MicrosoftAppId": f" {APP_ID.upper()}\n", "MicrosoftAppPassword": "s",
+                              "MicrosoftAppTenantId": f"{APP_TENANT.upper()} "})
+    assert (config.app_id, config.app_tenant_id) == (APP_ID, APP_TENANT)

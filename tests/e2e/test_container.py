@@ -76,7 +76,7 @@ def image() -> dict:
 
 def test_the_image_runs_the_bot_as_its_own_user_with_the_data_dir_as_a_volume(image):
     config = image["Config"]
-    assert config["User"] == "bot"
+    assert config["User"] == "10001"  # the image's own user, by number
     assert config["Cmd"] == ["python", "-m", "bot", "serve"]
     assert "/data" in config["Volumes"] and "8080/tcp" in config["ExposedPorts"]
     assert {"PORT=8080", "BOT_DATA_DIR=/data", "HOST=0.0.0.0"} <= set(config["Env"])
@@ -111,7 +111,7 @@ async def test_the_image_starts_and_answers_a_teams_message(image, tmp_path):
     stage.write_text(
         f"FROM {IMAGE}\n"
         # The image's own CMD, as its own user, on the host network; the step ends when the test says so.
-        f"RUN PORT={port} BOT_DATA_DIR=/tmp/data sh -c '$0 \"$@\" & pid=$!; "
+        f"RUN PORT={port} HOST=127.0.0.1 BOT_DATA_DIR=/tmp/data sh -c '$0 \"$@\" & pid=$!; "
         f"for i in $(seq 600); do python -c \"import urllib.request as u; u.urlopen(\\\"{connector.url}finished\\\")\" "
         f"2>/dev/null && break; sleep 0.2; done; kill $pid; wait $pid' python -m bot serve\n", encoding="utf-8")
     build = await asyncio.create_subprocess_exec(

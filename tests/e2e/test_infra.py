@@ -51,6 +51,8 @@ DELIBERATELY_DEFAULT = {
     "BOT_TOKEN_ISSUER": "other clouds only",
     "BOT_LOGIN_URL": "other clouds only",
     "BOT_OAUTH_SCOPE": "other clouds only",
+    # The deployed bot has its managed identity: local mode without authentication is never meant there.
+    "BOT_ALLOW_ANONYMOUS": "never in Azure: the bot has its identity",
 }
 BUILTIN_ENV = {"TEAMSFX_ENV"}  # set by the toolkit itself
 PLACEHOLDER = re.compile(r"\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -48,7 +48,9 @@ class KeyEndpoint:
 
     def __init__(self) -> None:
         self.key = new_rsa_key()
-        self.mode = "ok"
+        self.kid = "test-key"
+        self.mode = "ok"  # "ok", "hang", "fail", "empty" (a JWKS without keys)
+        self.delay = 0.0  # seconds before an "ok" answer
         self.requests = 0
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -57,10 +59,11 @@ class KeyEndpoint:
         return await self._answer({"issuer": BOT_FRAMEWORK_ISSUER, "jwks_uri": f"{self.url}/keys"})
 
     async def _keys(self, request: web.Request) -> web.Response:
-        return await self._answer({"keys": [jwk(self.key, "test-key", ["msteams"])]})
+        return await self._answer({"keys": [] if self.mode == "empty" else [jwk(self.key, self.kid, ["msteams"])]})
 
     async def _answer(self, body: dict) -> web.Response:
         self.requests += 1
+        await asyncio.sleep(self.delay)
         if self.mode == "hang":
             await asyncio.sleep(30)
         if self.mode == "fail":
@@ -363,3 +366,33 @@ def test_the_metrics_module_is_not_on_the_dialogs_side():
     core = Path(__file__).resolve().parents[2] / "dialogs"
     assert not [p for p in core.rglob("*.py") if "prometheus" in p.read_text(encoding="utf-8")]
 
+
+
+async def test_a_disk_that_fails_after_the_trail_line_was_written_gets_no_promise_either_way(bot, monkeypatch):
+    """The line reached the trail but could not be synced: the bot cannot know whether it will survive, so it
+    says so (not "nothing changed"); after a restart the trail decides, and the answer did not lie."""
+    assert "Aarhus Kommune" in await bot.say("tilmeld Aarhus", personal())
+
+    def sync_fails(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(audit_log, "_sync", sync_fails)
+    answer = await bot.say("marker Udpeg projektejer som udført", personal())
+    assert _between("da", "store.uncertain", answer), answer
+    monkeypatch.undo()
+    await bot.restart()
+    await bot.checkpoint()
+    assert stored_municipalities(bot.data_dir)["0751"]["tasks"]["udpeg-projektejer"]["done"] is True
+
+
+async def test_a_fault_outside_the_dialogs_is_answered_with_an_incident_id(bot, monkeypatch, caplog):
+    from bot import handler
+
+    def broken(activity, now):
+        raise RuntimeError("the edge's own bug")
+
+    monkeypatch.setattr(handler.teams, "turn_input", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        answer = await bot.say("status", personal())
+    incident = _between("da", "turn.failed", answer)
+    assert incident and any(getattr(r, "incident", None) == incident for r in caplog.records)

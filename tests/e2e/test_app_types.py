@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.config import MULTITENANT_WARNING, Config
-from tests.e2e.test_auth import APP_ID, APP_PASSWORD, APP_TENANT, AuthBotServer, auth_config, identity, no_way_out  # noqa: F401 - fixtures
+from tests.e2e.test_auth import APP_ID, APP_PASSWORD, APP_TENANT, AuthBotServer, identity, no_way_out, start_bot  # noqa: F401 - fixtures
 from tests.harness import personal
 
 HEADER_SECRET = "local-identity-header"
@@ -108,27 +108,11 @@ def test_user_assigned_msi_takes_the_identity_and_no_secret():
 
 
 # -- end to end -------------------------------------------------------------------------------------------------
-@pytest.fixture
-async def start(tmp_path, identity, content):  # noqa: F811 - test_auth's fixture
-    bots: list[AuthBotServer] = []
-
-    async def starting(**overrides) -> AuthBotServer:
-        data_dir = tmp_path / f"data-{len(bots)}"
-        bot = AuthBotServer(data_dir=data_dir, config=auth_config(identity, data_dir, **overrides), content=content)
-        bots.append(bot)
-        await bot.start()
-        return bot
-
-    yield starting
-    for bot in bots:
-        await bot.close()
-
-
-async def test_user_assigned_msi_replies_with_the_managed_identitys_token(start, identity, monkeypatch):  # noqa: F811
+async def test_user_assigned_msi_replies_with_the_managed_identitys_token(start_bot, identity, monkeypatch):
     with IdentityEndpoint() as endpoint:
         monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)  # how App Service tells MSAL where its identity is
         monkeypatch.setenv("IDENTITY_HEADER", HEADER_SECRET)
-        bot = await start(app_type="UserAssignedMSI", app_password="", app_tenant_id=APP_TENANT)
+        bot = await start_bot(app_type="UserAssignedMSI", app_password="", app_tenant_id=APP_TENANT)
         secrets_asked = len(identity.token_requests())
         token = identity.channel_token(bot.connector.url)
         status = await bot.post_with(bot.message("tilmeld Aarhus", personal()), f"Bearer {token}")
@@ -142,15 +126,15 @@ async def test_user_assigned_msi_replies_with_the_managed_identitys_token(start,
         assert len(identity.token_requests()) == secrets_asked  # no client-secret flow at the login authority
 
 
-async def test_multi_tenant_still_works_and_warns_at_start_up(start, caplog):
+async def test_multi_tenant_still_works_and_warns_at_start_up(start_bot, caplog):
     with caplog.at_level(logging.WARNING, logger="bot.app"):
-        await start(app_type="MultiTenant", app_password=APP_PASSWORD)
+        await start_bot(app_type="MultiTenant", app_password=APP_PASSWORD)
     assert any(r.getMessage() == MULTITENANT_WARNING for r in caplog.records)
 
 
-async def test_single_tenant_does_not_warn(start, caplog):
+async def test_single_tenant_does_not_warn(start_bot, caplog):
     with caplog.at_level(logging.WARNING, logger="bot.app"):
-        await start(app_type="SingleTenant", app_tenant_id=APP_TENANT)
+        await start_bot(app_type="SingleTenant", app_tenant_id=APP_TENANT)
     assert not any(r.getMessage() == MULTITENANT_WARNING for r in caplog.records)
 
 

@@ -24,7 +24,7 @@ class Metrics:
                                       registry=r)
         self.connector_retries = Counter("bot_connector_retries", "Connector calls retried, by status (or timeout).",
                                          ["status"], registry=r)
-        self.nudges = Counter("bot_nudges", "Proactive messages, by state (claimed, sent, failed).", ["state"],
+        self.nudges = Counter("bot_nudges", "Proactive messages, by state (claimed, sent, gone, failed).", ["state"],
                               registry=r)
         self.store_write_seconds = Histogram("bot_store_write_seconds", "Time to make one change durable.",
                                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),

@@ -61,7 +61,7 @@ class NudgeSender:
         self.concurrency = concurrency
         self.planner = Planner(services.content, services.catalogs)
         self.owner = uuid.uuid4().hex  # this sweeper's name on its claims
-        self.metrics: Metrics | None = None  # set by the app: claimed, sent, failed
+        self.metrics: Metrics | None = None  # set by the app: claimed, sent, gone, failed
         self._retry_left = RETRY_BUDGET
 
     def count(self, state: str) -> None:
@@ -153,7 +153,7 @@ class NudgeSender:
             return "skipped"  # claimed by another sweep, or already sent
         self.count("claimed")
         status = await self._deliver(nudge, reference, retrying)
-        self.count("sent" if status == "sent" else "failed")
+        self.count(status)  # sent, gone (the conversation no longer exists) or failed (retried by a later sweep)
         await store.finish_nudge(nudge.key, self.owner, sent=status == "sent", at=stamp)
         if status == "gone":
             await store.deactivate_conversation(nudge.conversation.key)

@@ -208,3 +208,21 @@ async def test_changed_wave_dates_are_told_once_to_every_member_conversation(tmp
         assert (await bot.runner.app[NUDGES].sweep(at("2026-12-16T10:00"))).sent == []
     finally:
         await bot.close()
+
+
+async def test_metrics_count_nudges_claimed_sent_and_failed(aarhus):
+    def count(text: str, state: str) -> float:
+        line = next((row for row in text.splitlines() if row.startswith(f'bot_nudges_total{{state="{state}"}}')), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    sender(aarhus).sleep = no_wait  # the sweep's retries, without their pauses
+    await sender(aarhus).sweep(at("2026-12-14T10:00"))  # two conversations, both told
+    aarhus.connector.fail_with = 500  # the 14-day nudges fail, retries included
+    await sender(aarhus).sweep(at("2026-12-28T10:00"))
+    aarhus.connector.fail_with = None
+    async with aarhus.session.get(f"{aarhus.url}/metrics") as response:
+        text = await response.text()
+    assert (count(text, "claimed"), count(text, "sent"), count(text, "failed")) == (4, 2, 2)

@@ -18,6 +18,15 @@ OTHER_TENANT = "6f1c2b7e-0000-4000-8000-000000000002"
 _ids = itertools.count(1)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server started in a subprocess)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Clock:
     def __init__(self, now: datetime = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)):
         self.now = now

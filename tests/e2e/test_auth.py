@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from content.catalogs import Catalogs
 from dialogs.context import Services
 from dialogs.understanding import Understander
 from tests.auth_servers import BOT_FRAMEWORK_ISSUER, IdentityServers, new_rsa_key
-from tests.harness import BotServer, Connector, personal
+from tests.harness import BotServer, Connector, free_port, personal
 
 APP_ID = "3f1b0c2e-7d4a-4e51-9a63-0b5e2c8d4f10"
 APP_PASSWORD = "local-test-secret"
@@ -223,18 +222,13 @@ async def test_single_tenant_without_tenant_id_fails_at_start_up(start_bot):
         await start_bot(app_type="SingleTenant", app_tenant_id="")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def serve_single_tenant_without_tenant(tmp_path_factory):
     """`python -m bot serve` as an operator would run it, SingleTenant with no MicrosoftAppTenantId."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "BOT_"))}
     env.update(MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, MicrosoftAppType="SingleTenant",
-               BOT_DATA_DIR=str(tmp_path_factory.mktemp("serve-data")), HOST="127.0.0.1", PORT=str(_free_port()),
+               BOT_DATA_DIR=str(tmp_path_factory.mktemp("serve-data")), HOST="127.0.0.1", PORT=str(free_port()),
                NO_PROXY="*", no_proxy="*")
     try:
         return subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True,

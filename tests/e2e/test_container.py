@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, ClientTimeout, web
 
-from tests.harness import BotServer, Connector, personal, reply_text
+from tests.harness import BotServer, Connector, free_port, personal, reply_text
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "localhost/kombit-debian-py311-base"
@@ -90,11 +89,6 @@ def test_the_dependencies_are_a_layer_of_their_own():
     assert lines.index("RUN") < lines.index("COPY", lines.index("RUN"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 async def test_the_image_starts_and_answers_a_teams_message(image, tmp_path):
     connector = Connector()
@@ -106,7 +100,7 @@ async def test_the_image_starts_and_answers_a_teams_message(image, tmp_path):
     await connector.start()
     connector.runner.app.router._frozen = False
     connector.runner.app.router.add_get("/finished", finished)
-    port = _free_port()
+    port = free_port()
     stage = tmp_path / "Containerfile"
     stage.write_text(
         f"FROM {IMAGE}\n"

@@ -20,7 +20,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import pytest
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from content import load_content
-from tests.harness import BotServer, Connector, Person, Where, audit_events, personal, stored_municipalities
+from tests.harness import BotServer, Connector, Person, Where, audit_events, free_port, personal, stored_municipalities
 from tests.wording import overall_of, prefix, rx, t
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,18 +37,13 @@ ITERATIONS = int(os.environ.get("CRASH_ITERATIONS", "20"))
 START_TIMEOUT = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class BotProcess:
     """One `python -m bot serve` subprocess on a data dir, with its output in files under `logs`."""
 
     def __init__(self, data_dir: Path, logs: Path, name: str):
         self.data_dir, self.logs, self.name = data_dir, logs, name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = logs / f"{name}.out"
         self.stderr_path = logs / f"{name}.err"

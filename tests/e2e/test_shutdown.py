@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,16 +14,11 @@ from aiohttp import ClientConnectionError, ClientSession, ClientTimeout
 
 from bot.store import TinyStore
 from content import load_content
-from tests.harness import BotServer, Connector, personal, stored_municipalities
+from tests.harness import BotServer, Connector, free_port, personal, stored_municipalities
 
 ROOT = Path(__file__).resolve().parents[2]
 MUNICIPALITIES = ("Aarhus", "Odense", "Vejle")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _wait_up(session: ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
@@ -44,7 +38,7 @@ async def _wait_up(session: ClientSession, url: str, process: asyncio.subprocess
 async def test_sigterm_during_a_burst_exits_0_in_time_and_keeps_every_acknowledged_mark(tmp_path):
     connector = Connector()
     await connector.start()
-    data_dir, port = tmp_path / "data", _free_port()
+    data_dir, port = tmp_path / "data", free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "BOT_DATA_DIR": str(data_dir),
            "BOT_NUDGE_INTERVAL_MINUTES": "0", "MicrosoftAppId": "", "PYTHONUNBUFFERED": "1"}
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", cwd=ROOT, env=env,

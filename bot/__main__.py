@@ -26,14 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--municipality", help="register this municipality first, e.g. Aarhus or 751")
     chat.add_argument("--locale", default="da-DK", help="da-DK (default) or en-US")
-    admin = sub.add_parser("admin", help="operator commands on the data dir").add_subparsers(dest="action", required=True)
+    admin = sub.add_parser("admin", help="operator commands on the store (BOT_DATABASE_URL, else BOT_DATA_DIR)").add_subparsers(dest="action", required=True)
     rebind = admin.add_parser("rebind", help="bind a municipality to another tenant (audited)")
     rebind.add_argument("code", help="municipality code, e.g. 0751")
     rebind.add_argument("tenant", help="the AAD tenant id (GUID)")
-    backup = admin.add_parser("backup", help="copy the data dir consistently, also while the server runs")
+    backup = admin.add_parser("backup", help="a consistent copy as a data dir (from either store), also while "
+                                             "the bot runs")
     backup.add_argument("target", type=Path)
     forget = admin.add_parser("forget-user", help="GDPR erasure: pseudonymise a person in the audit trail")
     forget.add_argument("user_id", help="the person's AAD object id")
+    migrate = admin.add_parser("migrate", help="copy the data dir (BOT_DATA_DIR) into an empty PostgreSQL "
+                                               "database and verify the copy")
+    migrate.add_argument("--to", required=True, metavar="postgresql://…", help="the database to fill")
     nudges = sub.add_parser("nudges", help="run one nudge sweep now against the data dir")
     nudges.add_argument("--at", help="the time to sweep for, YYYY-MM-DD[THH:MM] (Europe/Copenhagen); default now")
     nudges.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
@@ -78,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from bot import admin as ops
 
-            action = {"rebind": lambda: ops.rebind(config.data_dir, args.code, args.tenant),
-                      "backup": lambda: ops.backup(config.data_dir, args.target),
-                      "forget-user": lambda: ops.forget_user(config.data_dir, args.user_id)}[args.action]
-            print(asyncio.run(action()))
+            print(asyncio.run(ops.run(config, args)))
     except (ContentError, StoreError, ValueError) as exc:
         print(f"{'Cannot start' if args.command != 'admin' else 'Error'}: {exc}", file=sys.stderr)
         return 2

@@ -20,11 +20,10 @@ from bot import exports, inbound, signing_keys, teams, token_shape
 from bot.adapter import AssistantAdapter
 from bot.config import MULTITENANT_WARNING, Config
 from bot.connector import ConnectorError, FastAuthentication
-from bot.exports import ExportShelf
+from bot.exports import SharedExportShelf
 from bot.handler import AssistantBot
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.nudges import NudgeSender
-from bot.store import TinyStore
 from content import load_content
 from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
@@ -54,7 +53,7 @@ def utc_now() -> datetime:
 def build_services(config: Config, content_root: Path = CONTENT_ROOT) -> Services:
     """Load and validate content, catalogs and the store; any problem stops start-up with file and field."""
     content = load_content(content_root)
-    return Services(content=content, catalogs=Catalogs(), store=TinyStore(config.data_dir),
+    return Services(content=content, catalogs=Catalogs(), store=config.open_store(),
                     understander=Understander.of(content))
 
 
@@ -112,7 +111,7 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("shutting down")
     if not app[SERVICES].content.tasks:
         problems.append("content not loaded")
-    if not await asyncio.to_thread(app[SERVICES].store.writable):
+    if not await app[SERVICES].store.writable():
         problems.append("data dir not writable")
     if KEYS in app and not app[KEYS].cached:
         app[KEYS].ensure()  # try again in the background: readiness must not wait for a user's message
@@ -164,7 +163,7 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
     app[READY] = {"draining": False}
     if config.auth_enabled:
         app[KEYS] = keys(config.openid_metadata_url or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPEN_ID_METADATA_URL)
-    shelf = ExportShelf()
+    shelf = SharedExportShelf(services.store)  # the store keeps them: with PostgreSQL, any instance serves the link
     app[BOT] = AssistantBot(Assistant(services, config.allowed_tenants, config.consultants), clock,
                             shelf=shelf, download_base=config.download_base, metrics=metrics)
     app[ADAPTER] = adapter
@@ -224,6 +223,7 @@ def make_app(config: Config, clock: Callable[[], datetime] = utc_now, services: 
                     await task
             await services.store.checkpoint()
         finally:
+            await services.store.aclose()
             services.store.close()
             await authentication.close()
 

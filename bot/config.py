@@ -45,6 +45,8 @@ class Config:
     app_type: str = "SingleTenant"  # SingleTenant, UserAssignedMSI, or MultiTenant (older registrations)
     app_tenant_id: str = ""
     data_dir: Path = Path("data")
+    # postgresql://…: the store in PostgreSQL (several instances, one bot); empty: the data dir (one process)
+    database_url: str = ""
     allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
     nudge_interval_minutes: float = 15  # how often `serve` sweeps for due nudges; 0 = never (use the command)
     consultants: frozenset[str] = frozenset()  # AAD object ids of KOMBIT's consultants (cross-municipality view)
@@ -103,6 +105,8 @@ class Config:
                                  "is the credential; leave it empty")
             if kind != "userassignedmsi" and not self.app_password:
                 raise ValueError(f"MicrosoftAppType={self.app_type_name} needs MicrosoftAppPassword (the client secret)")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("BOT_DATABASE_URL must be a postgresql:// URL (or empty for the data dir in BOT_DATA_DIR)")
         # Any one endpoint override switches botbuilder to parameterized authentication, where the unset
         # ones are None rather than public-cloud defaults: every token would then be refused.
         endpoints = {"BOT_OPENID_METADATA_URL": self.openid_metadata_url, "BOT_TOKEN_ISSUER": self.token_issuer,
@@ -129,6 +133,7 @@ class Config:
             app_tenant_id=env.get("MicrosoftAppTenantId", "").strip().lower(),
             allow_anonymous=env.get("BOT_ALLOW_ANONYMOUS", "") == "1",
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
+            database_url=env.get("BOT_DATABASE_URL", "").strip(),
             nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
             consultants=_consultants(env),
             public_url=env.get("BOT_PUBLIC_URL", "").rstrip("/"),
@@ -138,6 +143,14 @@ class Config:
             login_url=env.get("BOT_LOGIN_URL", ""),
             oauth_scope=env.get("BOT_OAUTH_SCOPE", ""),
         ).check()
+
+    def open_store(self):
+        """The store this configuration names: PostgreSQL with BOT_DATABASE_URL, else the data dir."""
+        if self.database_url:
+            from bot.pg_store import PgStore  # asyncpg only where PostgreSQL is used
+            return PgStore(self.database_url)
+        from bot.store import TinyStore
+        return TinyStore(self.data_dir)
 
     def botbuilder_settings(self) -> object:
         """The attribute names ConfigurationBotFrameworkAuthentication reads; endpoints only when set."""

@@ -13,7 +13,7 @@ from botbuilder.schema import ChannelAccount, TextFormatTypes
 
 from bot import teams
 from bot.connector import ConnectorError
-from bot.exports import ExportShelf
+from bot.exports import SharedExportShelf
 from bot.metrics import Metrics
 from bot.wire import to_wire
 from dialogs import cards
@@ -29,12 +29,12 @@ GREETING_QUIET = timedelta(minutes=2)
 
 
 class AssistantBot(ActivityHandler):
-    def __init__(self, assistant: Assistant, clock: Callable[[], datetime], shelf: ExportShelf | None = None,
+    def __init__(self, assistant: Assistant, clock: Callable[[], datetime], shelf: SharedExportShelf | None = None,
                  download_base: str = "http://localhost:3978", metrics: Metrics | None = None):
         self.assistant = assistant
         self.metrics = metrics or Metrics()
         self.clock = clock
-        self.shelf = shelf or ExportShelf()
+        self.shelf = shelf or SharedExportShelf(assistant.services.store)
         self.download_base = download_base
         self._greeted: dict[str, datetime] = {}
 
@@ -46,7 +46,7 @@ class AssistantBot(ActivityHandler):
         reply = await self.assistant.on_message(turn)
         self.metrics.turns.labels(reply.intent or "unknown", "failed" if reply.incident else "ok").inc()
         if reply.file:
-            reply = self._with_download(reply)
+            reply = await self._with_download(reply)
         try:
             await _send(turn_context, reply)
         except (TimeoutError, ConnectorError, aiohttp.ClientError) as error:
@@ -59,11 +59,11 @@ class AssistantBot(ActivityHandler):
         if reply.municipality:
             await self._remember(turn_context, turn.conversation, reply)
 
-    def _with_download(self, reply: Reply) -> Reply:
+    async def _with_download(self, reply: Reply) -> Reply:
         """A file becomes a short-lived link: a button on a card, the address in text."""
         assert reply.file is not None  # called for replies with a file only
         name, data = reply.file
-        url = f"{self.download_base}/exports/{self.shelf.put(name, data)}"
+        url = f"{self.download_base}/exports/{await self.shelf.put(name, data)}"
         text = f"{reply.text}\n\n[{name}]({url})"
         card = cards.card([cards.text(reply.text)], text, [cards.open_url(reply.file_label or name, url)])
         return replace(reply, text=text, card=card, file=None)

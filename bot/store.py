@@ -31,30 +31,31 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import date, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from tinydb import Query, TinyDB
 from tinydb.table import Document
 
 from bot.audit_log import AuditLog
-from bot.json_file import AtomicJSONStorage, Freshness, StoreError, write_atomically
+from bot.exports import ExportShelf
+from bot.json_file import AtomicJSONStorage, Freshness, StoreError, fsync_dir, write_atomically
 from bot.json_text import dumps as encode
 from bot.json_text import loads as decode
 from bot.process_lock import ProcessLock
+from dialogs import events
 from dialogs.store import (
     Actor,
     AuditEvent,
+    Changes,
     ConversationRecord,
+    Decide,
     MunicipalityState,
     Registration,
     StoreUnavailable,
-    TaskChange,
-    TaskState,
+    T,
     ThreadContext,
-    frozen,
     open_question,
     thawed,
 )
@@ -83,32 +84,30 @@ def _event_dict(event: AuditEvent) -> dict:
             "details": event.details}
 
 
-def _reconcile_keys(event: AuditEvent) -> list[tuple]:
-    """The pieces of state an event decides: after replay, each must show what the last event (in trail
-    order) for it says. A registration decides its scope's row and, with a tenant, the binding; so does a
-    rebind (with an empty tenant: the release of a mistaken registration)."""
-    keys = []
-    if event.action == "rebind" or (event.action == "register" and event.tenant_id):
-        keys.append(("binding", event.code))
-    key = _reconcile_key(event)
-    return [key, *keys] if key else keys
+# "historik" shows at most 15 events, newest first (per municipality, or per task); each municipality's file keeps
+# its newest 20 of each, so history never reads the trail. The 5 spare cover clocks racing out of trail order.
+HISTORY_KEEP = 20
+# A snapshot (the trail position every state file reflects, after they are fsynced) once this many events
+# were appended since the last one, or a minute has passed: start-up and a failed change read on from there.
+SNAPSHOT_EVERY_EVENTS = 1000
+SNAPSHOT_EVERY_SECONDS = 60.0
 
 
-def _reconcile_key(event: AuditEvent) -> tuple | None:
-    if event.action in ("done", "reopen"):
-        return ("task", event.code, event.task_id)
-    if event.action == "register" and event.scope:
-        return ("scope", event.scope)
-    details = event.details or {}
-    if event.action == "milestone":
-        return ("milestone", event.code, details["name"])
-    if event.action == "phase":
-        return ("phase", event.code)
-    if event.action == "assign":
-        return ("assign", event.code, event.task_id, details["role"])
-    if event.action in ("local_add", "local_remove"):
-        return ("local", event.code, event.task_id or details["task"]["id"])
-    return None
+def _applied(doc: dict, event: AuditEvent, seq: int) -> dict:
+    """The municipality's doc after `event`, the trail's line `seq`: its kind's effect (dialogs/events.py), the
+    trail position it now reflects, and the event in the history index if history shows it."""
+    new = events.apply(doc, event)
+    new = {**new, "seq": seq}
+    if events.shown(event):
+        history = doc.get("history") or {}
+        entry = _event_dict(event)
+        tasks = dict(history.get("tasks") or {})
+        if event.action == "local_remove" and event.task_id:
+            tasks.pop(event.task_id, None)  # a removed task can no longer be asked about
+        elif event.task_id:
+            tasks[event.task_id] = [*tasks.get(event.task_id, [])[1 - HISTORY_KEEP:], entry]
+        new["history"] = {"all": [*(history.get("all") or [])[1 - HISTORY_KEEP:], entry], "tasks": tasks}
+    return new
 
 
 def _complete_lines(path: Path):
@@ -128,8 +127,14 @@ def _event(d: dict) -> AuditEvent:
                       scope=d.get("scope"), tenant_id=d.get("tenant_id"), details=d.get("details"))
 
 
-def _task_state(d: dict) -> TaskState:
-    return TaskState(done=bool(d["done"]), by=_actor(d["by"]), at=d["at"], conversation=d.get("conversation", ""))
+def _doc_in(data: dict | None, code: str) -> dict | None:
+    """The municipality's one document in its file's parsed data."""
+    return next((d for d in ((data or {}).get("municipality") or {}).values() if d.get("code") == code), None)
+
+
+def _registration_row(event: AuditEvent, seq: int) -> dict:
+    return {"scope": event.scope, "code": event.code, "tenant_id": event.tenant_id, "by": _actor_dict(event.by),
+            "at": event.at, "seq": seq}
 
 
 def _atomic(db: TinyDB) -> AtomicJSONStorage:
@@ -139,28 +144,26 @@ def _atomic(db: TinyDB) -> AtomicJSONStorage:
     return storage
 
 
-def _municipality_state(data: dict, code: str) -> MunicipalityState:
-    doc: dict[str, Any] = next((d for d in (data.get("municipality") or {}).values() if d.get("code") == code),
-                               {"code": code})
-    return MunicipalityState(
-        code=code,
-        tenant_id=doc.get("tenant_id"),
-        phase=doc.get("phase") or 1,
-        milestones=MappingProxyType({k: date.fromisoformat(v) for k, v in (doc.get("milestones") or {}).items()}),
-        tasks=MappingProxyType({tid: _task_state(s) for tid, s in (doc.get("tasks") or {}).items()}),
-        # Frozen copies: the dicts live in the parsed-file cache, and the state is shared by every reader.
-        gate=frozen(doc.get("gate")),
-        local_tasks=frozen(doc.get("local_tasks") or []),
-        assignments=frozen(doc.get("assignments") or {}),
-    )
+def _pseudonymised(value: Any, user_id: str, replaced: dict) -> Any:
+    """`value` (plain JSON) with every person {id, name} who is `user_id` replaced (GDPR erasure)."""
+    if isinstance(value, dict):
+        if value.get("id") == user_id and "name" in value:
+            return dict(replaced)
+        return {k: _pseudonymised(v, user_id, replaced) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pseudonymised(v, user_id, replaced) for v in value]
+    return value
 
 
-class TinyStore:
+class TinyStore(Changes):
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.data_dir / "state.json"
         self.audit_path = self.data_dir / "audit.jsonl"
+        self.snapshot_path = self.data_dir / "snapshot.json"
+        self._legacy = False  # replaying a data dir from before events were numbered (see _scan)
+        self._last_snapshot = (0, time.monotonic())  # (trail lines, when) of this process's last snapshot
         self._file_lock = ProcessLock(self.data_dir / ".lock")
         self._writers = asyncio.Lock()  # one change at a time in this process
         self._audit = AuditLog(self.audit_path)
@@ -178,16 +181,19 @@ class TinyStore:
         self._deferred: set[AtomicJSONStorage] = set()  # municipality files whose newest version is cached only
         self._audit_seen = (0, 0, 0)  # (inode, offset, lines): how far this process has read or written the trail
         self.on_write: Callable[[float], None] | None = None  # told each change's seconds to durability (metrics)
+        self._exports = ExportShelf()
         self._check_readable()
 
     def _check_readable(self) -> None:
         """Fail at start-up, naming the file, rather than at the first user's message."""
         self._db.storage.read()
         self._migrate()
+        legacy = False
         for code in self._codes_on_disk():
-            self._storage(code).read()
+            doc = self._municipality_doc(code)
+            legacy = legacy or (doc is not None and "seq" not in doc)
         if self.audit_path.exists():
-            self._replay_audit()
+            self._replay_audit(from_start=legacy)
 
     def _audit_position(self) -> tuple[int, int]:
         try:
@@ -196,23 +202,37 @@ class TinyStore:
             return (0, 0)
         return (st.st_ino, st.st_size)
 
-    def _replay_audit(self) -> None:
-        """Start-up: apply to the state files what a crash kept from them, and drop a torn last line.
+    def _snapshot_position(self) -> tuple[int, int, int]:
+        """(inode, offset, lines) of the trail that every state file reflects, from the last snapshot, if it
+        still describes this trail (its bytes before the offset are the same: a copy in a backup counts; a
+        trail rewritten by forget-user does not), else the trail's start."""
+        try:
+            snap = decode(self.snapshot_path.read_bytes())
+            offset, lines, tail = int(snap["offset"]), int(snap["lines"]), bytes.fromhex(snap["tail"])
+            with self.audit_path.open("rb") as fh:
+                fh.seek(max(0, offset - len(tail)))
+                if fh.read(len(tail)) == tail:
+                    return (os.fstat(fh.fileno()).st_ino, offset, lines)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no snapshot yet, or an unreadable one: read the whole trail (what it is there to spare)
+        return (0, 0, 0)
 
-        Most of the trail is read without the lock (it can be long, and a running `serve` must keep
-        writing); the rest, appended meanwhile, under it, so only a truly torn line is ever cut off."""
-        latest: dict[tuple, AuditEvent] = {}
-        with self.audit_path.open("rb") as fh:
-            end, lines = self._scan(fh, 0, 0, latest)
-            read_so_far = (os.fstat(fh.fileno()).st_ino, end, lines)
+    def _replay_audit(self, from_start: bool = False) -> None:
+        """Start-up: apply to the state files what a crash kept from them (the events after the snapshot that
+        a file does not show), and drop a torn last line.
+
+        Data dirs from before events were numbered (files without "seq") are rebuilt from the whole trail once."""
         with self._file_lock:
             self._freshness.expire()
-            self._apply_trail(read_so_far, latest)
+            self._legacy = from_start
+            self._apply_trail((0, 0, 0) if from_start else self._snapshot_position())
+            self._legacy = False
             self._audit.cut_torn_tail()
 
-    def _apply_trail(self, seen: tuple[int, int, int], latest: dict[tuple, AuditEvent]) -> None:
-        """Read the trail on from `seen` (inode, offset, lines) onto `latest`, make the state show it, and
-        remember how far it was read. A trail replaced since (admin forget-user) is read from its start."""
+    def _apply_trail(self, seen: tuple[int, int, int]) -> None:
+        """Read the trail on from `seen` (inode, offset, lines), apply to the state files each event they do
+        not reflect yet (a file's "seq" is the last line it reflects), and remember how far it was read. A
+        trail replaced since (admin forget-user) is read from its start."""
         try:
             fh = self.audit_path.open("rb")
         except FileNotFoundError:
@@ -222,34 +242,51 @@ class TinyStore:
             now = os.fstat(fh.fileno())
             if now.st_ino != inode or now.st_size < offset:
                 offset, lines = 0, 0
-                latest.clear()
-            end, lines = self._scan(fh, offset, lines, latest)
-        self._reconcile(latest)
+            docs: dict[str, dict] = {}
+            rows: dict[str, dict] = {}
+            end, lines = self._scan(fh, offset, lines, docs, rows)
+        for code, doc in docs.items():
+            self._save_municipality(code, doc)
+        for row in rows.values():
+            self._put("registrations", "scope", row)
         self._audit_seen = (now.st_ino, end, lines)
 
-    def _scan(self, fh, start: int, lines_before: int, latest: dict[tuple, AuditEvent]) -> tuple[int, int]:
-        """Read complete lines from `start`, keeping the newest event per piece of state; returns where the
-        last complete line ends and how many lines were read in all."""
+    def _scan(self, fh, start: int, lines_before: int, docs: dict[str, dict], rows: dict[str, dict]) -> tuple[int, int]:
+        """Fold the complete lines from `start` into `docs` (municipality code -> doc) and `rows` (scope ->
+        registration), skipping what they already reflect; returns where the last complete line ends and how
+        many lines were read in all."""
         fh.seek(start)
         good_end, number = start, lines_before
+        gates: dict[str, tuple[int, Any]] = {}
         for number, line in enumerate(fh, start=lines_before + 1):
             if not line.endswith(b"\n"):
+                number -= 1
                 break  # torn (a crash mid-append), or being appended right now: not an event yet
             try:
                 event = _event(decode(line))
-                for key in _reconcile_keys(event):
-                    latest.pop(key, None)  # re-inserted: the dict keeps trail order, bindings applied last
-                    latest[key] = event
-                if event.action == "local_remove":  # what happened to the removed task no longer counts
-                    for stale in [k for k in latest if k[0] in ("task", "assign") and k[1:3] == (event.code, event.task_id)]:
-                        del latest[stale]
+                events.check(event)
+                doc = docs.get(event.code)
+                if doc is None:
+                    doc = self._municipality_doc(event.code) or events.empty(event.code)
+                    if self._legacy and "seq" not in doc:  # its self-check in progress was not in the trail then
+                        gates[event.code] = (doc.get("phase") or 1, doc.get("gate"))
+                        doc = events.empty(event.code)
+                if doc.get("seq", 0) < number:
+                    docs[event.code] = _applied(doc, event, number)
+                if event.action == "register" and event.scope:
+                    row = rows.get(event.scope) or self._find("registrations", "scope", event.scope) or {}
+                    if row.get("seq", 0) < number:
+                        rows[event.scope] = _registration_row(event, number)
             except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
                 raise StoreError(f"{self.audit_path}: line {number} is not a valid audit event; "
                                  "the file was left untouched") from None
             good_end += len(line)
+        for code, (phase, gate) in gates.items():
+            if gate and docs[code].get("phase", 1) == phase:
+                docs[code] = {**docs[code], "gate": gate}
         return good_end, number
 
-    async def _write(self, fn, *args, defer: bool = False) -> Any:
+    async def _write(self, fn, *args, defer: bool | Callable[[], bool] = False) -> Any:
         """A change: `fn` runs under the cross-process lock, its file writes staged; its result is returned
         once they are written and the audit events it appended are fsynced, so nothing is acknowledged that
         a crash could take back.
@@ -273,7 +310,7 @@ class TinyStore:
                     staged, self._staged = self._staged, None
                 appended = self._audit.appended > before
                 if staged or appended:
-                    self._commit(staged, appended, defer and appended)
+                    self._commit(staged, appended, appended and (defer() if callable(defer) else defer))
                 if self.on_write is not None:
                     self.on_write(time.perf_counter() - started)
                 return result
@@ -292,14 +329,14 @@ class TinyStore:
         for storage in staged:
             storage.settle(None)
             self._deferred.discard(storage)
-        self._audit_seen = (0, 0, 0)
+        self._audit_seen = self._snapshot_position()
 
     def _catch_up(self) -> None:
         """Apply what other processes appended to the audit trail since this one last looked (their deferred
         changes are in no file yet), so this change builds on them and any file it writes holds them. Only
-        what the state does not show yet is applied (`_reconcile`)."""
+        what the state does not reflect yet is applied (each file's "seq")."""
         if self._audit_position() != self._audit_seen[:2]:
-            self._apply_trail(self._audit_seen, {})
+            self._apply_trail(self._audit_seen)
 
     def _stage(self, storage: AtomicJSONStorage, raw: bytes) -> bool:
         if self._staged is None:
@@ -324,7 +361,7 @@ class TinyStore:
             # the whole trail, applying whatever the files still lack.
             for storage in staged:
                 self._defer(storage)
-            self._audit_seen = (0, 0, 0)
+            self._audit_seen = self._snapshot_position()
             raise
         for storage, identity in identities.items():
             storage.settle(identity)
@@ -348,10 +385,38 @@ class TinyStore:
         """Write the municipality files whose newest version is only cached, and catch up with what other
         processes appended to the trail; returns how many files were written. `serve` calls it every second
         and when it stops, so neither its files nor its reads lag more than that; a crash before it loses
-        nothing (start-up replays the trail)."""
-        if not self._deferred and self._audit_position() == self._audit_seen[:2]:
+        nothing (start-up replays the trail). Now and then it also takes a snapshot (`_snapshot`)."""
+        lines, at = self._last_snapshot
+        due = self._audit_seen[2] - lines >= SNAPSHOT_EVERY_EVENTS or (
+            self._audit_seen[2] != lines and time.monotonic() - at >= SNAPSHOT_EVERY_SECONDS)
+        if not self._deferred and self._audit_position() == self._audit_seen[:2] and not due:
             return 0
-        return await self._write(self._flush_deferred)
+        return await self._write(self._flush_and_snapshot, due)
+
+    def _flush_and_snapshot(self, snapshot: bool) -> int:
+        written = self._flush_deferred()
+        if snapshot and not self._deferred:
+            self._snapshot()
+        return written
+
+    def _snapshot(self) -> None:
+        """Record the trail position every state file now reflects, so start-up and recovery read only what
+        came after. The files are fsynced first (municipality files are written without it, and another process
+        may have written one): the position must never claim more than a power loss would leave."""
+        self._write_cached_versions()
+        for path in self.municipalities_dir.glob("*.json"):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(self.municipalities_dir)
+        _, offset, lines = self._audit_seen
+        with self.audit_path.open("rb") as fh:
+            fh.seek(max(0, offset - 64))
+            tail = fh.read(min(offset, 64))
+        write_atomically(self.snapshot_path, encode({"offset": offset, "lines": lines, "tail": tail.hex()}), sync=True)
+        self._last_snapshot = (lines, time.monotonic())
 
     def _flush_deferred(self) -> int:
         written = 0
@@ -361,8 +426,11 @@ class TinyStore:
         self._deferred = {s for s in self._deferred if s.deferred}
         return written
 
-    def writable(self) -> bool:
+    async def writable(self) -> bool:
         """Whether a byte can be written and synced in the data dir now (for /readyz): a full disk says no."""
+        return await asyncio.to_thread(self._writable)
+
+    def _writable(self) -> bool:
         probe = self.data_dir / f".probe-{os.getpid()}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -377,7 +445,17 @@ class TinyStore:
         return True
 
     def close(self) -> None:
-        """Release the descriptors the store keeps open (the trail's, the lock's). Call `checkpoint` first."""
+        """Release the descriptors the store keeps open (the trail's, the lock's). Call `checkpoint` first; a
+        clean stop leaves a snapshot, so the next start reads nothing of the trail."""
+        if self._audit_seen[2] != self._last_snapshot[0] and self.audit_path.exists():
+            try:
+                with self._file_lock:
+                    self._freshness.expire()
+                    self._catch_up()
+                    if not self._deferred:
+                        self._snapshot()
+            except (OSError, StoreError):
+                pass  # no snapshot: the next start reads on from the previous one
         self._audit.close()
         self._file_lock.close()
 
@@ -476,8 +554,7 @@ class TinyStore:
             previous = dict(self._find("registrations", "scope", registration.scope) or {})
             event = AuditEvent(registration.code, "register", None, registration.by, registration.at, conversation,
                                scope=registration.scope, tenant_id=registration.tenant_id)
-            self._append_audit(event)
-            self._apply(event)
+            self._apply(event, self._append_audit(event))
             if previous and previous["code"] != registration.code:
                 self._release_if_unused(previous["code"], previous.get("tenant_id"), registration)
             return None
@@ -491,8 +568,7 @@ class TinyStore:
         if users or not tenant_id or (self._municipality_doc(code) or {}).get("tenant_id") != tenant_id:
             return
         event = AuditEvent(code, "rebind", None, by.by, by.at, f"released-by:{by.scope}", tenant_id="")
-        self._append_audit(event)
-        self._apply(event)
+        self._apply(event, self._append_audit(event))
 
     async def codes_for_tenant(self, tenant_id: str) -> list[str]:
         rows = self._storage_of("registrations").index("registrations", "tenant_id").get(tenant_id, [])
@@ -501,73 +577,44 @@ class TinyStore:
     # -- progress ---------------------------------------------------------------------------------
     async def municipality(self, code: str) -> MunicipalityState:
         # Built once per version of the municipality's file, and shared: MunicipalityState is read-only.
-        return self._storage(code).memo(("state", code), lambda data: _municipality_state(data, code))
+        return self._storage(code).memo(("state", code), lambda data: events.state_of(_doc_in(data, code), code))
 
     async def all_municipalities(self) -> list[MunicipalityState]:
         states = [await self.municipality(code) for code in self._codes_on_disk()]
         return [state for state in states if state.tenant_id]
 
-    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
-                       details: dict | None = None) -> TaskChange:
-        def change():
-            doc = self._municipality_doc(code) or {}
-            current = (doc.get("tasks") or {}).get(task_id)
-            if current is not None and bool(current["done"]) == done:
-                return TaskChange(False, _task_state(current))
-            if current is None and not done:
-                return TaskChange(False, None)
-            event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, conversation,
-                               details=None if details is None else thawed(details))
-            self._append_audit(event)
-            return TaskChange(True, _task_state(self._apply(event)))
-        return await self._write(change, defer=True)
+    async def change(self, code: str, decide: Decide[T]) -> T:
+        """`decide` on the state as it is under the lock (other processes' changes caught up with); its events
+        appended, fdatasynced and applied before this returns. Marks alone leave the municipality's file to the
+        next checkpoint (the trail restores them); other changes write it at once."""
+        if not _CODE.fullmatch(code or ""):
+            raise ValueError(f"not a municipality code: {code!r}")
+        outcome: list[bool] = []
+
+        def run() -> T:
+            doc = self._municipality_doc(code)
+            decided, result = decide(events.state_of(doc, code))
+            decided = [replace(e, details=thawed(e.details)) if e.details is not None else e for e in decided]
+            for event in decided:
+                if event.code != code:
+                    raise ValueError(f"an event for {event.code} in a change of {code}")
+                events.check(event)  # all checked before any is written
+            for event in decided:
+                self._apply(event, self._append_audit(event))
+            outcome.append(bool(decided) and all(e.action in ("done", "reopen") for e in decided))
+            return result
+        return await self._write(run, defer=lambda: bool(outcome and outcome[0]))
 
     # -- the audit trail is the write-ahead log; the state files are what it adds up to ----------------
-    def _apply(self, event: AuditEvent) -> dict | None:
-        """Make the state files reflect one audit event. Idempotent: replaying an applied event changes nothing.
-
-        New dicts throughout: `doc` is the parsed-file cache's own and must not change under a reader."""
+    def _apply(self, event: AuditEvent, seq: int) -> None:
+        """Make the state files reflect one event, the trail's line `seq`, unless they already do."""
         doc = self._municipality_doc(event.code)
-        base = doc or {"code": event.code, "tasks": {}}
-        if event.action in ("done", "reopen"):
-            new = {"done": event.action == "done", "by": _actor_dict(event.by), "at": event.at,
-                   "conversation": event.conversation}
-            self._save_municipality(event.code, {**base, "tasks": {**(base.get("tasks") or {}), event.task_id: new}})
-            return new
+        if doc is None or doc.get("seq", 0) < seq:
+            self._save_municipality(event.code, _applied(doc or events.empty(event.code), event, seq))
         if event.action == "register" and event.scope:
-            # The binding first, then the registration: a crash between them leaves a bound municipality
-            # without this scope's row, which start-up replays (a row without a binding would let anyone claim).
-            if not base.get("tenant_id"):
-                self._bind(event.code, event.tenant_id)
-            registration = Registration(event.scope, event.code, event.tenant_id, event.by, event.at)
-            self._put("registrations", "scope", asdict(registration))
-        elif event.action == "rebind":  # an empty tenant: the release of a mistaken registration
-            self._bind(event.code, event.tenant_id)
-        elif event.action == "milestone" and event.details:
-            milestones = {**(base.get("milestones") or {}), event.details["name"]: event.details["date"]}
-            self._save_municipality(event.code, {**base, "milestones": milestones})
-        elif event.action == "assign" and event.details and event.task_id:
-            assignments = dict(base.get("assignments") or {})
-            assignments[event.task_id] = {**assignments.get(event.task_id, {}), event.details["role"]: event.details["person"]}
-            self._save_municipality(event.code, {**base, "assignments": assignments})
-        elif event.action == "local_add" and event.details:
-            local = [t for t in base.get("local_tasks") or [] if t["id"] != event.details["task"]["id"]]
-            self._save_municipality(event.code, {**base, "local_tasks": [*local, event.details["task"]]})
-        elif event.action == "local_remove" and event.task_id:
-            # Gone with everything about it: a task re-added later under the same title starts afresh.
-            self._save_municipality(event.code, {
-                **base,
-                "local_tasks": [t for t in base.get("local_tasks") or [] if t["id"] != event.task_id],
-                "tasks": {k: v for k, v in (base.get("tasks") or {}).items() if k != event.task_id},
-                "assignments": {k: v for k, v in (base.get("assignments") or {}).items() if k != event.task_id}})
-        elif event.action == "phase" and event.details:
-            self._save_municipality(event.code, {**base, "phase": event.details["to"], "gate": None, "phase_at": event.at})
-        return None
-
-    def _bind(self, code: str, tenant_id: str | None) -> None:
-        """Bind the municipality to a tenant; an empty one releases it."""
-        doc = self._municipality_doc(code) or {"code": code, "tasks": {}}
-        self._save_municipality(code, {**doc, "tenant_id": tenant_id or None})
+            row = self._find("registrations", "scope", event.scope) or {}
+            if row.get("seq", 0) < seq:
+                self._put("registrations", "scope", _registration_row(event, seq))
 
     def _save_municipality(self, code: str, doc: dict) -> None:
         """Write a municipality's one document by its TinyDB id (no query scan over the table)."""
@@ -575,76 +622,21 @@ class TinyStore:
         doc_id = next((int(k) for k, d in stored.items() if d.get("code") == code), 1)
         self._mtable(code).upsert(Document(doc, doc_id=doc_id))
 
-    async def record(self, event: AuditEvent) -> None:
-        if event.details is not None:  # it may hold pieces of a (read-only) MunicipalityState, say a local task
-            event = replace(event, details=thawed(event.details))
-
-        def write():
-            self._append_audit(event)
-            self._apply(event)
-        await self._write(write)
-
-    async def set_gate(self, code: str, gate: dict | None) -> None:
-        """The self-check in progress. Not audited answer by answer: the phase event carries the outcome."""
-        def write():
-            self._save_municipality(code, {**(self._municipality_doc(code) or {"code": code, "tasks": {}}), "gate": thawed(gate)})
-        await self._write(write)
-
-    def _reconcile(self, latest: dict[tuple, AuditEvent]) -> None:
-        """Make every piece of state show what its last event in the trail says, where it does not already:
-        after a crash between an append and a file write, and when catching up with other processes.
-        Compared by effect, not by timestamp (two racing turns may append in the other order than their
-        clocks), and applied only where missing (re-applying a phase event would wipe a self-check begun
-        since). Bindings come last, so a replayed registration cannot undo a later release."""
-        ordered = sorted(latest.items(), key=lambda item: item[0][0] == "binding")  # stable: trail order kept
-        for (kind, *where), event in ordered:
-            if self._shows(kind, where, event):
-                continue
-            if kind == "binding":
-                self._bind(event.code, event.tenant_id)
-            else:
-                self._apply(event)
-
-    def _shows(self, kind: str, where: list, event: AuditEvent) -> bool:
-        """Whether the state already shows this event's effect."""
-        doc = self._municipality_doc(event.code) or {}
-        if kind == "task":
-            stored = (doc.get("tasks") or {}).get(event.task_id) or {}
-            return (bool(stored.get("done")) == (event.action == "done") and stored.get("at") == event.at
-                    and (stored.get("by") or {}).get("id") == event.by.id)
-        if kind == "scope":
-            row = self._find("registrations", "scope", event.scope) or {}
-            return row.get("code") == event.code and row.get("at") == event.at
-        if kind == "binding":
-            return doc.get("tenant_id") == (event.tenant_id or None)
-        details = event.details or {}
-        if kind == "milestone":
-            return (doc.get("milestones") or {}).get(details["name"]) == details["date"]
-        if kind == "phase":
-            return doc.get("phase") == details["to"] and doc.get("phase_at") == event.at
-        if kind == "assign":
-            return ((doc.get("assignments") or {}).get(event.task_id) or {}).get(details["role"]) == details["person"]
-        present = any(t["id"] == where[1] for t in doc.get("local_tasks") or [])  # a local task
-        return present == (event.action == "local_add")
-
     # -- audit ------------------------------------------------------------------------------------
-    def _append_audit(self, event: AuditEvent) -> None:
-        """Append (the caller holds the file lock); `_write` fsyncs before acknowledging."""
-        _reconcile_keys(event)  # an event replay would refuse (say, a milestone without details) is never written
+    def _append_audit(self, event: AuditEvent) -> int:
+        """Append (the caller holds the file lock); returns the event's line number in the trail. `_write`
+        fsyncs before acknowledging."""
+        events.check(event)  # an event replay would refuse (say, a milestone without details) is never written
         end = self._audit.append(encode(_event_dict(event)) + b"\n")
         self._audit_seen = (self._audit.inode, end, self._audit_seen[2] + 1)
+        return self._audit_seen[2]
 
     async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
-        def read():
-            out = []
-            for line in _complete_lines(self.audit_path):
-                d = decode(line)
-                if d["code"] == code and (task_id is None or d.get("task_id") == task_id):
-                    out.append(_event(d))
-            return out[-limit:][::-1]  # newest first
-        # No lock: the trail is only ever appended to (forget-user replaces it atomically), and a torn last
-        # line is skipped above.
-        return await asyncio.to_thread(read)
+        """From the municipality file's history index (its newest HISTORY_KEEP events, and per task), never
+        the trail: as fast with a million events as with ten."""
+        history = (self._municipality_doc(code) or {}).get("history") or {}
+        kept = (history.get("tasks") or {}).get(task_id) if task_id else history.get("all")
+        return [_event(d) for d in reversed((kept or [])[-limit:])]
 
     # -- per-user and per-conversation memory -----------------------------------------------------
     async def language(self, user_id: str) -> str | None:
@@ -712,8 +704,7 @@ class TinyStore:
         def change():
             previous = (self._municipality_doc(code) or {}).get("tenant_id")
             event = AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}", tenant_id=tenant_id)
-            self._append_audit(event)
-            self._apply(event)
+            self._apply(event, self._append_audit(event))
             return previous
         return await self._write(change)
 
@@ -728,19 +719,10 @@ class TinyStore:
             count, codes = self._pseudonymise_trail(user_id, replaced)
             for code in sorted(set(self._codes_on_disk()) | set(self._municipality_dbs)):
                 doc = self._municipality_doc(code)
-                if not doc:
-                    continue
-                tasks = {tid: ({**st, "by": replaced} if st.get("by", {}).get("id") == user_id else st)
-                         for tid, st in (doc.get("tasks") or {}).items()}
-                assignments = {tid: {role: (replaced if (person or {}).get("id") == user_id else person)
-                                     for role, person in roles.items()}
-                               for tid, roles in (doc.get("assignments") or {}).items()}
-                gate = doc.get("gate")
-                if gate and (gate.get("started_by") or {}).get("id") == user_id:
-                    gate = {**gate, "started_by": replaced}
-                changes = {"tasks": tasks, "assignments": assignments, "gate": gate}
-                if any(changes[k] != doc.get(k) for k in changes):
-                    self._save_municipality(code, {**doc, **changes})
+                if doc:  # tasks, assignments, the self-check, the history index: wherever they are named
+                    erased = _pseudonymised(doc, user_id, replaced)
+                    if erased != doc:
+                        self._save_municipality(code, erased)
             self._table("registrations").update({"by": replaced}, Query().by.id == user_id)
             conversations = self._table("conversations")
             for doc in conversations.all():
@@ -786,7 +768,9 @@ class TinyStore:
             target.mkdir(parents=True, exist_ok=True)
             copied = []
             (target / "municipalities").mkdir(exist_ok=True)
+            self._snapshot()  # the copy starts without reading its trail
             sources = [self.state_path, *(self.data_dir / f"{name}.json" for name in OWN_FILES), self.audit_path,
+                       self.snapshot_path,
                        *(self.municipalities_dir / f"{c}.json" for c in self._codes_on_disk())]
             for source in sources:
                 if source.exists():
@@ -795,6 +779,16 @@ class TinyStore:
                     copied.append(destination)
             return copied
         return await self._write(copy)
+
+    # -- export links: one process serves the data dir, so memory is enough ---------------------------------
+    async def put_export(self, token: str, name: str, data: bytes, ttl: timedelta) -> None:
+        self._exports.keep(token, name, data, ttl.total_seconds())
+
+    async def get_export(self, token: str) -> tuple[str, bytes] | None:
+        return self._exports.find(token)
+
+    async def aclose(self) -> None:
+        """Nothing to close before `close`: the store's descriptors are released there."""
 
     # -- proactive messages: where they can go and which were sent ------------------------------------
     def conversation_known(self, key: str, fingerprint: tuple) -> bool:

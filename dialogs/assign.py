@@ -13,7 +13,7 @@ from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.progress import is_done, tasks_of
-from dialogs.store import AuditEvent
+from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.task_ref import municipality_and_task
 from dialogs.text import fold
 from dialogs.turn import Reply
@@ -61,16 +61,21 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
     person = person_of(ctx, raw if isinstance(raw, dict) else str(raw))
     if role not in ROLES or not person["name"]:
         return Reply(ctx.t("assign.how"))
-    current = ((await ctx.store.municipality(code)).assignments.get(task.id) or {}).get(role)
-    if current and not u.slots.get("replace") and fold(current.get("name", "")) != fold(person["name"]):
-        # Someone already has the role: replacing them is asked about first.
+    turn = ctx.turn
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Mapping[str, Any] | None]:
+        current = (state.assignments.get(task.id) or {}).get(role)
+        if current and not u.slots.get("replace") and fold(current.get("name", "")) != fold(person["name"]):
+            return [], current  # someone already has the role: replacing them is asked about first
+        return [AuditEvent(code, "assign", task.id, turn.user, turn.now.isoformat(), turn.conversation.id,
+                           details={"role": role, "person": person})], None
+
+    current = await ctx.store.change(code, decide)
+    if current is not None:
         question = ctx.t("assign.replace", task=task.title.get(ctx.lang), role=ctx.t(f"assign.role.{role}"),
                          current=esc(current.get("name", "")), person=esc(person["name"]))
         return await pending_question(ctx, "assign", {**u.slots, "person": person, "task": task.id, "replace": True},
                                       question)
-    turn = ctx.turn
-    await ctx.store.record(AuditEvent(code, "assign", task.id, turn.user, turn.now.isoformat(), turn.conversation.id,
-                                      details={"role": role, "person": person}))
     return Reply(ctx.t(f"assign.done.{role}", person=esc(person["name"]), task=task.title.get(ctx.lang)))
 
 

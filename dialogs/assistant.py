@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
 
-from dialogs import confirm, help, presses, references
+from content import ContentError
+from dialogs import confirm, events, help, presses, references
 from dialogs.context import Ctx, Services
 from dialogs.intents import bind
 from dialogs.store import StoreUnavailable
@@ -34,6 +35,10 @@ class Assistant:
         self.consultants = consultants  # AAD object ids of KOMBIT's consultants
         self.intents = services.content.intents
         self.handlers = bind(self.intents)  # checked here, at start-up
+        missing = events.missing_history_strings(services.catalogs.has)
+        if missing:  # every kind of change history shows needs its line in both catalogs
+            raise ContentError(f"content/locale/*/LC_MESSAGES/messages.po: missing msgid '{missing[0]}' "
+                               "(dialogs/events.py: a kind of change history shows)")
 
     def _tenant_allowed(self, turn: TurnInput) -> bool:
         return not self.allowed_tenants or (turn.conversation.tenant_id or "").lower() in self.allowed_tenants

@@ -11,10 +11,10 @@ need an explicit confirmation that names their count first.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from dialogs import cards, sources
+from dialogs import gate_steps as steps
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
@@ -25,9 +25,9 @@ from dialogs.text import without_mentions, words
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
-# A self-check in progress, as the store keeps it (plain JSON): {from, to, answers: {"1": {ok, note}, …},
+# A self-check in progress, as dialogs/events.py builds it: {from, to, answers: {"1": {ok, note}, …},
 # awaiting_skip, skipped_open, started_by, at, conversation}, and skip_confirmed once a skip past open tasks is.
-Gate = Mapping[str, Any]
+Gate = steps.Gate
 
 
 def _numbers_pattern(ctx: Ctx) -> re.Pattern[str]:
@@ -88,43 +88,93 @@ def checklist_reply(ctx: Ctx, code: str, gate: Gate, note: str | None = None) ->
     return Reply(text, card=cards.card(body, text, actions), note=note)
 
 
+def origin(ctx: Ctx) -> steps.Origin:
+    turn = ctx.turn
+    return steps.Origin(turn.user, turn.now.isoformat(), turn.conversation.id)
+
+
+# What a change to the self-check ended in, for the reply: the gate as it now is, or how the phase moved.
+Outcome = tuple[str, Any]
+
+
+def _answered(ctx: Ctx, state: MunicipalityState, answers: dict[str, dict[str, Any]]) -> tuple[list[AuditEvent], Outcome]:
+    """Record answers; once every criterion is confirmed, move on (or first ask about reopened tasks)."""
+    events = [steps.answer(state, origin(ctx), answers)]
+    gate = {**(state.gate or {}), "answers": events[0].details["answers"]}  # type: ignore[index]
+    if all(gate["answers"].get(str(i), {}).get("ok") for i in range(1, len(_criteria(ctx, gate["from"])) + 1)):
+        more, outcome = _completion(ctx, state, gate)
+        return events + more, outcome
+    return events, ("checking", gate)
+
+
+def _completion(ctx: Ctx, state: MunicipalityState, gate: Gate) -> tuple[list[AuditEvent], Outcome]:
+    # A task reopened while the checklist was open still needs the explicit skip before the phase moves.
+    progress = phase_progress(ctx.content, state)[gate["from"] - 1]
+    open_now = progress.total - progress.done
+    if open_now and not gate.get("skip_confirmed"):
+        return [steps.wait(state, origin(ctx), open_now)], ("awaiting_skip", {**gate, "skipped_open": open_now})
+    criteria = [c.da for c in ctx.content.phase(gate["from"]).success_criteria]  # the audit keeps the model's words
+    event = steps.complete(state, origin(ctx), gate, criteria, open_now)
+    return [event], ("moved", event.details)
+
+
+def _reply(ctx: Ctx, code: str, outcome: Outcome) -> Reply:
+    what, value = outcome
+    if what == "none":
+        return value  # type: ignore[no-any-return]
+    if what == "skip_first":
+        return Reply(ctx.tn("gate.skip_first", value["skipped_open"]))
+    if what == "which":
+        return Reply(ctx.t("gate.which", last=len(_criteria(ctx, value["from"]))))
+    if what == "awaiting_skip":
+        return _open_question(ctx, value)
+    if what == "moved":
+        target = ctx.content.phase(value["to"])
+        name = target.name.get(ctx.lang)
+        exceptions = value["exceptions"]
+        text = ctx.tn("gate.done.exceptions", exceptions, target=value["to"], target_name=name) if exceptions \
+            else ctx.t("gate.done", target=value["to"], target_name=name)
+        return Reply(text + "\n\n" + ctx.t("gate.next", target=value["to"]))
+    return checklist_reply(ctx, code, value)
+
+
 async def submit(ctx: Ctx, value: dict[str, Any]) -> Reply:
     """The self-check card's "save": every toggle is an answer; the note goes with the unconfirmed ones."""
     code = await municipality_or_reply(ctx)
     if isinstance(code, Reply):
         return code
-    gate = (await ctx.store.municipality(code)).gate
-    if not gate or value.get("p") != gate["from"]:
-        return Reply(ctx.t("press.stale"))  # the card's transition is over (or another one started)
-    if gate.get("awaiting_skip"):
-        return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
     typed = value.get("note")
     note = typed if isinstance(typed, str) else ""
-    answers = {str(i): {"ok": value.get(f"c{i}") == "true", "note": "" if value.get(f"c{i}") == "true" else note[:500]}
-               for i in range(1, len(_criteria(ctx, gate["from"])) + 1)}
-    gate = {**gate, "answers": answers}
-    if all(a["ok"] for a in answers.values()):
-        return await _complete(ctx, code, gate)
-    await ctx.store.set_gate(code, gate)
-    updated = checklist_reply(ctx, code, gate)
-    return Reply(updated.text, note=ctx.t("gate.saved"), replace_card=updated.card)
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
+        gate = state.gate
+        if not gate or value.get("p") != gate["from"]:
+            return [], ("stale", None)  # the card's transition is over (or another one started)
+        if gate.get("awaiting_skip"):
+            return [], ("skip_first", gate)
+        answers = {str(i): {"ok": value.get(f"c{i}") == "true", "note": "" if value.get(f"c{i}") == "true" else note[:500]}
+                   for i in range(1, len(_criteria(ctx, gate["from"])) + 1)}
+        return _answered(ctx, state, answers)
+
+    outcome = await ctx.store.change(code, decide)
+    if outcome[0] == "stale":
+        return Reply(ctx.t("press.stale"))
+    if outcome[0] == "checking":
+        updated = checklist_reply(ctx, code, outcome[1])
+        return Reply(updated.text, note=ctx.t("gate.saved"), replace_card=updated.card)
+    return _reply(ctx, code, outcome)
 
 
-def start(ctx: Ctx, source: int, skipped_open: int = 0) -> dict[str, Any]:
-    turn = ctx.turn
-    return {"from": source, "to": source + 1, "answers": {}, "awaiting_skip": False, "skipped_open": skipped_open,
-            "started_by": {"id": turn.user.id, "name": turn.user.name}, "at": turn.now.isoformat(),
-            "conversation": turn.conversation.id}
-
-
-async def begin_after_last_task(ctx: Ctx, code: str, state: MunicipalityState) -> dict[str, Any] | None:
-    """Called when a task completed its phase: starts the self-check if that phase is the current one."""
-    phase = current_phase(ctx.content, state)
-    if state.gate or phase >= len(ctx.content.phases) or not phase_progress(ctx.content, state)[phase - 1].complete:
-        return None
-    gate = start(ctx, phase)
-    await ctx.store.set_gate(code, gate)
-    return gate
+async def begin_after_last_task(ctx: Ctx, code: str) -> Gate | None:
+    """Called when a task completed its phase: starts the self-check if that phase is the current one (checked
+    again inside the store's change, so two last marks at once start one self-check)."""
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Gate | None]:
+        phase = current_phase(ctx.content, state)
+        if state.gate or phase >= len(ctx.content.phases) or not phase_progress(ctx.content, state)[phase - 1].complete:
+            return [], None
+        event = steps.start(state, origin(ctx), phase, open_tasks=0)
+        return [event], {"from": phase, "to": phase + 1, "answers": {}, "awaiting_skip": False, "skipped_open": 0}
+    return await ctx.store.change(code, decide)
 
 
 async def _gate_or_reply(ctx: Ctx) -> tuple[str, Gate] | Reply:
@@ -134,10 +184,13 @@ async def _gate_or_reply(ctx: Ctx) -> tuple[str, Gate] | Reply:
         return code
     state = await ctx.store.municipality(code)
     if not state.gate:
-        target = min(current_phase(ctx.content, state) + 1, len(ctx.content.phases))
-        name = ctx.content.phase(target).name.get(ctx.lang)
-        return Reply(ctx.t("gate.none", target_name=name))
+        return _no_gate(ctx, state)
     return code, state.gate
+
+
+def _no_gate(ctx: Ctx, state: MunicipalityState) -> Reply:
+    target = min(current_phase(ctx.content, state) + 1, len(ctx.content.phases))
+    return Reply(ctx.t("gate.none", target_name=ctx.content.phase(target).name.get(ctx.lang)))
 
 
 def _picked(ctx: Ctx, gate: Gate, raw: str) -> tuple[list[int], str]:
@@ -172,36 +225,40 @@ async def reject(ctx: Ctx, u: Understanding) -> Reply:
 
 
 async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
-    found = await _gate_or_reply(ctx)
-    if isinstance(found, Reply):
-        return found
-    code, gate = found
-    if gate.get("awaiting_skip"):
-        return Reply(ctx.tn("gate.skip_first", gate["skipped_open"]))
-    numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
-    if not numbers:
-        return Reply(ctx.t("gate.which", last=len(_criteria(ctx, gate["from"]))))
-    answers = dict(gate["answers"])
-    for n in numbers:
-        answers[str(n)] = {"ok": ok, "note": "" if ok else note[:500]}
-    gate = {**gate, "answers": answers}
-    if all(answers.get(str(i), {}).get("ok") for i in range(1, len(_criteria(ctx, gate["from"])) + 1)):
-        return await _complete(ctx, code, gate)
-    await ctx.store.set_gate(code, gate)
-    return checklist_reply(ctx, code, gate)
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
+        gate = state.gate
+        if not gate:
+            return [], ("none", _no_gate(ctx, state))
+        if gate.get("awaiting_skip"):
+            return [], ("skip_first", gate)
+        numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
+        if not numbers:
+            return [], ("which", gate)
+        return _answered(ctx, state, {str(n): {"ok": ok, "note": "" if ok else note[:500]} for n in numbers})
+
+    return _reply(ctx, code, await ctx.store.change(code, decide))
 
 
 async def proceed(ctx: Ctx, u: Understanding) -> Reply:
     """"fortsæt alligevel": confirms a skip past open tasks, or moves on with the gaps as exceptions."""
-    found = await _gate_or_reply(ctx)
-    if isinstance(found, Reply):
-        return found
-    code, gate = found
-    if gate.get("awaiting_skip"):
-        gate = {**gate, "awaiting_skip": False, "skip_confirmed": True}
-        await ctx.store.set_gate(code, gate)
-        return checklist_reply(ctx, code, gate)
-    return await _complete(ctx, code, gate)
+    code = await municipality_or_reply(ctx)
+    if isinstance(code, Reply):
+        return code
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
+        gate = state.gate
+        if not gate:
+            return [], ("none", _no_gate(ctx, state))
+        if gate.get("awaiting_skip"):
+            return [steps.confirm_skip(state, origin(ctx))], ("checking", {**gate, "awaiting_skip": False,
+                                                                          "skip_confirmed": True})
+        return _completion(ctx, state, gate)
+
+    return _reply(ctx, code, await ctx.store.change(code, decide))
 
 
 def _open_question(ctx: Ctx, gate: Gate) -> Reply:
@@ -209,59 +266,33 @@ def _open_question(ctx: Ctx, gate: Gate) -> Reply:
     return Reply(ctx.tn("gate.open_tasks", gate["skipped_open"], source=gate["from"], source_name=source))
 
 
-async def _complete(ctx: Ctx, code: str, gate: Gate) -> Reply:
-    # A task reopened while the checklist was open still needs the explicit skip before the phase moves.
-    progress = phase_progress(ctx.content, await ctx.store.municipality(code))[gate["from"] - 1]
-    open_now = progress.total - progress.done
-    if open_now and not gate.get("skip_confirmed"):
-        gate = {**gate, "awaiting_skip": True, "skipped_open": open_now}
-        await ctx.store.set_gate(code, gate)
-        return _open_question(ctx, gate)
-    gate = {**gate, "skipped_open": open_now}
-    criteria = [c.da for c in ctx.content.phase(gate["from"]).success_criteria]  # the audit keeps the model's words
-    answers = [{"criterion": c, **gate["answers"].get(str(i), {"ok": None, "note": ""})}
-               for i, c in enumerate(criteria, start=1)]
-    exceptions = [a for a in answers if not a["ok"]]
-    turn = ctx.turn
-    await ctx.store.record(AuditEvent(code, "phase", None, turn.user, turn.now.isoformat(), turn.conversation.id, details={
-        "from": gate["from"], "to": gate["to"], "answers": answers, "exceptions": len(exceptions),
-        "skipped_open": gate.get("skipped_open", 0)}))
-    target = ctx.content.phase(gate["to"])
-    name = target.name.get(ctx.lang)
-    text = ctx.tn("gate.done.exceptions", len(exceptions), target=gate["to"], target_name=name) if exceptions \
-        else ctx.t("gate.done", target=gate["to"], target_name=name)
-    return Reply(text + "\n\n" + ctx.t("gate.next", target=gate["to"]))
-
-
 async def move(ctx: Ctx, u: Understanding) -> Reply:
     """"gå videre til Ibrugtagning" / "move on to phase 3" / "gå tilbage til Forberedelse"."""
     code = await municipality_or_reply(ctx)
     if isinstance(code, Reply):
         return code
-    state = await ctx.store.municipality(code)
-    current = current_phase(ctx.content, state)
+    current = current_phase(ctx.content, await ctx.store.municipality(code))
     target = phase_or_reply(ctx, u, default=min(current + 1, len(ctx.content.phases)))
     if isinstance(target, Reply):
         return target
-    name = ctx.content.phase(target).name.get(ctx.lang)
-    if target == current:
-        return Reply(ctx.t("gate.already", target=target, target_name=name))
-    if target < current:
-        turn = ctx.turn
-        await ctx.store.record(AuditEvent(code, "phase", None, turn.user, turn.now.isoformat(), turn.conversation.id,
-                                          details={"from": current, "to": target, "back": True}))
-        return Reply(ctx.t("gate.back", target=target, target_name=name))
-    if target > current + 1:
-        following = ctx.content.phase(current + 1).name.get(ctx.lang)
-        return Reply(ctx.t("gate.one_at_a_time", target=current + 1, target_name=following))
-    if state.gate:
-        return _open_question(ctx, state.gate) if state.gate.get("awaiting_skip") else checklist_reply(ctx, code, state.gate)
-    open_count = phase_progress(ctx.content, state)[current - 1]
-    remaining = open_count.total - open_count.done
-    gate = start(ctx, current, skipped_open=remaining)
-    if remaining:
-        gate["awaiting_skip"] = True
-        await ctx.store.set_gate(code, gate)
-        return _open_question(ctx, gate)
-    await ctx.store.set_gate(code, gate)
-    return checklist_reply(ctx, code, gate)
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
+        current = current_phase(ctx.content, state)  # as it is now, inside the change
+        name = ctx.content.phase(target).name.get(ctx.lang)
+        if target == current:
+            return [], ("none", Reply(ctx.t("gate.already", target=target, target_name=name)))
+        if target < current:
+            return [steps.back(state, origin(ctx), current, target)], \
+                ("none", Reply(ctx.t("gate.back", target=target, target_name=name)))
+        if target > current + 1:
+            following = ctx.content.phase(current + 1).name.get(ctx.lang)
+            return [], ("none", Reply(ctx.t("gate.one_at_a_time", target=current + 1, target_name=following)))
+        if state.gate:
+            return [], ("awaiting_skip" if state.gate.get("awaiting_skip") else "checking", state.gate)
+        progress = phase_progress(ctx.content, state)[current - 1]
+        remaining = progress.total - progress.done
+        event = steps.start(state, origin(ctx), current, open_tasks=remaining)
+        gate = {**(event.details or {}), "answers": {}}
+        return [event], ("awaiting_skip" if remaining else "checking", gate)
+
+    return _reply(ctx, code, await ctx.store.change(code, decide))

@@ -14,11 +14,16 @@ from dialogs.understanding import Understanding
 
 
 def _detail(ctx: Ctx, event: AuditEvent) -> str:
-    """What a municipality-level event changed, in words: "Go-live: 1. marts 2027", "Fase 1 → Fase 2"."""
+    """What a municipality-level event changed, in words: "Go-live: 1. marts 2027", "Fase 1 → Fase 2" (the
+    {detail} of its kind's "history.<action>" line; dialogs/events.py declares the kinds)."""
     details = event.details or {}
     if event.action == "milestone":
         return f"{ctx.content.known_term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
-    if event.action == "phase":
+    if event.action == "gate_answer":  # "✅ 1, 3 · ❌ 2": the criteria by number, as the checklist shows them
+        answers = sorted(details["answers"].items(), key=lambda item: int(item[0]))
+        marks = [(mark, ", ".join(n for n, a in answers if bool(a.get("ok")) == ok)) for mark, ok in (("✅", True), ("❌", False))]
+        return " · ".join(f"{mark} {numbers}" for mark, numbers in marks if numbers)
+    if event.action in ("phase", "gate_start"):
         names = [ctx.t("phase.label", number=n, phase=ctx.content.phase(n).name.get(ctx.lang))
                  for n in (details["from"], details["to"])]
         text = " → ".join(names)

@@ -9,7 +9,7 @@ import re
 from dialogs.context import Ctx
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
-from dialogs.store import AuditEvent
+from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.task_ref import municipality_and_task
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
@@ -31,16 +31,21 @@ async def add(ctx: Ctx, u: Understanding) -> Reply:
         return Reply(ctx.t("local.which_phase", title=esc(title), options=ctx.phase_options()))
     if "theme" in u.unresolved or not u.slots.get("theme"):
         return Reply(ctx.t("local.which_theme", title=esc(title), options=themes))
-    state = await ctx.store.municipality(code)
-    if len(state.local_tasks) >= MAX_LOCAL:
-        return Reply(ctx.t("local.too_many", limit=MAX_LOCAL))
-    if any(t["title"].lower() == title.lower() for t in state.local_tasks):
-        return Reply(ctx.t("local.exists", title=esc(title)))
     task_id = "lokal-" + hashlib.sha256(f"{code}|{title.lower()}".encode()).hexdigest()[:10]
     entry = {"id": task_id, "phase": int(u.slots["phase"]), "theme": u.slots["theme"], "title": title}
     turn = ctx.turn
-    await ctx.store.record(AuditEvent(code, "local_add", task_id, turn.user, turn.now.isoformat(), turn.conversation.id,
-                                      details={"task": entry}))
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Reply | None]:
+        if len(state.local_tasks) >= MAX_LOCAL:
+            return [], Reply(ctx.t("local.too_many", limit=MAX_LOCAL))
+        if any(t["title"].lower() == title.lower() for t in state.local_tasks):
+            return [], Reply(ctx.t("local.exists", title=esc(title)))
+        return [AuditEvent(code, "local_add", task_id, turn.user, turn.now.isoformat(), turn.conversation.id,
+                           details={"task": entry})], None
+
+    refused = await ctx.store.change(code, decide)
+    if refused:
+        return refused
     phase = ctx.content.phase(entry["phase"]).name.get(ctx.lang)
     theme = ctx.content.theme(entry["theme"]).name.get(ctx.lang)
     return Reply(ctx.t("local.added", title=esc(title), number=entry["phase"], phase=phase, theme=theme))

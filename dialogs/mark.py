@@ -41,7 +41,7 @@ async def _set(ctx: Ctx, u: Understanding, done: bool) -> Reply:
     text = ctx.t(key, task=title, who=ctx.who(turn.user))
     text += "\n\n" + ctx.t("mark.progress", number=task.phase, phase=phase, progress=ctx.progress(progress.done, progress.total))
     if done and progress.complete:
-        started = await gate.begin_after_last_task(ctx, code, state)
+        started = await gate.begin_after_last_task(ctx, code)
         if started:
             return gate.checklist_reply(ctx, code, started,
                                         note=text + "\n\n" + ctx.t("mark.phase_complete", number=task.phase, phase=phase))

@@ -6,7 +6,7 @@ from dialogs.dates import DateError, parse_date
 from dialogs.markdown import esc
 from dialogs.need import municipality_or_reply
 from dialogs.progress import milestones_of
-from dialogs.store import AuditEvent
+from dialogs.store import AuditEvent, MunicipalityState
 from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
@@ -29,15 +29,20 @@ async def handle(ctx: Ctx, u: Understanding) -> Reply:
         return Reply(ctx.t("milestone.unreadable", text=esc(raw), milestone=label))
     if when < today:
         return Reply(ctx.t("milestone.past", milestone=label, date=ctx.date(when)))
-    state = await ctx.store.municipality(code)
-    current = {k: m.date for k, m in milestones_of(ctx.content, state).items()}
-    current[name] = when
-    first, second = current.get("idriftsaettelsesdato"), current.get("go-live")
-    if first and second and second < first:
-        return Reply(ctx.t("milestone.order", golive=ctx.date(second), commissioning=ctx.date(first)))
     turn = ctx.turn
-    await ctx.store.record(AuditEvent(code, "milestone", None, turn.user, turn.now.isoformat(), turn.conversation.id,
-                                      details={"name": name, "date": when.isoformat()}))
+
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Reply | None]:
+        current = {k: m.date for k, m in milestones_of(ctx.content, state).items()}
+        current[name] = when
+        first, second = current.get("idriftsaettelsesdato"), current.get("go-live")
+        if first and second and second < first:  # checked against the dates as they are inside the change
+            return [], Reply(ctx.t("milestone.order", golive=ctx.date(second), commissioning=ctx.date(first)))
+        return [AuditEvent(code, "milestone", None, turn.user, turn.now.isoformat(), turn.conversation.id,
+                           details={"name": name, "date": when.isoformat()})], None
+
+    refused = await ctx.store.change(code, decide)
+    if refused:
+        return refused
     return Reply(ctx.t("milestone.set", milestone=label, name=ctx.municipality_name(code), date=ctx.date(when),
                        left=ctx.until(when)))
 

@@ -1,11 +1,16 @@
 """What the conversation core needs from storage. `bot.store.TinyStore` implements it on disk."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+# What a change decides, given the municipality's state as it is inside the store's lock or transaction: the
+# events to append (checked and applied through dialogs/events.py), and what to tell the caller.
+Decide = Callable[["MunicipalityState"], tuple[Sequence["AuditEvent"], T]]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -148,11 +153,31 @@ class StoreUnavailable(Exception):
         self.maybe_saved = maybe_saved
 
 
+def marking(task_id: str, done: bool, by: Actor, at: str, conversation: str,
+            details: dict[str, Any] | None = None) -> Decide[TaskChange]:
+    """Mark a task done or open, unless it already is (check-and-set: two people marking at once make one change)."""
+    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], TaskChange]:
+        current = state.tasks.get(task_id)
+        if (current is not None and current.done == done) or (current is None and not done):
+            return [], TaskChange(False, current)
+        event = AuditEvent(state.code, "done" if done else "reopen", task_id, by, at, conversation,
+                           details=None if details is None else thawed(details))
+        after = TaskState(done, by, at, conversation)
+        return [event], TaskChange(True, after)
+    return decide
+
+
 class Store(Protocol):
     on_write: Callable[[float], None] | None  # told each change's seconds to durability (the edge's metrics)
 
-    def writable(self) -> bool:
-        """Whether a change could be made durable now (readiness): a full disk says no."""
+    async def writable(self) -> bool:
+        """Whether a change could be made durable now (readiness): a full disk or a lost database says no."""
+        ...
+
+    async def change(self, code: str, decide: Decide[T]) -> T:
+        """The one read-modify-write: `decide` runs on the municipality's current state inside the store's lock
+        or transaction; the events it returns are checked, appended to the trail and applied, all or none,
+        before this returns (then they are durable)."""
         ...
 
     async def registration(self, scope: str) -> Registration | None: ...
@@ -168,14 +193,14 @@ class Store(Protocol):
         """Every registered municipality (for KOMBIT's consultants)."""
 
     async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
-                       details: dict[str, Any] | None = None) -> TaskChange: ...
+                       details: dict[str, Any] | None = None) -> TaskChange:
+        """`change` with `marking`."""
 
     async def record(self, event: AuditEvent) -> None:
-        """Append an event (milestone, phase) to the trail and apply it to the state."""
+        """`change` with one event, whatever the state (the caller decided it needs no check)."""
 
-    async def set_gate(self, code: str, gate: dict[str, Any] | None) -> None: ...
-
-    async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]: ...
+    async def audit(self, code: str, task_id: str | None = None, limit: int = 20) -> list[AuditEvent]:
+        """The newest events history shows, newest first: from an index, whatever the trail's length."""
 
     def conversation_known(self, key: str, fingerprint: tuple[Any, ...]) -> bool: ...
 
@@ -216,4 +241,27 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    async def aclose(self) -> None:
+        """Close what must be closed on the event loop (a database's connections); `close` after it."""
+
+    async def put_export(self, token: str, name: str, data: bytes, ttl: timedelta) -> None: ...
+
+    async def get_export(self, token: str) -> tuple[str, bytes] | None: ...
+
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None: ...
+
+
+class Changes:
+    """`record` and `set_task` for a store that has `change` (both stores inherit them)."""
+
+    async def change(self, code: str, decide: Decide[T]) -> T:
+        raise NotImplementedError
+
+    async def record(self, event: AuditEvent) -> None:
+        if event.details is not None:  # it may hold pieces of a (read-only) MunicipalityState, say a local task
+            event = replace(event, details=thawed(event.details))
+        await self.change(event.code, lambda state: ([event], None))
+
+    async def set_task(self, code: str, task_id: str, done: bool, by: Actor, at: str, conversation: str,
+                       details: dict[str, Any] | None = None) -> TaskChange:
+        return await self.change(code, marking(task_id, done, by, at, conversation, details))

@@ -280,3 +280,14 @@ def stored_text(data_dir: Path) -> str:
     data_dir = Path(data_dir)
     files = [*sorted(data_dir.glob("*.json")), data_dir / "audit.jsonl", *sorted((data_dir / "municipalities").glob("*.json"))]
     return "".join(p.read_text(encoding="utf-8") for p in files if p.exists())
+
+
+async def begin_gate(store, code: str, answers: dict | None = None, source: int = 1,
+                     at: str = "2026-11-27T09:30:00+00:00") -> None:
+    """A self-check in progress, made as the gate dialog makes it: its start and its answers, as events."""
+    from dialogs.store import Actor, AuditEvent
+    by = Actor("aad-mette", "Mette")
+    await store.record(AuditEvent(code, "gate_start", None, by, at, "a:gate", details={
+        "from": source, "to": source + 1, "skipped_open": 0, "awaiting_skip": False}))
+    if answers:
+        await store.record(AuditEvent(code, "gate_answer", None, by, at, "a:gate", details={"answers": answers}))

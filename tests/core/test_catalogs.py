@@ -14,12 +14,12 @@ import pytest
 from content import ContentError, load_content
 from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
+from dialogs.events import KINDS as EVENT_KINDS
 from dialogs.phase_info import ASPECTS
 from dialogs.smalltalk import KINDS
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
-AUDIT_ACTIONS = ("register", "done", "reopen", "rebind", "forget", "milestone", "phase", "assign", "local_add",
-                 "local_remove")  # dialogs.store.AuditEvent.action
+AUDIT_ACTIONS = tuple(k.action for k in EVENT_KINDS.values() if k.shown)  # the kinds of change history shows
 INTENTS = load_content().intents
 CATALOG_KEYS = Catalogs().keys()
 # f-string message ids in the dialogs -> the values their one placeholder takes.

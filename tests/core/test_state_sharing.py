@@ -11,6 +11,7 @@ import pytest
 from bot.store import TinyStore
 from dialogs.progress import phase_progress, tasks_of
 from dialogs.store import Actor, AuditEvent, Registration
+from tests.harness import begin_gate
 
 TENANT = "6f1c2b7e-0000-4000-8000-000000000001"
 METTE = Actor("aad-mette", "Mette Hansen")
@@ -38,7 +39,7 @@ async def test_the_state_is_shared_until_a_change_and_a_change_makes_a_new_one(s
 
 
 async def test_no_part_of_the_state_can_be_changed_in_place(store, content):
-    await store.set_gate(AARHUS, {"from": 1, "to": 2, "answers": {"1": {"ok": True, "note": ""}}, "skipped_open": [1]})
+    await begin_gate(store, AARHUS, {"1": {"ok": True, "note": ""}})
     await store.record(AuditEvent(AARHUS, "local_add", None, METTE, AT, "a:1", details={
         "task": {"id": "lokal-1", "phase": 1, "theme": content.themes[0].id, "title": "Bestil lokaler"}}))
     state = await store.municipality(AARHUS)
@@ -55,11 +56,11 @@ async def test_no_part_of_the_state_can_be_changed_in_place(store, content):
 
 
 async def test_pieces_of_a_state_handed_back_are_stored_as_plain_json(store, content, tmp_path):
-    await store.set_gate(AARHUS, {"from": 1, "to": 2, "answers": {"1": {"ok": False, "note": "mangler"}}})
+    await begin_gate(store, AARHUS, {"1": {"ok": False, "note": "mangler"}})
     gate = (await store.municipality(AARHUS)).gate
     answers = dict(gate["answers"])  # as the gate dialog does: a new top level, the old answers inside
     answers["2"] = {"ok": True, "note": ""}
-    await store.set_gate(AARHUS, {**gate, "answers": answers})
+    await store.record(AuditEvent(AARHUS, "gate_answer", None, METTE, AT, "a:1", details={"answers": answers}))
     task = {"id": "lokal-1", "phase": 1, "theme": content.themes[0].id, "title": "Bestil lokaler"}
     await store.record(AuditEvent(AARHUS, "local_add", None, METTE, AT, "a:1", details={"task": MappingProxyType(task)}))
     await store.checkpoint()

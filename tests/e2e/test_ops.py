@@ -305,7 +305,9 @@ async def test_a_full_disk_gets_an_honest_answer_and_the_bot_recovers(bot, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(audit_log, "write_all", disk_full)
-    monkeypatch.setattr(type(bot.runner.app[SERVICES].store), "writable", lambda self: False)
+    async def not_writable(self):
+        return False
+    monkeypatch.setattr(type(bot.runner.app[SERVICES].store), "writable", not_writable)
     refused = await bot.say("marker Udpeg projektleder som udført", personal())
     assert _between("da", "store.unavailable", refused), refused
     async with bot.session.get(f"{bot.url}/healthz") as response:

@@ -48,7 +48,6 @@ from dialogs.store import (
 
 log = logging.getLogger(__name__)
 
-SHOWN = [k.action for k in events.KINDS.values() if k.shown]  # the kinds history lists
 _RETRIES = 6  # a deadlock (two registrations moving scopes crosswise) or serialization failure is tried again
 _PRUNE_EVERY = 60.0  # seconds between trims of the threads table to LIST_LIMIT
 # Errors that mean the database could not be reached or the connection broke: the change is not acknowledged.
@@ -222,11 +221,11 @@ class PgStore(Changes):
         if task_id is None:
             rows = await self._read(lambda conn: conn.fetch(
                 "select body from events where code = $1 and action = any($2::text[]) order by seq desc limit $3",
-                code, SHOWN, limit))
+                code, events.shown_actions(), limit))
         else:
             rows = await self._read(lambda conn: conn.fetch(
                 "select body from events where code = $1 and task_id = $2 and action = any($3::text[]) "
-                "order by seq desc limit $4", code, task_id, SHOWN, limit))
+                "order by seq desc limit $4", code, task_id, events.shown_actions(), limit))
         return [_event(row["body"]) for row in rows]
 
     # -- registrations --------------------------------------------------------------------------------------

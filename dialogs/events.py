@@ -170,6 +170,11 @@ def missing_history_strings(has: Callable[[str], bool]) -> list[str]:
     return [f"history.{k.action}" for k in KINDS.values() if k.shown and not has(f"history.{k.action}")]
 
 
+def shown_actions() -> list[str]:
+    """The kinds history lists (a database store filters its index by them)."""
+    return [k.action for k in KINDS.values() if k.shown]
+
+
 def shown(event: AuditEvent) -> bool:
     kind = KINDS.get(event.action)
     return kind is not None and kind.shown

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialogs.store import Store
+
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "")
@@ -144,13 +146,15 @@ class Config:
             oauth_scope=env.get("BOT_OAUTH_SCOPE", ""),
         ).check()
 
-    def open_store(self):
+    def open_store(self) -> Store:
         """The store this configuration names: PostgreSQL with BOT_DATABASE_URL, else the data dir."""
         if self.database_url:
             from bot.pg_store import PgStore  # asyncpg only where PostgreSQL is used
-            return PgStore(self.database_url)
+            pg: Store = PgStore(self.database_url)
+            return pg
         from bot.store import TinyStore
-        return TinyStore(self.data_dir)
+        tiny: Store = TinyStore(self.data_dir)
+        return tiny
 
     def botbuilder_settings(self) -> object:
         """The attribute names ConfigurationBotFrameworkAuthentication reads; endpoints only when set."""

@@ -29,7 +29,7 @@ import asyncpg
 from bot.json_text import dumps as encode
 from bot.json_text import loads as decode
 from bot.pg_schema import MIGRATION_LOCK, MIGRATIONS
-from bot.store import LIST_LIMIT, _event, _event_dict, _pseudonymised
+from bot.store import _CODE, LIST_LIMIT, _event, _event_dict, _pseudonymised
 from dialogs import events
 from dialogs.store import (
     Actor,
@@ -182,6 +182,9 @@ class PgStore(Changes):
                            doc["code"], doc, doc.get("seq", 0), doc.get("tenant_id"))
 
     async def change(self, code: str, decide: Decide[T]) -> T:
+        if not _CODE.fullmatch(code or ""):
+            raise ValueError(f"not a municipality code: {code!r}")
+
         async def work(conn: asyncpg.Connection) -> T:
             doc = await self._locked_doc(conn, code)
             decided, result = decide(events.state_of(doc, code))

@@ -7,8 +7,8 @@
 //     Dockerfile): `python -m bot serve` on port 8080, health check /healthz, always on;
 //   - a storage account with an Azure Files share mounted at /data, the bot's data dir (BOT_DATA_DIR);
 //   - the Azure Bot (botRegistration/azurebot.bicep) with its Teams channel, pointing at /api/messages;
-//   - only when usePostgres = true: an Azure Database for PostgreSQL flexible server (see there: the bot
-//     does not use it yet).
+//   - only when usePostgres = true: an Azure Database for PostgreSQL flexible server, the bot's store
+//     (BOT_DATABASE_URL; issue 14): then nothing is kept on the instance or the share.
 // The app settings cover every variable of the README's configuration table; the ones left out are named,
 // with the reason, in tests/e2e/test_infra.py (DELIBERATELY_DEFAULT).
 
@@ -78,12 +78,11 @@ param allowedTenants string = ''
 @description('Resource id of a Log Analytics workspace to send the app\'s console, HTTP and platform logs to. Empty = none (the logs are still in App Service\'s log stream)')
 param logAnalyticsWorkspaceId string = ''
 
-// --- PostgreSQL: PLANNED, NOT USED BY THE BOT YET ------------------------------------------------------------------
-// BOT_DATABASE_URL is issue 14 and is not built: the bot keeps its state in the data dir (the Azure Files share)
-// whatever is set here. Leave usePostgres false until issue 14 has landed; then the server below and the
-// BOT_DATABASE_URL app setting are ready, and the plan may have more than one instance (the file share allows
-// one writer, so capacity stays 1 while it holds the state).
-@description('Provision an Azure Database for PostgreSQL flexible server and set BOT_DATABASE_URL. Only once issue 14 (BOT_DATABASE_URL) is built; until then the bot ignores it')
+// --- PostgreSQL: the store for several instances (issue 14) ---------------------------------------------------------
+// With usePostgres the bot keeps its state in the database (BOT_DATABASE_URL) and the file share holds nothing the
+// bot needs; move an existing data dir in with `python -m bot admin migrate --to postgresql://…` first. Scaling the
+// plan out is the deployment's next step; until then capacity stays 1 (the share allows one writer).
+@description('Provision an Azure Database for PostgreSQL flexible server and set BOT_DATABASE_URL: the bot then keeps its state there (issue 14); migrate an existing data dir first')
 param usePostgres bool = false
 
 @description('PostgreSQL administrator login (not admin, root, azure_superuser, …)')
@@ -174,7 +173,7 @@ resource dataShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2023-0
 }
 
 // ONE instance: the data dir on a file share has one writer (the server, with its cross-process lock). Scaling
-// out needs the state in PostgreSQL (usePostgres, once issue 14 is built), not more instances on the share.
+// out needs the state in PostgreSQL (usePostgres; issue 14), not more instances on the share.
 resource plan 'Microsoft.Web/serverfarms@2022-09-01' = {
   name: planName
   location: location
@@ -273,7 +272,7 @@ resource webApp 'Microsoft.Web/sites@2022-09-01' = {
         }
       ], usePostgres ? [
         {
-          // Read only once issue 14 is built (see usePostgres above).
+          // The store (issue 14): the schema is created at first use.
           name: 'BOT_DATABASE_URL'
           value: 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${postgresHostName}:5432/${postgresDatabaseName}?sslmode=require'
         }
@@ -322,7 +321,7 @@ resource webAppDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-pre
   }
 }
 
-// --- PostgreSQL flexible server (usePostgres; see above: not read by the bot before issue 14) -----------------------
+// --- PostgreSQL flexible server (usePostgres; the bot's store, see above) ---------------------------------------------
 resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (usePostgres) {
   name: postgresServerName
   location: location

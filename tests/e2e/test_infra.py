@@ -536,4 +536,7 @@ def test_postgres_is_optional_and_off():
     for line in ("name: 'Standard_B1ms'", "tier: 'Burstable'", "version: '15'",
                  "administratorLoginPassword: postgresAdminPassword"):
         assert line in server, line
-    assert "issue 14" in text  # says the bot reads BOT_DATABASE_URL only once issue 14 is built
+    # The URL the template builds is one the bot accepts as its store.
+    assert re.search(r"name: 'BOT_DATABASE_URL'\s*value: 'postgresql://", text)
+    assert Config.from_env({"BOT_DATABASE_URL": "postgresql://kombitadmin:pw@host.postgres.database.azure.com:5432/"
+                            "bot?sslmode=require"}).database_url.startswith("postgresql://")

@@ -1,10 +1,10 @@
 """Every kind of change, declared once: what its event must carry (`check`), what it does to a municipality's
-state (`apply`, a pure function on plain JSON), which piece of state it decides, and whether history shows it.
+state (`apply`, a pure function on plain JSON), and whether and how history shows it.
 
 The audit trail is the model: a municipality's state is `apply` folded over its events, in trail order. Both
 stores (bot/tiny_store.py, bot/pg_store.py) call only `check` and `apply` from here, so a new kind of change
-is one entry in `KINDS` below and one line per language in the catalogs (`history.<action>`, checked at
-start-up by `missing_history_strings`).
+is one entry in `KINDS` below (and, if history shows it, its line `history.<action>` in each language's catalog,
+checked at start-up by `missing_history_strings`).
 
 A municipality's state as stored ("doc"): {code, tenant_id, phase, phase_at, milestones: {name: iso date},
 tasks: {id: {done, by, at, conversation}}, gate, local_tasks: [{id, phase, theme, title}], assignments:
@@ -16,9 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialogs.store import Actor, AuditEvent, MunicipalityState, TaskState, frozen
+
+if TYPE_CHECKING:
+    from dialogs.context import Ctx
 
 Doc = dict[str, Any]
 
@@ -116,6 +119,33 @@ _gate_wait = _gate_step(lambda d: {"awaiting_skip": True, "skipped_open": d["ski
 _gate_skip = _gate_step(lambda d: {"awaiting_skip": False, "skip_confirmed": True})
 
 
+# -- what history says about it: the {detail} of its "history.<action>" line ---------------------------------
+def _no_detail(ctx: Ctx, event: AuditEvent) -> str:
+    return ""
+
+
+def _milestone_detail(ctx: Ctx, event: AuditEvent) -> str:
+    """"Go-live: 1. marts 2027"."""
+    details = event.details or {}
+    return f"{ctx.content.known_term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
+
+
+def _phases_detail(ctx: Ctx, event: AuditEvent) -> str:
+    """"Fase 1: Opstart → Fase 2: Forberedelse", and the exceptions a move was made with."""
+    details = event.details or {}
+    text = " → ".join(ctx.t("phase.label", number=n, phase=ctx.content.phase(n).name.get(ctx.lang))
+                      for n in (details["from"], details["to"]))
+    count = details.get("exceptions", 0)
+    return f"{text} {ctx.tn('history.exceptions', count)}" if count else text
+
+
+def _answers_detail(ctx: Ctx, event: AuditEvent) -> str:
+    """"✅ 1, 3 · ❌ 2": the criteria by number, as the checklist shows them."""
+    answers = sorted((event.details or {})["answers"].items(), key=lambda item: int(item[0]))
+    marks = [(mark, ", ".join(n for n, a in answers if bool(a.get("ok")) == ok)) for mark, ok in (("✅", True), ("❌", False))]
+    return " · ".join(f"{mark} {numbers}" for mark, numbers in marks if numbers)
+
+
 # -- the registry ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Kind:
@@ -124,6 +154,7 @@ class Kind:
     needs: tuple[str, ...] = ()  # keys its details must hold
     task: bool = False  # it is about one task (task_id required; history per task finds it)
     shown: bool = True  # history lists it ("history.<action>" in every catalog)
+    detail: Callable[[Ctx, AuditEvent], str] = _no_detail  # the {detail} of its history line
 
     def check(self, event: AuditEvent) -> None:
         if self.task:
@@ -137,12 +168,12 @@ KINDS: Mapping[str, Kind] = MappingProxyType({kind.action: kind for kind in (
     Kind("assign", _assign, ("role", "person"), task=True),
     Kind("local_add", _local_add, ("task",)),  # its id is in the task it carries (older trails: only there)
     Kind("local_remove", _local_remove, task=True),
-    Kind("milestone", _milestone, ("name", "date")),
-    Kind("gate_start", _gate_start, ("from", "to", "skipped_open", "awaiting_skip")),
-    Kind("gate_answer", _gate_answers, ("answers",)),
+    Kind("milestone", _milestone, ("name", "date"), detail=_milestone_detail),
+    Kind("gate_start", _gate_start, ("from", "to", "skipped_open", "awaiting_skip"), detail=_phases_detail),
+    Kind("gate_answer", _gate_answers, ("answers",), detail=_answers_detail),
     Kind("gate_wait", _gate_wait, ("skipped_open",), shown=False),  # the bot's own question, not a person's act
     Kind("gate_skip", _gate_skip),
-    Kind("phase", _phase, ("from", "to")),
+    Kind("phase", _phase, ("from", "to"), detail=_phases_detail),
     Kind("register", _register),
     Kind("rebind", _rebind),
     Kind("forget", _unchanged),  # GDPR erasure: the trail notes it; the store replaces the person everywhere

@@ -1,9 +1,10 @@
 """"historik" / "hvem markerede Udpeg projektleder?": the municipality's audit trail, newest first."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from content import Task
+from dialogs import events
 from dialogs.context import COPENHAGEN, Ctx
 from dialogs.markdown import bullets
 from dialogs.need import municipality_or_reply
@@ -13,27 +14,6 @@ from dialogs.turn import Reply
 from dialogs.understanding import Understanding
 
 
-def _detail(ctx: Ctx, event: AuditEvent) -> str:
-    """What a municipality-level event changed, in words: "Go-live: 1. marts 2027", "Fase 1 → Fase 2" (the
-    {detail} of its kind's "history.<action>" line; dialogs/events.py declares the kinds)."""
-    details = event.details or {}
-    if event.action == "milestone":
-        return f"{ctx.content.known_term(details['name']).term.get(ctx.lang)}: {ctx.date(date.fromisoformat(details['date']))}"
-    if event.action == "gate_answer":  # "✅ 1, 3 · ❌ 2": the criteria by number, as the checklist shows them
-        answers = sorted(details["answers"].items(), key=lambda item: int(item[0]))
-        marks = [(mark, ", ".join(n for n, a in answers if bool(a.get("ok")) == ok)) for mark, ok in (("✅", True), ("❌", False))]
-        return " · ".join(f"{mark} {numbers}" for mark, numbers in marks if numbers)
-    if event.action in ("phase", "gate_start"):
-        names = [ctx.t("phase.label", number=n, phase=ctx.content.phase(n).name.get(ctx.lang))
-                 for n in (details["from"], details["to"])]
-        text = " → ".join(names)
-        count = details.get("exceptions", 0)
-        if count:
-            text += " " + ctx.tn("history.exceptions", count)
-        return text
-    return ""
-
-
 def _line(ctx: Ctx, event: AuditEvent) -> str:
     # Events without a task (register, rebind, forget, milestone, phase) are about the municipality.
     task = ctx.content.task(event.task_id or "")
@@ -41,7 +21,7 @@ def _line(ctx: Ctx, event: AuditEvent) -> str:
     local = details.get("title") or (details.get("task") or {}).get("title")  # local tasks carry their title
     title = task.title.get(ctx.lang) if task else (local or event.task_id or "")
     return ctx.t(f"history.{event.action}", when=ctx.when(event.at), who=ctx.who(event.by), task=title,
-                 detail=_detail(ctx, event))
+                 detail=events.kind_of(event).detail(ctx, event))
 
 
 async def handle(ctx: Ctx, u: Understanding) -> Reply:

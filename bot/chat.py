@@ -18,6 +18,7 @@ async def run_chat(config: Config, municipality: str | None, locale: str, lines=
         await _converse(assistant, municipality, locale, lines, out)
     finally:
         await services.store.checkpoint()  # marks made here are in the audit trail; now in the state files too
+        await services.store.aclose()
         services.store.close()
 
 

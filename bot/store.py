@@ -1,26 +1,28 @@
 """The store on disk: TinyDB files for current state, an append-only JSON-lines file for the audit trail.
 
-Files: one per municipality (its tasks, dates, phase, self-check), conversations.json, nudges.json and
-lists.json (they grow with use or change often), and state.json for the rest (registrations, preferences,
-waves). TinyDB rewrites a whole file on every write, so a write costs one small file, never all history.
-The audit trail grows forever, so it is appended to, never rewritten.
+Files: one per municipality (its tasks, dates, phase, self-check, and its newest events for history),
+conversations.json, nudges.json and lists.json (they grow with use or change often), and state.json for the
+rest (registrations, preferences, waves). TinyDB rewrites a whole file on every write, so a write costs one
+small file, never all history. The audit trail grows forever, so it is appended to, never rewritten.
 
-The audit trail is the write-ahead log. A change is acknowledged once its events are fdatasynced, and
-start-up replays into the state files whatever a crash kept from them. So municipality files need no fsync
-(they are replaced atomically, and the trail rebuilds them; at most a self-check in progress would be asked
-again after a power loss), and the hottest change, a task marked done or open, does not rewrite its
-municipality's file at all: the file is written by `checkpoint`, once a second, however many marks it
-holds. The other files hold what the trail does not (conversations, nudges' "sent" marks, preferences,
-lists) and are fsynced before their rename. Another process that takes the lock first reads the events this
-one appended (`_catch_up`), so whatever it writes holds them too.
+The audit trail is the write-ahead log, and its line numbers order the events: a municipality file records
+the last line it reflects ("seq"), and snapshot.json the position every file reflects. A change is
+acknowledged once its events are fdatasynced; start-up reads the trail on from the snapshot and applies each
+event to the files that do not reflect it yet (dialogs/events.py says what each kind does). So municipality
+files need no fsync (they are replaced atomically, the trail rebuilds them, and a snapshot fsyncs them first),
+and the hottest change, a task marked done or open, does not rewrite its municipality's file at all: the file
+is written by `checkpoint`, once a second, however many marks it holds. The other files hold what the trail
+does not (conversations, nudges' "sent" marks, preferences, lists) and are fsynced before their rename.
+Another process that takes the lock first reads the events this one appended (`_catch_up`), so whatever it
+writes holds them too.
 
 Every change runs one at a time under a cross-process file lock, so `serve` and a command on the same
 data dir cannot tear each other's writes. It runs on the event loop, disk included: a change is a few kB
 of JSON and an fdatasync (~0.1 ms of CPU), and a worker thread measured dearer in every respect (+0.7 ms
 CPU per change and a 2–3× longer p99 at 8 concurrent turns), because each system call in the thread must
-win the GIL back from the busy loop. Waiting for another process's lock polls without blocking the loop;
-reading the whole trail for "historik" runs in a worker thread. Reads need no lock: files are replaced
-atomically, and each is parsed once per version (bot/json_file.py).
+win the GIL back from the busy loop. Waiting for another process's lock polls without blocking the loop.
+Reads need no lock: files are replaced atomically, and each is parsed once per version (bot/json_file.py);
+history is read from the municipality's file, never from the trail.
 """
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ def run_sweep(config: Config, at: str | None, dry_run: bool, out=sys.stdout) -> 
             return await sender.sweep(now, dry_run=dry_run)
         finally:
             await sender.services.store.checkpoint()
+            await sender.services.store.aclose()
             sender.services.store.close()
             await sender.adapter.bot_framework_authentication.close()
 

@@ -16,7 +16,7 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botframework.connector.auth import AuthenticationConstants
 
-from bot import exports, inbound, signing_keys, teams, token_shape
+from bot import exports, inbound, signing_keys, teams, token_shape, understanding_cache
 from bot.adapter import AssistantAdapter
 from bot.config import MULTITENANT_WARNING, Config
 from bot.connector import ConnectorError, FastAuthentication
@@ -29,7 +29,6 @@ from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
 from dialogs.assistant import Assistant, new_incident
 from dialogs.context import Services
-from dialogs.understanding import Understander
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def build_services(config: Config, content_root: Path = CONTENT_ROOT) -> Service
     """Load and validate content, catalogs and the store; any problem stops start-up with file and field."""
     content = load_content(content_root)
     return Services(content=content, catalogs=Catalogs(), store=config.open_store(),
-                    understander=Understander.of(content))
+                    understander=understanding_cache.understander(content, content_root, config.cache_dir))
 
 
 def _bad_request(status: int, message: str) -> web.Response:

@@ -10,6 +10,17 @@ from pathlib import Path
 from dialogs.store import Store
 
 
+def _cache_dir(env: Mapping[str, str]) -> Path | None:
+    """BOT_CACHE_DIR; "off" keeps nothing; default $XDG_CACHE_HOME or ~/.cache, then kombit-assistant."""
+    value = env.get("BOT_CACHE_DIR", "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value)
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "kombit-assistant"
+
+
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "")
     try:
@@ -49,6 +60,8 @@ class Config:
     data_dir: Path = Path("data")
     # postgresql://…: the store in PostgreSQL (several instances, one bot); empty: the data dir (one process)
     database_url: str = ""
+    # where the understander's training is kept between start-ups (speed only; None: train every start)
+    cache_dir: Path | None = None
     allowed_tenants: frozenset[str] = frozenset()  # empty = every tenant may use the bot
     nudge_interval_minutes: float = 15  # how often `serve` sweeps for due nudges; 0 = never (use the command)
     consultants: frozenset[str] = frozenset()  # AAD object ids of KOMBIT's consultants (cross-municipality view)
@@ -136,6 +149,7 @@ class Config:
             allow_anonymous=env.get("BOT_ALLOW_ANONYMOUS", "") == "1",
             data_dir=Path(env.get("BOT_DATA_DIR", "data")),
             database_url=env.get("BOT_DATABASE_URL", "").strip(),
+            cache_dir=_cache_dir(env),
             nudge_interval_minutes=_number(env, "BOT_NUDGE_INTERVAL_MINUTES", 15),
             consultants=_consultants(env),
             public_url=env.get("BOT_PUBLIC_URL", "").rstrip("/"),

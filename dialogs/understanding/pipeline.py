@@ -18,7 +18,7 @@ import re
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from content import Content
@@ -49,17 +49,29 @@ _WORD = re.compile(r"\w+")
 _BUILT: weakref.WeakKeyDictionary[Content, Understander] = weakref.WeakKeyDictionary()
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What training derives from the sentences, as plain strings: the words the classifier weighs, each
+    sentence's features with its intent, and the examples' shapes. A store of it (bot/understanding_cache.py,
+    speed only) spares a start-up the tagging of every sentence; built afresh it is the same."""
+
+    known: frozenset[str]
+    samples: tuple[tuple[tuple[str, ...], str], ...]
+    examples: dict[str, str]
+    conflicts: dict[str, frozenset[str]]
+
+
 class Understander:
     @classmethod
-    def of(cls, content: Content) -> Understander:
+    def of(cls, content: Content, trained: Trained | None = None) -> Understander:
         """The understander for this content, trained once: understanding is pure, so servers sharing one
         validated content (the test suite's, or a reload of the same files) share it too."""
         built = _BUILT.get(content)
         if built is None:
-            built = _BUILT[content] = cls(content)
+            built = _BUILT[content] = cls(content, trained)
         return built
 
-    def __init__(self, content: Content):
+    def __init__(self, content: Content, trained: Trained | None = None):
         self.intents: dict[str, IntentSpec] = content.intents
         self.words = Words.of(content)
         self.lexicon = Lexicon()
@@ -81,17 +93,24 @@ class Understander:
         self.language = LanguageGuess(self.lexicon)
         self.templates = TemplateReader(content, self.words, indexes, self.tagger.correct)
         self.slots = SlotFiller(self.intents, self.words, self.lexicon, self.templates)
+        self.trained = trained or self._train(content)
+        self._known = self.trained.known
+        self.classifier = IntentClassifier(self.trained.samples)
+        self.decider = Decider(self.intents, self.words, self.slots, self.classifier.knows_word)
+        self.examples = self.trained.examples
+        self.conflicts = {shape: set(intents) for shape, intents in self.trained.conflicts.items()}
+        self._cached = functools.lru_cache(maxsize=4096)(self._understand)
+
+    def _train(self, content: Content) -> Trained:
         # Words seen once in all the sentences count as unknown in training, as unseen words do in use, so
         # the classifier learns what a message of words it does not know tends to be (out of scope, or a title).
         read = [(intent, example, u, self.tagger.tag(u))
                 for intent, text, example in _sentences(content) for u in (prepare(text, self.words),)]
         counts = Counter(w for _, _, u, tagged in read for w in {tagged.words[i] for i in u.body})
-        self._known = frozenset(w for w, n in counts.items() if n >= 2)
-        self.classifier = IntentClassifier((features(u, tagged, self._known), intent) for intent, _, u, tagged in read)
-        self.decider = Decider(self.intents, self.words, self.slots, self.classifier.knows_word)
-        self.examples, self.conflicts = self._remember((intent, u, tagged) for intent, example, u, tagged in read
-                                                       if example)
-        self._cached = functools.lru_cache(maxsize=4096)(self._understand)
+        known = frozenset(w for w, n in counts.items() if n >= 2)
+        samples = tuple((tuple(features(u, tagged, known)), intent) for intent, _, u, tagged in read)
+        examples, conflicts = self._remember((intent, u, tagged) for intent, example, u, tagged in read if example)
+        return Trained(known, samples, examples, {shape: frozenset(i) for shape, i in conflicts.items()})
 
     def _remember(self, examples: Iterable[tuple[str, Utterance, Tagged]]) -> tuple[dict[str, str], dict[str, set[str]]]:
         """Each example's shape (features.shape) -> its intent: an example is understood as written, with any

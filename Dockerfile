@@ -25,6 +25,11 @@ COPY bot ./bot
 COPY dialogs ./dialogs
 COPY content ./content
 COPY appPackage ./appPackage
+# The understander's training, done once here instead of at every start (bot/understanding_cache.py; speed only:
+# read-only at run time, and a start whose content or code differs just trains).
+ENV BOT_CACHE_DIR=/app/cache
+RUN python -c "from bot import understanding_cache as c; from content import load_content; \
+from content.loader import CONTENT_ROOT; c.understander(load_content(), CONTENT_ROOT, c.Path('/app/cache'))"
 
 # A user of its own (by number, so Kubernetes' runAsNonRoot can tell), owning only the data dir: the code and
 # content are read-only to the running bot.

@@ -102,7 +102,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: content loaded, the data dir writable, the signing keys fetched (or not needed), and
+    """Ready for traffic: content loaded, the store writable (data dir or database), the signing keys fetched (or not needed), and
     not shutting down. 503 with the reasons otherwise (a load balancer sends the traffic elsewhere)."""
     app = request.app
     problems = []
@@ -111,7 +111,7 @@ async def readyz(request: web.Request) -> web.Response:
     if not app[SERVICES].content.tasks:
         problems.append("content not loaded")
     if not await app[SERVICES].store.writable():
-        problems.append("data dir not writable")
+        problems.append("database not writable" if app[CONFIG].database_url else "data dir not writable")
     if KEYS in app and not app[KEYS].cached:
         app[KEYS].ensure()  # try again in the background: readiness must not wait for a user's message
         problems.append("signing keys not fetched")

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 _RETRIES = 6  # a deadlock (two registrations moving scopes crosswise) or serialization failure is tried again
 _PRUNE_EVERY = 60.0  # seconds between trims of the threads table to LIST_LIMIT
+# A turn must not hang on a database that does not answer: connecting gives up after 5 s (asyncpg's default is
+# 60), a statement after 10; either is "not saved" to the person, and /readyz says "database not writable".
 # Errors that mean the database could not be reached or the connection broke: the change is not acknowledged.
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
                 TimeoutError, asyncpg.InsufficientResourcesError)
@@ -85,7 +87,7 @@ class PgStore(Changes):
                 if self._pool is None:
                     try:
                         pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1],
-                                                         init=_init_connection, command_timeout=30)
+                                                         init=_init_connection, timeout=5, command_timeout=10)
                     except _UNAVAILABLE as exc:
                         raise StoreUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}") from exc
                     async with pool.acquire() as conn:

@@ -227,8 +227,10 @@ class TinyStore(Changes):
         with self._file_lock:
             self._freshness.expire()
             self._legacy = from_start
-            self._apply_trail((0, 0, 0) if from_start else self._snapshot_position())
+            start = (0, 0, 0) if from_start else self._snapshot_position()
+            self._apply_trail(start)
             self._legacy = False
+            self._last_snapshot = (start[2], time.monotonic())  # the next snapshot is due from there
             self._audit.cut_torn_tail()
 
     def _apply_trail(self, seen: tuple[int, int, int]) -> None:

@@ -69,6 +69,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=_jsonb, decoder=_from_jsonb, schema="pg_catalog", format="binary")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """What a connection needs before the next borrower: only that no transaction is left open. asyncpg's default
+    reset (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL) is a round trip per query, and this store takes
+    no session-level locks, listens to nothing and sets nothing for the session."""
+    if conn.is_in_transaction():
+        await conn.execute("rollback")
+
+
 class PgStore(Changes):
     def __init__(self, url: str, min_connections: int = 2, max_connections: int = 10):
         self.url = url
@@ -87,7 +95,8 @@ class PgStore(Changes):
                 if self._pool is None:
                     try:
                         pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1],
-                                                         init=_init_connection, timeout=5, command_timeout=10)
+                                                         init=_init_connection, reset=_reset_connection,
+                                                         timeout=5, command_timeout=10)
                     except _UNAVAILABLE as exc:
                         raise StoreUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}") from exc
                     async with pool.acquire() as conn:

@@ -36,7 +36,6 @@ class AssistantBot(ActivityHandler):
         self.clock = clock
         self.shelf = shelf or SharedExportShelf(assistant.services.store)
         self.download_base = download_base
-        self._greeted: dict[str, datetime] = {}
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -113,11 +112,9 @@ class AssistantBot(ActivityHandler):
 
     async def _greet(self, turn_context: TurnContext) -> None:
         turn = teams.turn_input(turn_context.activity, self.clock())
-        last = self._greeted.get(turn.conversation.id)
-        if last and turn.now - last < GREETING_QUIET:
+        # Claimed in the store: the two announcements may reach two instances.
+        if not await self.assistant.services.store.claim_greeting(turn.conversation.id, turn.now, GREETING_QUIET):
             return
-        self._greeted = {k: v for k, v in self._greeted.items() if turn.now - v < GREETING_QUIET}
-        self._greeted[turn.conversation.id] = turn.now
         reply = await self.assistant.on_added(turn)
         await _send(turn_context, reply)
 

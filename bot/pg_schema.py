@@ -50,6 +50,10 @@ MIGRATIONS: tuple[str, ...] = (
     create table exports (token text primary key, name text not null, data bytea not null,
                           expires timestamptz not null);
     """,
+    # 2: greetings claimed across instances (Teams announces one installation twice, maybe to two instances)
+    """
+    create table greetings (conversation text primary key, at timestamptz not null);
+    """,
 )
 
 # Any number: the key two instances take to migrate one at a time ("kombit" on a phone pad).

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 _RETRIES = 6  # a deadlock (two registrations moving scopes crosswise) or serialization failure is tried again
 _PRUNE_EVERY = 60.0  # seconds between trims of the threads table to LIST_LIMIT
+_INACTIVE = "conversation_inactive"  # the channel deactivations are announced on
+_RELISTEN = 10.0  # seconds between attempts to reconnect a lost listener
 # A turn must not hang on a database that does not answer: connecting gives up after 5 s (asyncpg's default is
 # 60), a statement after 10; either is "not saved" to the person, and /readyz says "database not writable".
 # Errors that mean the database could not be reached or the connection broke: the change is not acknowledged.
@@ -84,7 +86,9 @@ class PgStore(Changes):
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._states: dict[str, tuple[int, MunicipalityState]] = {}  # code -> (seq, state): rebuilt when seq moves
-        self._conversation_seen: dict[str, tuple] = {}
+        self._conversation_seen: dict[str, tuple] = {}  # trusted only while the listener below is connected
+        self._listener: asyncpg.Connection | None = None  # told when any instance deactivates a conversation
+        self._listen_tried = 0.0
         self._pruned = 0.0
         self.on_write: Callable[[float], None] | None = None
 
@@ -102,7 +106,29 @@ class PgStore(Changes):
                     async with pool.acquire() as conn:
                         await migrate(conn)
                     self._pool = pool
+                    await self._listen()
         return self._pool
+
+    async def _listen(self) -> None:
+        """A connection of its own that hears every instance's deactivations, so this instance forgets it stored
+        that conversation, and the next message there stores it as active again. Without it (lost, or the
+        database not reachable) nothing is taken as known: each turn writes its conversation (a no-op upsert)."""
+        self._listen_tried = time.monotonic()
+        try:
+            conn = await asyncpg.connect(self.url, timeout=5)
+            await conn.add_listener(_INACTIVE, self._heard_inactive)
+        except _UNAVAILABLE as exc:
+            log.warning("conversation listener not connected", extra={"error": type(exc).__name__})
+            return
+        conn.add_termination_listener(self._listener_lost)
+        self._listener = conn
+
+    def _heard_inactive(self, conn: asyncpg.Connection, pid: int, channel: str, key: str) -> None:
+        self._conversation_seen.pop(key, None)
+
+    def _listener_lost(self, conn: asyncpg.Connection) -> None:
+        self._listener = None
+        self._conversation_seen.clear()  # a deactivation may have gone unheard
 
     async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         try:
@@ -146,20 +172,31 @@ class PgStore(Changes):
             return False
 
     async def checkpoint(self) -> int:
-        """Nothing waits to be written here; now and then the threads table is trimmed to LIST_LIMIT."""
+        """Nothing waits to be written here; now and then the threads table is trimmed to LIST_LIMIT, and expired
+        exports and old greetings are deleted."""
         if self._pool is not None and time.monotonic() - self._pruned >= _PRUNE_EVERY:
             self._pruned = time.monotonic()
-            await self._transaction(lambda conn: conn.execute(
-                "delete from threads where used < (select used from threads order by used desc offset $1 limit 1)",
-                LIST_LIMIT - 1))
+
+            async def prune(conn: asyncpg.Connection) -> None:
+                await conn.execute("delete from threads where used < "
+                                   "(select used from threads order by used desc offset $1 limit 1)", LIST_LIMIT - 1)
+                await conn.execute("delete from exports where expires <= now()")  # names in them go with them
+                await conn.execute("delete from greetings where at < now() - interval '1 day'")
+            await self._transaction(prune)
         return 0
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
         if self._pool is not None:
             self._pool.terminate()
             self._pool = None
 
     async def aclose(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -350,12 +387,17 @@ class PgStore(Changes):
 
     # -- proactive messages -----------------------------------------------------------------------------------
     def conversation_known(self, key: str, fingerprint: tuple) -> bool:
-        return self._conversation_seen.get(key) == fingerprint
+        """Stored by this instance with the same fingerprint, and no instance has deactivated it since (the
+        listener would have said so)."""
+        listening = self._listener is not None and not self._listener.is_closed()
+        return listening and self._conversation_seen.get(key) == fingerprint
 
     async def remember_conversation(self, record: ConversationRecord, fingerprint: tuple | None = None) -> None:
         fingerprint = fingerprint or (record.code, encode(record.reference), record.language)
         if self.conversation_known(record.key, fingerprint):
             return
+        if self._listener is None and self._pool is not None and time.monotonic() - self._listen_tried > _RELISTEN:
+            await self._listen()
         doc = asdict(record)
         await self._transaction(lambda conn: conn.execute(
             "insert into conversations (key, doc, active) values ($1, $2, $3) on conflict (key) do update "
@@ -369,9 +411,12 @@ class PgStore(Changes):
 
     async def deactivate_conversation(self, key: str) -> None:
         self._conversation_seen.pop(key, None)
-        await self._transaction(lambda conn: conn.execute(
-            "update conversations set active = false, doc = jsonb_set(doc, '{active}', 'false') "
-            "where key = $1 and active", key))
+
+        async def work(conn: asyncpg.Connection) -> None:
+            await conn.execute("update conversations set active = false, doc = jsonb_set(doc, '{active}', 'false') "
+                               "where key = $1 and active", key)
+            await conn.execute("select pg_notify($1, $2)", _INACTIVE, key)  # delivered to every listener at commit
+        await self._transaction(work)
 
     async def sent_nudges(self) -> set[str]:
         rows = await self._read(lambda conn: conn.fetch("select key from nudges where state = 'sent'"))
@@ -402,6 +447,13 @@ class PgStore(Changes):
         await self._transaction(lambda conn: conn.execute(
             "insert into waves (id, signature) values ($1, $2) on conflict (id) do update set signature = excluded.signature",
             wave_id, signature))
+
+    async def claim_greeting(self, conversation: str, now: datetime, quiet: timedelta) -> bool:
+        """One statement, so one instance greets: a first greeting, or one after `quiet` has passed."""
+        claimed = await self._transaction(lambda conn: conn.fetchval(
+            "insert into greetings (conversation, at) values ($1, $2) on conflict (conversation) do update "
+            "set at = excluded.at where greetings.at <= $3 returning true", conversation, now, now - quiet))
+        return bool(claimed)
 
     # -- export links, shared by every instance (the download may reach another one) ---------------------------
     async def put_export(self, token: str, name: str, data: bytes, ttl: timedelta) -> None:
@@ -445,6 +497,8 @@ class PgStore(Changes):
                     await conn.execute("update conversations set doc = $2 where key = $1", row["key"],
                                        {**row["doc"], "reference": {**reference, "user": None}})
             await conn.execute("delete from preferences where user_id = $1", user_id)
+            # Exports are CSVs with people's names, kept 15 minutes for a download: all go (one can export again).
+            await conn.execute("delete from exports")
             # A change the bot asked them about, or a question about them, is forgotten with them.
             for row in await conn.fetch("select conversation, doc from threads where doc::text like $1 for update", like):
                 doc = {**row["doc"], "pending": None}

@@ -184,6 +184,7 @@ class TinyStore(Changes):
         self._audit_seen = (0, 0, 0)  # (inode, offset, lines): how far this process has read or written the trail
         self.on_write: Callable[[float], None] | None = None  # told each change's seconds to durability (metrics)
         self._exports = ExportShelf()
+        self._greeted: dict[str, datetime] = {}  # conversation -> when it was last greeted
         self._check_readable()
 
     def _check_readable(self) -> None:
@@ -790,6 +791,15 @@ class TinyStore(Changes):
 
     async def get_export(self, token: str) -> tuple[str, bytes] | None:
         return self._exports.find(token)
+
+    async def claim_greeting(self, conversation: str, now: datetime, quiet: timedelta) -> bool:
+        """In memory: one process serves a data dir."""
+        last = self._greeted.get(conversation)
+        if last and now - last < quiet:
+            return False
+        self._greeted = {k: v for k, v in self._greeted.items() if now - v < quiet}
+        self._greeted[conversation] = now
+        return True
 
     async def aclose(self) -> None:
         """Nothing to close before `close`: the store's descriptors are released there."""

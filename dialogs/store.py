@@ -246,6 +246,10 @@ class Store(Protocol):
 
     async def put_export(self, token: str, name: str, data: bytes, ttl: timedelta) -> None: ...
 
+    async def claim_greeting(self, conversation: str, now: datetime, quiet: timedelta) -> bool:
+        """Whether to greet this conversation now: not if it was greeted within `quiet` (Teams announces one
+        installation twice), by this process or, with a shared database, another instance."""
+
     async def get_export(self, token: str) -> tuple[str, bytes] | None: ...
 
     async def set_last_list(self, conversation: str, task_ids: list[str]) -> None: ...

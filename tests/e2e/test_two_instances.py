@@ -18,10 +18,9 @@ What the file proves, over HTTP and through the bot's own words (tests/wording.p
    shows them all, and answers its own marks while the dead one's transactions are cleaned up.
 5. An export link made through one instance downloads through the other, after the first one is gone.
 
-Three more tests pin down what the instances do not share yet: bugs in the bot, marked xfail(strict=True) so the
-suite stays green until the fix, which then shows up as XPASS (and the marker goes): a conversation deactivated
-through one process is never reactivated by an instance that stored it before; one installation announced to
-both instances is greeted twice; `admin forget-user` leaves the person's name in the database's exports.
+Three more tests pin down what a single process used to keep to itself: a conversation deactivated through one
+instance is stored as active again by the next message through the other; one installation announced to both
+instances is greeted once; `admin forget-user` leaves the person's name in no export the database keeps.
 
 TWO_INSTANCES_SEED (default: random, printed) replays the random choices; TWO_INSTANCES_KILLS (default 3) is the
 number of kill rounds in test 4.
@@ -602,11 +601,9 @@ async def test_an_export_link_made_through_one_instance_downloads_through_the_ot
     rig.assert_no_local_state()
 
 
-# -- what two instances do not share yet (bot bugs: strict xfail, so a fix shows up as XPASS) -----------------
+# -- what a single process kept to itself, now shared: conversations' state, greetings, exports -----------------
 
 
-@pytest.mark.xfail(strict=True, reason="bot bug: PgStore.conversation_known trusts this instance's cache, so a "
-                   "conversation another process deactivated is never stored as active again (see its docstring)")
 async def test_a_conversation_left_through_one_instance_and_rejoined_gets_nudges_again(rig):
     """The bot is removed from a team's channel (the removal reaches B) and added back; the team talks to it
     again through A, which had stored that channel before. The channel is active again: it gets its nudge, like
@@ -635,8 +632,6 @@ async def test_a_conversation_left_through_one_instance_and_rejoined_gets_nudges
     assert told[crossed.conversation_id] == 1, f"the channel that came back through A is nudged again: {told}"
 
 
-@pytest.mark.xfail(strict=True, reason="bot bug: AssistantBot._greeted is per process, so Teams' two announcements "
-                   "of one installation greet twice when they reach different instances")
 async def test_one_installation_announced_to_both_instances_greets_once(rig):
     """Teams announces one installation twice (conversationUpdate and installationUpdate); behind a load
     balancer the two may reach different instances. The bot greets once, as test_http_edges proves for one."""
@@ -665,8 +660,6 @@ async def database_text(url: str) -> str:
         await conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bot bug: PgStore.forget_user leaves the exports table alone, and nothing "
-                   "ever deletes an expired export: a forgotten person's name stays in the database")
 async def test_forget_user_leaves_the_name_in_no_export_kept_by_the_database(rig):
     """With PostgreSQL the consultants' exports live in the database (so any instance serves the link). The CSV
     names who marked each task; after `admin forget-user` the person's name and id must be nowhere in the

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from botbuilder.core import MessageFactory, TurnContext
@@ -148,8 +148,11 @@ class NudgeSender:
     async def _claim_and_deliver(self, nudge: Nudge, reference: ConversationReference, now: datetime,
                                  retrying: asyncio.Lock) -> str:
         store = self.services.store
-        stamp = now.isoformat()
-        if not await store.claim_nudge(nudge.key, self.owner, stamp, (now - CLAIM_STALE).isoformat()):
+        # Claims are compared as text: in UTC always, whichever zone the sweep was asked in (`nudges --at` is
+        # Copenhagen time), or a live claim could look stale to another sweep.
+        utc = now.astimezone(UTC)
+        stamp = utc.isoformat()
+        if not await store.claim_nudge(nudge.key, self.owner, stamp, (utc - CLAIM_STALE).isoformat()):
             return "skipped"  # claimed by another sweep, or already sent
         self.count("claimed")
         status = await self._deliver(nudge, reference, retrying)

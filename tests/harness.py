@@ -2,6 +2,7 @@
 that records what the bot sends, and Teams-shaped activities."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,6 +150,8 @@ class BotServer:
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
         self.session = self.session or ClientSession()
+        if self.database_url:  # a test meant for PostgreSQL must never pass on the data dir
+            assert type(self.store).__name__ == "PgStore", type(self.store)
 
     def build_app(self) -> web.Application:
         """The bot's app as the tests want it; a test with its own config or services overrides this."""
@@ -159,9 +162,93 @@ class BotServer:
     async def checkpoint(self) -> None:
         """Marks reach the audit trail at once and their municipality's file within a second (bot/app.py):
         a test that reads the files calls this first."""
+        await self.store.checkpoint()
+
+    # -- what the store holds, from either store (TinyDB data dir or PostgreSQL) ------------------------------
+    @property
+    def store(self):
+        """The running app's store (dialogs/store.py's Store: TinyStore or PgStore)."""
         from bot.app import SERVICES
 
-        await self.runner.app[SERVICES].store.checkpoint()
+        assert self.runner is not None, "the bot is stopped: start it to reach its store"
+        return self.runner.app[SERVICES].store
+
+    @property
+    def database_url(self) -> str:
+        """The PostgreSQL database the bot runs on, or "" for the data dir."""
+        return self.config_overrides.get("database_url", "")
+
+    @contextlib.asynccontextmanager
+    async def _database(self):
+        """A connection to the bot's PostgreSQL database: from the running store's pool, or (the bot stopped,
+        say while an admin command runs) from a pool of its own."""
+        own = None
+        if self.runner is not None:
+            store = self.store
+        else:
+            from bot.pg_store import PgStore
+
+            store = own = PgStore(self.database_url, min_connections=1, max_connections=1)
+        try:
+            async with (await store.pool()).acquire() as conn:
+                yield conn
+        finally:
+            if own is not None:
+                await own.aclose()
+
+    async def events(self, code: str | None = None) -> list[dict]:
+        """The audit trail, in trail order, each event as a dict (as a line of audit.jsonl): the file's lines
+        (parsed as audit_events does: a torn or non-JSON line fails), or the events table by seq."""
+        if not self.database_url:
+            found = audit_events(self.data_dir)
+        else:
+            async with self._database() as conn:
+                found = [dict(row["body"]) for row in await conn.fetch("select body from events order by seq")]
+        return [e for e in found if code is None or e["code"] == code]
+
+    async def municipality_state(self, code: str):
+        """The municipality's MunicipalityState as the store reads it (store.municipality)."""
+        if self.runner is not None:
+            return await self.store.municipality(code)
+        store = Config(data_dir=self.data_dir, port=0, **self.config_overrides).open_store()
+        try:
+            return await store.municipality(code)
+        finally:
+            await store.aclose()
+            store.close()
+
+    async def municipality_docs(self) -> dict[str, dict]:
+        """code -> every stored municipality's document, as its store keeps it (the file's document with its
+        history index, or the municipalities table's doc), once what is only cached is written."""
+        if not self.database_url:
+            if self.runner is not None:
+                await self.checkpoint()
+            return stored_municipalities(self.data_dir)
+        async with self._database() as conn:
+            return {row["code"]: dict(row["doc"]) for row in await conn.fetch("select code, doc from municipalities")}
+
+    async def stored_text(self, without: tuple[str, ...] = ()) -> str:
+        """Everything the store keeps, as text, once what is only cached is written: to prove something is (not)
+        in it, or that a request changed nothing. The data dir's files (stored_text), or every table's rows.
+        without: memory to leave out, by the data dir's file name ("lists", "conversations", "nudges"); in
+        PostgreSQL "lists" is the threads table."""
+        if not self.database_url:
+            if self.runner is not None:
+                await self.checkpoint()
+            return stored_text(self.data_dir, without)
+        tables = {"lists": "threads"}
+        skip = {tables.get(name, name) for name in without}
+        out = []
+        async with self._database() as conn:
+            names = [row["table_name"] for row in await conn.fetch(
+                "select table_name from information_schema.tables where table_schema = 'public' "
+                "and table_type = 'BASE TABLE' order by table_name")]
+            for name in names:
+                if name in skip:
+                    continue
+                rows = await conn.fetch(f'select t::text as row from "{name}" t order by 1')
+                out += [f"{name}: {row['row']}\n" for row in rows]
+        return "".join(out)
 
     async def stop_bot(self) -> None:
         if self.runner:
@@ -275,11 +362,12 @@ def stored_municipalities(data_dir: Path) -> dict[str, dict]:
     return out
 
 
-def stored_text(data_dir: Path) -> str:
-    """Every byte of state the store keeps, as text: to prove something is (not) in it."""
+def stored_text(data_dir: Path, without: tuple[str, ...] = ()) -> str:
+    """Every byte of state the store keeps, as text: to prove something is (not) in it. without: files of the
+    data dir to leave out, by name without .json ("lists")."""
     data_dir = Path(data_dir)
     files = [*sorted(data_dir.glob("*.json")), data_dir / "audit.jsonl", *sorted((data_dir / "municipalities").glob("*.json"))]
-    return "".join(p.read_text(encoding="utf-8") for p in files if p.exists())
+    return "".join(p.read_text(encoding="utf-8") for p in files if p.exists() and p.stem not in without)
 
 
 async def begin_gate(store, code: str, answers: dict | None = None, source: int = 1,
@@ -291,3 +379,18 @@ async def begin_gate(store, code: str, answers: dict | None = None, source: int 
         "from": source, "to": source + 1, "skipped_open": 0, "awaiting_skip": False}))
     if answers:
         await store.record(AuditEvent(code, "gate_answer", None, by, at, "a:gate", details={"answers": answers}))
+
+
+async def load_into_postgresql(data_dir: Path, url: str) -> None:
+    """A data dir (written by a test, say tests/portfolio_data.py) copied into an empty PostgreSQL database as
+    `admin migrate` copies it, verified: a test on PostgreSQL then starts from the same data."""
+    from bot.migrate import to_postgresql
+    from bot.pg_store import PgStore
+    from bot.store import TinyStore
+
+    source, target = TinyStore(data_dir), PgStore(url)
+    try:
+        await to_postgresql(source, target)
+    finally:
+        await target.aclose()
+        source.close()

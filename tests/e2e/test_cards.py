@@ -36,12 +36,10 @@ from tests.harness import (
     BotServer,
     Person,
     Where,
-    audit_events,
     card_of,
     channel,
     group_chat,
     personal,
-    stored_municipalities,
 )
 from tests.wording import cited, prefix, progress, status_of, t, tn
 
@@ -52,6 +50,7 @@ SCHEMA_SHA256 = "6f4f958f6c0937c04926e4c4928fdeee4a9955a879e3ed248ae4df7bea9abc3
 SCHEMA_ID = "http://adaptivecards.io/schemas/adaptive-card.json"
 MAX_CARD_VERSION = (1, 5)  # what Teams renders on every client
 TEAMS_MESSAGE_LIMIT = 28 * 1024  # Teams rejects bot messages above about 28 KB (413)
+pytestmark = pytest.mark.both_stores  # the tests with a bot run on the data dir and on PostgreSQL (tests/conftest.py)
 
 
 def _load(name: str) -> dict:
@@ -205,21 +204,16 @@ async def overall(server, lang: str = "da", where: Where = HOME) -> tuple[int, i
 
 
 
-async def snapshot(server) -> dict[str, str]:
-    """Every file the store keeps (state, audit trail), by content hash, once what it only cached is written."""
-    await server.checkpoint()
-    return {str(p.relative_to(server.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(server.data_dir.rglob("*")) if p.is_file() and p.name != ".lock"}
+async def snapshot(server) -> str:
+    """Everything the store keeps (state, audit trail, memory), once what it only cached is written: every file
+    of the data dir, or every row of the database."""
+    return await server.stored_text()
 
 
-async def records(server) -> dict:
+async def records(server) -> str:
     """What a stale press must leave alone: the audit trail and the stored state, less each conversation's last
     numbered list (redrawing a card renumbers its tasks, so «udført 3» then means what the redrawn card shows)."""
-    await server.checkpoint()
-    audit_file, state_file = server.data_dir / "audit.jsonl", server.data_dir / "state.json"
-    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
-    return {"audit": audit_file.read_bytes() if audit_file.exists() else b"", "state": state,
-            "municipalities": stored_municipalities(server.data_dir)}
+    return await server.stored_text(without=("lists",))
 
 
 def put_path(conversation: str, activity_id: str) -> str:
@@ -446,10 +440,11 @@ async def test_every_card_the_bot_sends_is_a_valid_adaptive_card_1_5(server, sch
             assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive", label
 
 
-async def test_portfolio_cards_for_consultants_and_others_are_valid_too(tmp_path, schema, validator):
+async def test_portfolio_cards_for_consultants_and_others_are_valid_too(tmp_path, store_config, schema, validator):
     """KOMBIT's cross-municipality view: its bar-chart card, and the refusal (with one's own status card)."""
     consultant = Person(aad_id="aad-kombit", name="Karen KOMBIT")
-    server = BotServer(data_dir=tmp_path / "data", config_overrides={"consultants": frozenset({"aad-kombit"})})
+    server = BotServer(data_dir=tmp_path / "data",
+                       config_overrides={"consultants": frozenset({"aad-kombit"}), **store_config})
     await server.start()
     try:
         await register(server)
@@ -617,7 +612,7 @@ async def test_done_press_marks_the_task_redraws_the_card_and_names_who_pressed(
     assert typed.texts[0].startswith(marked(lang, fourth))
     # The state: one more task done, recorded with who.
     assert await overall(server, lang) == (1, 2, 34)
-    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in audit_events(server.data_dir)][-2:] == [
+    assert [(e["action"], e["task_id"], e["by"]["name"]) for e in await server.events()][-2:] == [
         ("done", task, "Mette Hansen"), ("done", fourth, "Mette Hansen")]
 
 
@@ -654,7 +649,7 @@ async def test_press_on_a_task_another_person_just_did_names_that_person(server,
     assert update["_path"] == put_path(johns.conversation_id, his.card_id)
     assert task not in [b["data"]["task"] for b in buttons(card_of(update))]
     assert await records(server) == before
-    assert [e["by"]["name"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["Mette Hansen"]
+    assert [e["by"]["name"] for e in await server.events() if e["action"] == "done"] == ["Mette Hansen"]
 
 
 async def test_press_on_the_last_task_of_a_phase_also_redraws_the_pressed_card(server):
@@ -690,7 +685,7 @@ async def test_self_check_save_with_every_criterion_on_moves_to_phase_2(server, 
     assert done.status < 300
     assert done.texts[0].startswith(t(lang, "gate.done", target=2, target_name=phase_name(2, lang)))
     assert await overall(server, lang) == (2, 6, 34)
-    (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
+    (event,) = [e for e in await server.events() if e["action"] == "phase"]
     assert event["by"]["name"] == "Mette Hansen" and event["code"] == AARHUS
     details = event["details"]
     assert (details["from"], details["to"], details["exceptions"]) == (1, 2, 0)
@@ -718,12 +713,12 @@ async def test_self_check_save_with_a_gap_keeps_the_answers_and_redraws_then_pro
     assert note in redrawn["fallbackText"]
     assert [line.split(" ", 1)[0] for _, line in numbered(redrawn["fallbackText"])] == ["✅", "❌", "✅", "✅"]
     assert await overall(server, lang) == (1, 6, 34)  # saved, not moved
-    assert [e for e in audit_events(server.data_dir) if e["action"] == "phase"] == []
+    assert [e for e in await server.events() if e["action"] == "phase"] == []
     # "Fortsæt alligevel" moves on with the gap as an exception.
     moved = await press(server, proceed["data"], checklist.card_id, HOME, mette(lang))
     assert moved.texts[0].startswith(tn(lang, "gate.done.exceptions", 1, target=2, target_name=phase_name(2, lang)))
     assert await overall(server, lang) == (2, 6, 34)
-    (event,) = [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
+    (event,) = [e for e in await server.events() if e["action"] == "phase"]
     assert event["details"]["exceptions"] == 1
     gaps = [a for a in event["details"]["answers"] if not a["ok"]]
     assert gaps == [{"criterion": PHASES[1]["success_criteria"][1]["da"], "ok": False, "note": note}]
@@ -917,7 +912,7 @@ async def test_press_without_reply_to_id_is_still_answered(aarhus):
 async def test_press_in_a_conversation_that_is_not_registered_says_how_to_register(server):
     for lang in ("da", "en"):
         await _refused_politely(server, GOOD, "reply-1", t(lang, "register.needed"), who=mette(lang))
-    assert not (server.data_dir / "audit.jsonl").exists()
+    assert await server.events() == []
 
 
 @pytest.mark.parametrize("mention", [

@@ -7,13 +7,11 @@ matched to requests by the replyToId botbuilder puts on them, not by arrival ord
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +19,6 @@ from aiohttp import web
 
 from bot.app import make_app
 from bot.config import Config
-from bot.store import TinyStore
 from content import load_content
 from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
@@ -33,13 +30,13 @@ from tests.harness import (
     BotServer,
     Person,
     Where,
-    audit_events,
     channel,
     group_chat,
     personal,
-    stored_municipalities,
 )
 from tests.wording import overall_of, prefix, rx, t
+
+pytestmark = pytest.mark.both_stores  # every test on the data dir and on PostgreSQL (tests/conftest.py)
 
 WORDS = ["alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
          "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor", "whiskey",
@@ -68,20 +65,25 @@ def big_content(tmp_path_factory):
 
 @dataclass
 class ContentServer(BotServer):
-    """The harness server, built with services from the given content (the harness builds its own)."""
+    """The harness server, built with services from the given content (the harness builds its own), on the
+    store its config names (config_overrides: the data dir, or a PostgreSQL database)."""
 
+    content: object = None
+    understander: Understander | None = None
     services: Services | None = None
 
     def build_app(self) -> web.Application:
-        return make_app(Config(data_dir=self.data_dir, port=0), clock=self.clock, services=self.services)
+        config = Config(data_dir=self.data_dir, port=0, **self.config_overrides)
+        self.services = Services(content=self.content, catalogs=Catalogs(), store=config.open_store(),
+                                 understander=self.understander)
+        return make_app(config, clock=self.clock, services=self.services)
 
 
 @pytest.fixture
-async def big(tmp_path, big_content, caplog):
+async def big(tmp_path, big_content, store_config, caplog):
     content, understander = big_content
-    data_dir = tmp_path / "data"
-    services = Services(content=content, catalogs=Catalogs(), store=TinyStore(data_dir), understander=understander)
-    server = ContentServer(data_dir=data_dir, services=services)
+    server = ContentServer(data_dir=tmp_path / "data", config_overrides=dict(store_config), content=content,
+                           understander=understander)
     await server.start()
     caplog.set_level(logging.ERROR)
     yield server
@@ -107,14 +109,10 @@ async def at_once(server: BotServer, bodies: list[dict]) -> dict[str, str]:
     return {b["id"]: replies[b["id"]][0] for b in bodies}
 
 
-def read_state(data_dir: Path) -> dict:
-    """state.json's tables, with "municipalities" as code -> document from the per-municipality files."""
-    state = json.loads((data_dir / "state.json").read_text(encoding="utf-8"))
-    return {**state, "municipalities": stored_municipalities(data_dir)}
-
-
-def tasks_of(state: dict, code: str) -> dict[str, dict]:
-    return (state["municipalities"].get(code) or {}).get("tasks") or {}
+async def tasks_of(server: BotServer, code: str) -> dict[str, dict]:
+    """The municipality's tasks as stored (task id -> {done, by, at, conversation}): in its file, once what was
+    only cached is written, or in its row of the database."""
+    return ((await server.municipality_docs()).get(code) or {}).get("tasks") or {}
 
 
 
@@ -147,10 +145,10 @@ async def test_fifty_people_marking_fifty_tasks_at_once_are_all_recorded(big):
         expected = t("da", "mark.done", task=task.title.da, who=person.name)
         assert replies[body["id"]].startswith(expected), (expected, replies[body["id"]])
     await big.checkpoint()
-    tasks = tasks_of(read_state(big.data_dir), "0751")
+    tasks = await tasks_of(big, "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items() if s["done"]} == {
         t.id: p.aad_id for t, p in zip(chosen, people, strict=True)}
-    done = [e for e in audit_events(big.data_dir) if e["action"] == "done"]
+    done = [e for e in await big.events() if e["action"] == "done"]
     assert sorted((e["task_id"], e["by"]["id"], e["code"]) for e in done) == sorted(
         (t.id, p.aad_id, "0751") for t, p in zip(chosen, people, strict=True))
     assert await done_count(big, team) == 50
@@ -181,9 +179,9 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
 
     await big.checkpoint()
 
-    tasks = tasks_of(read_state(big.data_dir), "0751")
+    tasks = await tasks_of(big, "0751")
     assert {t: s["by"]["id"] for t, s in tasks.items()} == winners
-    done = [e for e in audit_events(big.data_dir) if e["action"] == "done"]
+    done = [e for e in await big.events() if e["action"] == "done"]
     assert sorted((e["task_id"], e["by"]["id"]) for e in done) == sorted(winners.items()), "one audit event per task"
     print(f"\nrace winners: {sum(w == 'aad-anna' for w in winners.values())} Anna, "
           f"{sum(w == 'aad-bo' for w in winners.values())} Bo")
@@ -191,7 +189,7 @@ async def test_two_people_marking_the_same_task_at_once_one_wins_and_the_other_i
 
 async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_it(big):
     codes = ["0751", "0461", "0851", "0101", "0561", "0147"]
-    winners = {}
+    winners, losers = {}, {}
     for n, code in enumerate(codes):
         ours, theirs = personal(100 + n, TENANT), personal(200 + n, OTHER_TENANT)
         pair = (ours, theirs) if n % 2 == 0 else (theirs, ours)
@@ -201,16 +199,19 @@ async def test_two_tenants_registering_one_municipality_at_once_only_one_binds_i
         bound = [w for w, text in zip(pair, texts, strict=True) if links(text, code)]
         refused = [w for w, text in zip(pair, texts, strict=True) if re.search(rx("da", "tenant.refused"), text)]
         assert len(bound) == 1 and len(refused) == 1, texts
-        winners[code] = bound[0]
+        winners[code], losers[code] = bound[0], refused[0]
 
     await big.checkpoint()
 
-    state = read_state(big.data_dir)
-    tenants = {code: d.get("tenant_id") for code, d in state["municipalities"].items()}
+    tenants = {code: d.get("tenant_id") for code, d in (await big.municipality_docs()).items()}
     assert tenants == {code: w.tenant_id for code, w in winners.items()}
-    registrations = sorted((d["scope"], d["code"]) for d in state["registrations"].values())
-    assert registrations == sorted((f"conversation:{w.conversation_id}", code) for code, w in winners.items())
-    registered = [e["code"] for e in audit_events(big.data_dir) if e["action"] == "register"]
+    for code in codes:  # the winner's conversation is registered, the loser's is not
+        won = await big.store.registration(f"conversation:{winners[code].conversation_id}")
+        assert (won.code, won.tenant_id) == (code, winners[code].tenant_id)
+        assert await big.store.registration(f"conversation:{losers[code].conversation_id}") is None
+    assert sorted(await big.store.codes_for_tenant(TENANT) + await big.store.codes_for_tenant(OTHER_TENANT)) == \
+        sorted(codes)
+    registered = [e["code"] for e in await big.events() if e["action"] == "register"]
     assert sorted(registered) == sorted(codes), "one audit event per municipality, for the winner only"
 
 
@@ -256,14 +257,13 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
             else:
                 text = f"fortryd {rng.choice(pool).title.da}"
             bodies.append(big.message(text, place.where, rng.choice(people)))
-        audit_before = len(audit_events(big.data_dir))
+        audit_before = len(await big.events())
 
         replies = await at_once(big, bodies)
 
         await big.checkpoint()
 
-        state = read_state(big.data_dir)
-        audit = audit_events(big.data_dir)
+        audit = await big.events()
         new = audit[audit_before:]
         texts = list(replies.values())
         where = f"seed {seed}, round {round_number}"
@@ -278,13 +278,12 @@ async def test_concurrent_mixes_of_register_undo_and_mark_leave_state_and_audit_
             if event["action"] in ("done", "reopen"):
                 last[(event["code"], event["task_id"])] = event["action"]
         for code in codes:
-            recorded = {t: s["done"] for t, s in tasks_of(state, code).items()}
+            recorded = {t: s["done"] for t, s in (await tasks_of(big, code)).items()}
             expected = {t: a == "done" for (c, t), a in last.items() if c == code}
             assert recorded == expected, f"{where}: {code} state {recorded} vs audit {expected}"
         # Each place's registration is the last one its conversation asked for, and "status" agrees.
-        registrations = {d["scope"]: d["code"] for d in (state.get("registrations") or {}).values()}
         for place in places:
             registered = [e["code"] for e in audit if e["action"] == "register" and e["conversation"] == place.conversation]
-            assert registrations[place.scope] == registered[-1], where
-            code = registrations[place.scope]
+            code = (await big.store.registration(place.scope)).code
+            assert code == registered[-1], where
             assert await done_count(big, place.where) == sum(1 for (c, _), a in last.items() if c == code and a == "done"), where

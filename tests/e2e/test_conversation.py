@@ -11,8 +11,9 @@ import yaml
 
 from content.catalogs import Catalogs
 from content.loader import CONTENT_ROOT
-from tests.harness import BotServer, Person, audit_events, card_of, group_chat, personal, reply_text, stored_municipalities
+from tests.harness import BotServer, Person, card_of, group_chat, personal, reply_text
 
+pytestmark = pytest.mark.both_stores  # every test on the data dir and on PostgreSQL (tests/conftest.py)
 CATALOGS = Catalogs()
 HOME = personal(1)
 METTE = Person("aad-mette", "Mette Hansen", "da-DK")
@@ -51,14 +52,15 @@ async def press(server: BotServer, value: dict, who: Person = METTE, where=HOME)
     return reply_text(await server.exchange(server.activity(where, who, value=value)))
 
 
-def state_of(server: BotServer) -> str:
+async def state_of(server: BotServer) -> str:
     """The municipality's data as stored, and the trail: what no question may change."""
-    return json.dumps([stored_municipalities(server.data_dir), audit_events(server.data_dir)], sort_keys=True)
+    return json.dumps([await server.municipality_docs(), await server.events()], sort_keys=True)
 
 
 @pytest.fixture
-async def aarhus(tmp_path):
-    server = BotServer(data_dir=tmp_path / "data", config_overrides={"consultants": frozenset({"aad-kombit"})})
+async def aarhus(tmp_path, store_config):
+    server = BotServer(data_dir=tmp_path / "data",
+                       config_overrides={"consultants": frozenset({"aad-kombit"}), **store_config})
     await server.start()
     assert "Aarhus Kommune" in await say(server, "tilmeld Aarhus")
     yield server
@@ -82,14 +84,14 @@ async def test_no_negative_example_changes_anything(aarhus):
                   "go-live er 1. marts 2027", "tilføj lokal opgave 'Informér MED-udvalget' i Forberedelse under Viden"):
         await say(aarhus, setup)
     await aarhus.checkpoint()
-    before = state_of(aarhus)
+    before = await state_of(aarhus)
     negatives = _negatives()
     assert len(negatives) >= 60
     for text in negatives:
         answer = await say(aarhus, text)
         assert answer and "Traceback" not in answer, text
     await aarhus.checkpoint()
-    assert state_of(aarhus) == before
+    assert await state_of(aarhus) == before
 
 
 @pytest.mark.parametrize("question", ["hvem er ansvarlig for Planlæg uddannelse?",
@@ -97,21 +99,21 @@ async def test_no_negative_example_changes_anything(aarhus):
                                       "hvem står som ansvarlig på Planlæg uddannelse"])
 async def test_asking_who_is_responsible_names_them_and_replaces_nobody(aarhus, question):
     await say(aarhus, "sæt Mette som ansvarlig for Planlæg uddannelse")
-    before = state_of(aarhus)
+    before = await state_of(aarhus)
     answer = await say(aarhus, question)
     lang = "en" if question.startswith("who") else "da"
     assigned = f"{t(lang, 'assign.role.responsible')}: Mette"
     assert answer == t(lang, "assign.who", task=title("planlaeg-uddannelse", lang), assigned=assigned)
-    assert state_of(aarhus) == before
+    assert await state_of(aarhus) == before
 
 
 async def test_asking_whether_a_task_is_done_answers_with_a_button_and_marks_nothing(aarhus):
-    before = state_of(aarhus)
+    before = await state_of(aarhus)
     message = await reply(aarhus, "er Udpeg gevinstejer udført?")
     assert reply_text(message) == t("da", "task_status.open", task=title("udpeg-gevinstejer"))
     (button,) = card_of(message)["actions"]
     assert button["data"]["a"] == "done" and button["data"]["task"] == "udpeg-gevinstejer"
-    assert state_of(aarhus) == before
+    assert await state_of(aarhus) == before
     await say(aarhus, "gevinstejeren er udpeget")
     answer = await say(aarhus, "er Udpeg gevinstejer udført?")
     assert answer == t("da", "task_status.done", task=title("udpeg-gevinstejer"), who="Mette Hansen",
@@ -120,23 +122,23 @@ async def test_asking_whether_a_task_is_done_answers_with_a_button_and_marks_not
 
 # -- an unsure change is asked about first ------------------------------------------------------------------------
 async def test_an_unsure_statement_is_asked_about_and_made_on_yes(aarhus):
-    before = len(audit_events(aarhus.data_dir))
+    before = len(await aarhus.events())
     question = await reply(aarhus, "jeg tror Udpeg gevinstejer er udført")
     text = reply_text(question)
     assert text == t("da", "confirm.mark_done", task=title("udpeg-gevinstejer")) + "\n\n" + t("da", "confirm.how")
     assert [b["title"] for b in card_of(question)["actions"]] == [t("da", "card.yes"), t("da", "card.no")]
-    assert len(audit_events(aarhus.data_dir)) == before
+    assert len(await aarhus.events()) == before
     done = await say(aarhus, "ja")
     assert done.startswith(t("da", "mark.done", task=title("udpeg-gevinstejer"), who="Mette Hansen"))
-    assert audit_events(aarhus.data_dir)[-1]["task_id"] == "udpeg-gevinstejer"
+    assert (await aarhus.events())[-1]["task_id"] == "udpeg-gevinstejer"
     assert await say(aarhus, "ja") == t("da", "confirm.nothing_asked")  # asked once, answered once
 
 
 async def test_no_drops_the_change_and_a_button_answers_like_typing(aarhus):
-    before = len(audit_events(aarhus.data_dir))
+    before = len(await aarhus.events())
     await say(aarhus, "databehandleraftalen er næsten godkendt")
     assert await say(aarhus, "nej") == t("da", "confirm.dropped")
-    assert len(audit_events(aarhus.data_dir)) == before
+    assert len(await aarhus.events()) == before
     question = await reply(aarhus, "I think the trainers are appointed", METTE_EN)
     yes_button = card_of(question)["actions"][0]["data"]
     answer = await press(aarhus, yes_button, METTE_EN)
@@ -149,9 +151,9 @@ async def test_only_the_person_asked_can_answer_and_not_after_half_an_hour(aarhu
     await say(aarhus, "jeg tror Udpeg superbrugere er færdig", METTE, where)
     assert await say(aarhus, "ja", LARS, where) == t("da", "confirm.nothing_asked")  # Lars was not asked
     aarhus.clock.now += timedelta(minutes=31)
-    before = len(audit_events(aarhus.data_dir))
+    before = len(await aarhus.events())
     assert await say(aarhus, "ja", METTE, where) == t("da", "confirm.nothing_asked")
-    assert len(audit_events(aarhus.data_dir)) == before
+    assert len(await aarhus.events()) == before
 
 
 async def test_replacing_who_is_responsible_is_asked_about_first(aarhus):
@@ -179,9 +181,9 @@ async def test_den_and_that_mean_the_last_task_named(aarhus):
 
 
 async def test_without_a_task_named_before_den_is_asked_about(aarhus):
-    before = state_of(aarhus)
+    before = await state_of(aarhus)
     assert await say(aarhus, "marker den som udført") == t("da", "ask.task")
-    assert state_of(aarhus) == before
+    assert await state_of(aarhus) == before
 
 
 async def test_a_number_means_the_list_on_screen(aarhus):

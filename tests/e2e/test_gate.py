@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import bot.app
-from tests.harness import OTHER_TENANT, Person, answer_text, audit_events, channel
+from tests.harness import OTHER_TENANT, Person, answer_text, channel
 from tests.wording import progress, source_line, status_of, t, tn, wrong_forms
 
 DATA = Path(__file__).resolve().parents[2] / "content" / "data"
@@ -24,6 +24,8 @@ PHASES = {p["number"]: p for p in yaml.safe_load((DATA / "phases.yaml").read_tex
 TASKS = yaml.safe_load((DATA / "tasks.yaml").read_text(encoding="utf-8"))["tasks"]
 CRITERIA = PHASES[1]["success_criteria"]
 assert len(CRITERIA) == 4  # the model: Fase 1 Opstart has four success criteria
+
+pytestmark = pytest.mark.both_stores  # every test on the data dir and on PostgreSQL (tests/conftest.py)
 
 ROOM = channel()
 BOTH = pytest.mark.parametrize("lang", ["da", "en"])
@@ -117,8 +119,8 @@ def answers(marks: dict[int, tuple[bool | None, str]]) -> list[dict]:
 
 
 
-def phase_events(server) -> list[dict]:
-    return [e for e in audit_events(server.data_dir) if e["action"] == "phase"]
+async def phase_events(server) -> list[dict]:
+    return [e for e in await server.events() if e["action"] == "phase"]
 
 
 
@@ -179,7 +181,7 @@ async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
     assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) in now.split("\n\n")
-    assert phase_events(server) == []
+    assert await phase_events(server) == []
 
     server.clock.now = datetime(2026, 12, 1, 13, 5, tzinfo=UTC)  # "when" is the turn's time
     assert await act(server, lang, "all") == moved(lang, 2)
@@ -187,7 +189,7 @@ async def test_last_task_starts_the_self_check_and_confirming_all_moves_to_phase
     assert now.startswith(in_phase(lang, 2))
     assert "⬜" not in now and t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) not in now
 
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["by"] == {"id": "aad-mette", "name": "Mette Hansen"}
     assert event["at"] == "2026-12-01T13:05:00+00:00"
     assert event["conversation"] == ROOM.conversation_id
@@ -213,7 +215,7 @@ async def test_proceed_anyway_moves_on_with_exceptions_counted_and_notes_kept(se
     assert await act(server, lang, "proceed") == moved(lang, 2, exceptions=2)
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
 
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["details"] == {"from": 1, "to": 2, "exceptions": 2, "skipped_open": 0,
                                 "answers": answers({1: (True, ""), 2: (False, NOTE[lang]), 3: (True, "")})}
     assert event["by"]["name"] == "Mette Hansen" and event["at"] == STAMP
@@ -227,7 +229,7 @@ async def test_proceed_anyway_with_nothing_answered_counts_every_criterion(serve
     await register(server, lang)
     await finish_phase_1(server, lang)
     assert await act(server, lang, "proceed") == moved(lang, 2, exceptions=4)
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["details"]["exceptions"] == 4
     assert event["details"]["answers"] == answers({})
 
@@ -244,12 +246,12 @@ async def test_move_on_with_open_tasks_names_the_count_and_waits_for_proceed_any
     assert await act(server, lang, "yes13") == tn(lang, "gate.skip_first", 5)
     assert await act(server, lang, "all") == tn(lang, "gate.skip_first", 5)
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
-    assert phase_events(server) == []
+    assert await phase_events(server) == []
 
     assert await act(server, lang, "proceed") == checklist(lang)
-    assert phase_events(server) == []
+    assert await phase_events(server) == []
     assert await act(server, lang, "all") == moved(lang, 2)
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["details"]["skipped_open"] == 5
     assert event["details"]["exceptions"] == 0
     now = await status(server, lang)
@@ -264,7 +266,7 @@ async def test_move_on_while_a_self_check_is_in_progress_shows_it_with_answers_k
     assert await act(server, lang, "move2") == checklist(lang)
     await act(server, lang, "yes", n=4)
     assert await act(server, lang, "move2") == checklist(lang, {4: (True, "")})
-    assert phase_events(server) == []
+    assert await phase_events(server) == []
 
 
 # -- 4. moving back ---------------------------------------------------------------------------------------------
@@ -279,10 +281,10 @@ async def test_move_back_returns_to_phase_1_keeps_tasks_and_is_recorded(server, 
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
     assert status_of(lang, now, AARHUS_NAME).phases[1] == (phase_name(1, lang), 6, 6)  # tasks done are kept
-    back = phase_events(server)[-1]
+    back = (await phase_events(server))[-1]
     assert back["details"] == {"from": 2, "to": 1, "back": True}
     assert back["by"] == {"id": "aad-mette", "name": "Mette Hansen"} and back["at"] == STAMP
-    assert [e["action"] for e in audit_events(server.data_dir)].count("done") == 6  # no task was reopened
+    assert [e["action"] for e in await server.events()].count("done") == 6  # no task was reopened
 
     history = (await act(server, lang, "history")).splitlines()
     assert history[2] == history_phase(lang, WHEN[lang], 2, 1)
@@ -296,7 +298,7 @@ async def test_jumping_two_phases_is_refused_one_at_a_time(server, lang):
     await register(server, lang)
     assert await act(server, lang, "jump4") == t(lang, "gate.one_at_a_time", target=2, target_name=phase_name(2, lang))
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
-    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
+    assert [e["action"] for e in await server.events()] == ["register"]
     assert await act(server, lang, "yes", n=1) == t(lang, "gate.none", target_name=phase_name(2, lang))  # no gate started
 
 
@@ -305,7 +307,7 @@ async def test_moving_to_the_current_phase_says_already_there(server, lang):
     await register(server, lang)
     assert await act(server, lang, "stay1") == t(lang, "gate.already", target=1, target_name=phase_name(1, lang))
     assert await act(server, lang, "back1") == t(lang, "gate.already", target=1, target_name=phase_name(1, lang))
-    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
+    assert [e["action"] for e in await server.events()] == ["register"]
 
 
 @BOTH
@@ -318,7 +320,7 @@ async def test_answers_without_a_gate_in_progress_get_gate_none(server, lang):
     now = await status(server, lang)
     assert now.startswith(in_phase(lang, 1))
     assert t(lang, "status.gate", target=2, target_name=phase_name(2, lang)) not in now
-    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
+    assert [e["action"] for e in await server.events()] == ["register"]
 
 
 @BOTH
@@ -326,10 +328,10 @@ async def test_out_of_range_criterion_asks_which_and_changes_nothing(server, lan
     await register(server, lang)
     await finish_phase_1(server, lang)
     await act(server, lang, "yes", n=1)
-    before = audit_events(server.data_dir)
+    before = await server.events()
     assert await act(server, lang, "yes", n=9) == t(lang, "gate.which", last=4)
     assert await act(server, lang, "yes", n=0) == t(lang, "gate.which", last=4)
-    assert audit_events(server.data_dir) == before
+    assert await server.events() == before
     assert await act(server, lang, "move2") == checklist(lang, {1: (True, "")})  # the answers are unchanged
 
 
@@ -342,23 +344,23 @@ async def test_a_forged_conversation_from_another_tenant_cannot_answer_or_move(s
     await act(server, lang, "yes", n=1)
     forged = channel(tenant=OTHER_TENANT)
     intruder = Person(aad_id="aad-mallory", name="Mallory", locale=LOCALE[lang])
-    before = audit_events(server.data_dir)
+    before = await server.events()
     texts = [SAY[lang][k] for k in ("yes13", "all", "proceed", "move2", "back1", "jump4")]
     texts.append(SAY[lang]["no2"].format(note="forged"))
     for text in texts:
         reply = await say(server, lang, text, forged, intruder)
         assert refused(lang) in reply, (text, reply)
         assert not any(c[lang] in reply for c in CRITERIA), text
-    assert audit_events(server.data_dir) == before
+    assert await server.events() == before
     # The owner's transition is exactly as it was.
     assert (await status(server, lang)).startswith(in_phase(lang, 1))
     assert await act(server, lang, "move2") == checklist(lang, {1: (True, "")})
 
     # Once the owner is in phase 2, the forged conversation cannot move it back either.
     await act(server, lang, "all")
-    before = audit_events(server.data_dir)
+    before = await server.events()
     assert refused(lang) in await say(server, lang, SAY[lang]["back1"], forged, intruder)
-    assert audit_events(server.data_dir) == before
+    assert await server.events() == before
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
 
 
@@ -378,7 +380,7 @@ async def test_the_self_check_survives_a_server_restart(server, lang):
         lang, {1: (True, ""), 2: (False, NOTE[lang]), 3: (True, ""), 4: (True, "")})
     await server.restart()
     assert await act(server, lang, "yes", n=2) == moved(lang, 2)  # the last gap confirmed: all four
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["details"]["answers"] == answers({i: (True, "") for i in range(1, 5)})
     await server.restart()
     assert (await status(server, lang)).startswith(in_phase(lang, 2))
@@ -407,7 +409,7 @@ async def test_a_note_keeps_its_punctuation(server):
     note = "budget mangler, afventer byrådet (maj)?"
     await act(server, "da", "no2", note=note)
     await act(server, "da", "proceed")
-    (event,) = phase_events(server)
+    (event,) = await phase_events(server)
     assert event["details"]["answers"][1]["note"] == note
 
 
@@ -425,7 +427,7 @@ async def test_a_task_reopened_during_the_self_check_is_counted_as_open(server):
     await finish_phase_1(server, lang)
     assert phase1_progress(lang, 5) in await act(server, lang, "undo", n=6)
     reply = await act(server, lang, "all")
-    events = phase_events(server)
+    events = await phase_events(server)
     if events:
         assert events[-1]["details"]["skipped_open"] == 1
     else:  # the one open task is named, in the singular

@@ -15,9 +15,10 @@ import pytest
 import yaml
 from babel.lists import format_list
 
-from tests.harness import OTHER_TENANT, BotServer, Person, Where, audit_events, card_of, channel, group_chat, personal, reply_text
+from tests.harness import OTHER_TENANT, BotServer, Person, Where, card_of, channel, group_chat, personal, reply_text
 from tests.wording import counted, progress, rx, status_of, t
 
+pytestmark = pytest.mark.both_stores  # every test on the data dir and on PostgreSQL (tests/conftest.py)
 ROOT = Path(__file__).parents[2] / "content"
 TASKS_FILE = yaml.safe_load((ROOT / "data" / "tasks.yaml").read_text(encoding="utf-8"))
 TASKS = {t["id"]: t for t in TASKS_FILE["tasks"]}
@@ -135,7 +136,7 @@ async def test_performer_by_mention_and_responsible_by_name_then_mine_opgaver(aa
 
     # Audited, with who was made what; the task's history says so.
     assigned_events = [(e["task_id"], e["details"]["role"], e["details"]["person"], e["by"]["id"])
-                       for e in audit_events(server.data_dir) if e["action"] == "assign"]
+                       for e in await server.events() if e["action"] == "assign"]
     assert assigned_events == [
         ("udpeg-superbrugere", "performer", {"id": "29:aad-lars", "name": "Lars Nielsen"}, "aad-mette"),
         ("planlaeg-uddannelse", "responsible", {"id": "", "name": "Mette"}, "aad-mette"),
@@ -170,7 +171,7 @@ async def test_assign_in_english_in_a_group_chat(server):
     assert f"\n\n{assigned('en', performer='Lars Nielsen')}\n\n" in \
         await server.say(f"show {SUPER_USERS['en']}", chat, EMMA)
     assert await server.say(f"assign {TRAINING['en']}", chat, EMMA) != ""  # half a command: a helpful answer, no crash
-    assert [e["action"] for e in audit_events(server.data_dir)].count("assign") == 2
+    assert [e["action"] for e in await server.events()].count("assign") == 2
 
 
 async def test_assigning_oneself_with_mig_as_the_product_suggests(aarhus):
@@ -219,7 +220,7 @@ async def test_a_local_task_through_its_whole_life(aarhus):
     assert await server.say(ADD, AARHUS) == t("da", "local.added", title=LOCAL, number=2, phase=phase_name(2),
                                               theme=ORGANISING["da"])
     assert await server.say(ADD, AARHUS) == t("da", "local.exists", title=LOCAL)
-    [added] = [e for e in audit_events(server.data_dir) if e["action"] == "local_add"]
+    [added] = [e for e in await server.events() if e["action"] == "local_add"]
     local_id = added["task_id"]
     assert added["details"]["task"] == {"id": local_id, "phase": 2, "theme": "organisering", "title": LOCAL}
 
@@ -302,7 +303,7 @@ async def test_markup_in_a_local_tasks_title_is_stripped(aarhus):
     assert "fed link x" in listing
     for markup in ("*fed*", "[link]", "](x)", "\\*", "\\["):
         assert markup not in payload
-    [event] = [e for e in audit_events(aarhus.data_dir) if e["action"] == "local_add"]
+    [event] = [e for e in await aarhus.events() if e["action"] == "local_add"]
     assert event["details"]["task"]["title"] == "fed link x"
 
 

@@ -21,13 +21,12 @@ from babel.dates import format_timedelta
 import bot.app
 from bot.app import make_app
 from bot.config import Config
-from bot.store import TinyStore
 from content import load_content
 from content.catalogs import Catalogs
 from dialogs.context import Services
 from dialogs.dates import DateError, parse_date
 from dialogs.understanding import Understander
-from tests.harness import BotServer, Person, answer_text, audit_events, personal
+from tests.harness import BotServer, Person, answer_text, personal
 from tests.wording import t
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +34,7 @@ CORPUS = ROOT / "tests" / "data" / "dates.yaml"
 GLOSSARY = {t["id"]: t for t in yaml.safe_load((ROOT / "content/data/glossary.yaml").read_text("utf-8"))["terms"]}
 TODAY = date(2026, 11, 27)  # the harness clock's day in Copenhagen
 BOTH = pytest.mark.parametrize("lang", ["da", "en"])
+pytestmark = pytest.mark.both_stores  # the tests with a bot run on the data dir and on PostgreSQL (tests/conftest.py)
 LOCALE = {"da": "da-DK", "en": "en-US"}
 WHEN = {"da": "27. nov. 2026 kl. 10.30", "en": "27 Nov 2026, 10:30"}
 STAMP = "2026-11-27T09:30:00+00:00"
@@ -163,8 +163,8 @@ async def register(server, lang: str, name: str = "Aarhus") -> None:
 
 
 
-def milestone_events(server) -> list[dict]:
-    return [e for e in audit_events(server.data_dir) if e["action"] == "milestone"]
+async def milestone_events(server) -> list[dict]:
+    return [e for e in await server.events() if e["action"] == "milestone"]
 
 
 @pytest.mark.parametrize("iso", sorted(LEFT))
@@ -194,7 +194,7 @@ SETTINGS = [
 async def test_setting_a_date_confirms_stores_and_shows_it(server, lang, utterance, name, iso):
     await register(server, lang)
     assert await say(server, lang, utterance) == set_reply(lang, name, iso)
-    (event,) = milestone_events(server)
+    (event,) = await milestone_events(server)
     assert event["details"] == {"name": name, "date": iso}
     assert event["by"] == {"id": "aad-mette", "name": "Mette Hansen"} and event["at"] == STAMP
     assert event["task_id"] is None
@@ -236,12 +236,12 @@ async def test_setting_a_date_again_replaces_it(server, lang):
     utterance = {"da": "flyt go-live til 15. marts 2027", "en": "move the go-live to 15 March 2027"}[lang]
     assert await say(server, lang, utterance) == set_reply(lang, "go-live", "2027-03-15")
     assert milestone_lines(await say(server, lang, "status")) == [status_line(lang, "go-live", "2027-03-15")]
-    assert [e["details"]["date"] for e in milestone_events(server)] == ["2027-03-01", "2027-03-15"]
+    assert [e["details"]["date"] for e in await milestone_events(server)] == ["2027-03-01", "2027-03-15"]
 
 
 # -- 3. refusals store nothing -----------------------------------------------------------------------------------
 async def _nothing_stored(server, lang: str, events_before: int = 0) -> None:
-    assert len(milestone_events(server)) == events_before
+    assert len(await milestone_events(server)) == events_before
     status = await say(server, lang, "status")
     assert len(milestone_lines(status)) == events_before
 
@@ -278,7 +278,7 @@ async def test_a_commissioning_date_after_go_live_is_questioned_naming_both(serv
     expected = t(lang, "milestone.order", golive=SPELT["2027-03-01"][lang], commissioning=SPELT["2027-03-15"][lang])
     assert await say(server, lang, utterance) == expected
     await _nothing_stored(server, lang, events_before=1)
-    assert [e["details"]["name"] for e in milestone_events(server)] == ["go-live"]
+    assert [e["details"]["name"] for e in await milestone_events(server)] == ["go-live"]
 
 
 @pytest.mark.parametrize("lang, utterance, key, text", [
@@ -320,27 +320,16 @@ class WaveServer(BotServer):
 
     content: object = None
 
-    async def start(self) -> None:
-        if not self.connector.url:
-            await self.connector.start()
-        services = Services(content=self.content, catalogs=Catalogs(), store=TinyStore(self.data_dir),
+    def build_app(self) -> web.Application:
+        config = Config(data_dir=self.data_dir, port=0, **self.config_overrides)
+        services = Services(content=self.content, catalogs=Catalogs(), store=config.open_store(),
                             understander=Understander.of(self.content))
-        app = make_app(Config(data_dir=self.data_dir, port=0, **self.config_overrides), clock=self.clock,
-                       services=services)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        if self.session is None:
-            from aiohttp import ClientSession
-            self.session = ClientSession()
+        return make_app(config, clock=self.clock, services=services)
 
 
 @pytest.fixture
-async def wave_server(tmp_path, wave_content):
-    server = WaveServer(data_dir=tmp_path / "data", content=wave_content)
+async def wave_server(tmp_path, wave_content, store_config):
+    server = WaveServer(data_dir=tmp_path / "data", content=wave_content, config_overrides=dict(store_config))
     await server.start()
     yield server
     await server.close()
@@ -354,7 +343,7 @@ async def test_a_wave_member_shows_the_waves_dates_and_its_own_date_wins(wave_se
     assert milestone_lines(status) == [status_line(lang, "idriftsaettelsesdato", "2027-02-15", wave),
                                        status_line(lang, "go-live", "2027-03-01", wave)]
     assert status_line(lang, "go-live", "2027-03-01", wave) in status.split("\n\n")
-    assert milestone_events(wave_server) == []  # the wave's dates are content, not the municipality's events
+    assert await milestone_events(wave_server) == []  # the wave's dates are content, not the municipality's events
 
     own = {"da": "go-live er 15. marts 2027", "en": "our go-live is 15 March 2027"}[lang]
     assert await say(wave_server, lang, own) == set_reply(lang, "go-live", "2027-03-15")
@@ -369,7 +358,7 @@ async def test_a_wave_date_counts_in_the_order_check(wave_server, lang):
     utterance = {"da": "go-live er 1. februar 2027", "en": "our go-live is 1 February 2027"}[lang]
     expected = t(lang, "milestone.order", golive=SPELT["2027-02-01"][lang], commissioning=SPELT["2027-02-15"][lang])
     assert await say(wave_server, lang, utterance) == expected
-    assert milestone_events(wave_server) == []
+    assert await milestone_events(wave_server) == []
 
 
 @BOTH

@@ -17,6 +17,7 @@ from tests.e2e import test_conversation as conversation
 from tests.e2e.test_conversation import KOMBIT, METTE, METTE_EN, reply, say, state_of, t, title, tn
 from tests.harness import BotServer, card_of, reply_text
 
+pytestmark = pytest.mark.both_stores  # the tests with a bot run on the data dir and on PostgreSQL (tests/conftest.py)
 aarhus = conversation.aarhus  # Aarhus registered in a personal chat; Karen is a KOMBIT consultant
 CONTENT = load_content()
 PERSON = {"da": METTE, "en": METTE_EN}
@@ -83,7 +84,7 @@ async def test_a_theme_says_its_tasks_are_examples_and_their_phases_our_draft(aa
                                               ("en", "what does hypercare mean?", "hypercare")])
 async def test_a_word_the_model_uses_is_answered_with_where_and_an_explanation_marked_ours(aarhus, lang, text, word):
     term = CONTENT.term(word)
-    before = state_of(aarhus)
+    before = await state_of(aarhus)
     answer = await say(aarhus, text, PERSON[lang])
     places = [t(lang, "glossary.in_task", task=title(task_id, lang)) for task_id in term.used_in.tasks]
     places += [t(lang, "glossary.in_theme", theme=CONTENT.theme(theme).name.get(lang)) for theme in term.used_in.themes]
@@ -92,7 +93,7 @@ async def test_a_word_the_model_uses_is_answered_with_where_and_an_explanation_m
     assert answer.startswith(t(lang, "glossary.used", term=term.term.get(lang), places=format_list(places, locale=lang)))
     assert t(lang, "glossary.explanation", text=term.explanation.get(lang)) in answer
     assert answer.rstrip().endswith(f"_{t(lang, 'glossary.used.source')}_")
-    assert state_of(aarhus) == before
+    assert await state_of(aarhus) == before
 
 
 async def test_a_word_the_model_uses_without_an_explanation_gets_only_where(aarhus):
@@ -252,7 +253,7 @@ async def test_the_portfolio_says_its_overdue_figures_count_drafted_deadlines(aa
 
 # -- a KOMBIT project's own operationalisation -------------------------------------------------------------------
 @pytest.fixture
-async def project_bot(tmp_path):
+async def project_bot(tmp_path, store_config):
     """Aarhus, with a project.yaml a KOMBIT project filled in: its own source, phase lengths, a task left out, a
     task of its own with a deadline, a documented deviation."""
     root = tmp_path / "content"
@@ -270,7 +271,7 @@ async def project_bot(tmp_path):
         deviations=[{"what": "Fase 2 deles i to", "why": "to leverancer", "approved_by": "Metodeansvarlig",
                      "approved_on": "2026-05-01"}])
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    server = BotServer(data_dir=tmp_path / "data", content_root=root)
+    server = BotServer(data_dir=tmp_path / "data", content_root=root, config_overrides=dict(store_config))
     await server.start()
     assert "Aarhus Kommune" in await say(server, "tilmeld Aarhus")
     yield server, load_content(root)

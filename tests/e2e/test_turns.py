@@ -18,7 +18,7 @@ from babel.lists import format_list
 import bot.app
 from content.schema import HelpSection
 from dialogs.understanding import Understander
-from tests.harness import BOT_ID, Person, audit_events, group_chat, personal
+from tests.harness import BOT_ID, Person, group_chat, personal
 from tests.wording import fields as parsed
 from tests.wording import overall_of, prefix, progress, rx, source_line, suffix, t, tn
 
@@ -36,6 +36,7 @@ TASKS = TASKS_FILE["tasks"]
 TERMS = {t["id"]: t for t in _load("glossary.yaml")["terms"]}
 
 LOCALE = {"da": "da-DK", "en": "en-US"}
+pytestmark = pytest.mark.both_stores  # the tests with a bot run on the data dir and on PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -193,7 +194,7 @@ async def test_unknown_municipality_suggests_three_and_stores_nothing(server, la
     assert len(names) == 3 and len(set(names)) == 3, reply
     assert asked["example"] == names[0]  # "Skriv fx «tilmeld <first>»"
     assert await server.say("status", personal(), mette(lang)) == t(lang, "register.needed")
-    assert audit_events(server.data_dir) == []
+    assert await server.events() == []
 
 
 async def test_register_twice_and_switch(server):
@@ -211,7 +212,7 @@ async def test_unregistered_conversation_is_told_how_to_register(server, lang):
     for action in ("status", "next", "mark_pl", "undo_pl", "history", "who_pl"):
         utterance = SAY[lang][action]
         assert await server.say(utterance, personal(), mette(lang)) == t(lang, "register.needed"), utterance
-    assert audit_events(server.data_dir) == []
+    assert await server.events() == []
 
 
 # -- 4. status --------------------------------------------------------------------------------------
@@ -438,7 +439,7 @@ async def test_mark_done_by_name(server, lang):
     task = title("udpeg-projektleder", lang)
     assert reply == marked(lang, task) + "\n\n" + phase1_progress(lang, 1)
     assert (await done_count(server, lang)) == (1, 34)
-    assert [e["task_id"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["udpeg-projektleder"]
+    assert [e["task_id"] for e in await server.events() if e["action"] == "done"] == ["udpeg-projektleder"]
 
 
 @BOTH
@@ -449,7 +450,7 @@ async def test_mark_done_by_number_from_the_last_list(server, lang):
     assert third == title("udpeg-gevinstejer", lang)
     reply = await server.say(SAY[lang]["done"].format(n=3), personal(), mette(lang))
     assert reply.startswith(marked(lang, third))
-    assert [e["task_id"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["udpeg-gevinstejer"]
+    assert [e["task_id"] for e in await server.events() if e["action"] == "done"] == ["udpeg-gevinstejer"]
     remaining = numbered(await server.say(SAY[lang]["next"], personal(), mette(lang)))
     assert set(remaining.values()) == set(listed.values()) - {third}
 
@@ -471,7 +472,7 @@ async def test_ambiguous_task_asks_marks_nothing_then_number_picks_that_candidat
     reply = await server.say(pick, personal(), mette(lang))
     assert reply.startswith(marked(lang, candidates[2]))
     assert (await done_count(server, lang)) == (1, 34)
-    assert len([e for e in audit_events(server.data_dir) if e["action"] == "done"]) == 1
+    assert len([e for e in await server.events() if e["action"] == "done"]) == 1
 
 
 async def test_ambiguous_english_mark_with_as_asks_instead_of_guessing(server):
@@ -502,7 +503,7 @@ async def test_mark_task_already_done_by_another_person_names_that_person(server
     task = title("udpeg-projektleder", lang)
     assert reply == t(lang, "mark.already", task=task, who="Mette Hansen", when=WHEN[lang])
     assert (await done_count(server, lang, room)) == (1, 34)
-    assert [e["by"]["name"] for e in audit_events(server.data_dir) if e["action"] == "done"] == ["Mette Hansen"]
+    assert [e["by"]["name"] for e in await server.events() if e["action"] == "done"] == ["Mette Hansen"]
 
 
 @BOTH
@@ -514,7 +515,7 @@ async def test_numbers_without_a_list_and_out_of_range_change_nothing(server, la
     reply = await server.say(SAY[lang]["done"].format(n=99), personal(), mette(lang))
     assert reply == t(lang, "task.out_of_range", number=99, last=COUNT[1])
     assert (await done_count(server, lang)) == (0, 34)
-    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
+    assert [e["action"] for e in await server.events()] == ["register"]
 
 
 # -- 10. undo / reopen ----------------------------------------------------------------------------------
@@ -534,7 +535,7 @@ async def test_undo_and_reopen_bring_counts_back_down(server, lang, before, undo
     reopened = t(lang, "reopen.done", task=task, who="Mette Hansen")
     assert reply == reopened + "\n\n" + phase1_progress(lang, 0)
     assert (await done_count(server, lang)) == (0, 34)
-    assert [(e["action"], e["task_id"]) for e in audit_events(server.data_dir)][-1] == ("reopen", task_id)
+    assert [(e["action"], e["task_id"]) for e in await server.events()][-1] == ("reopen", task_id)
 
 
 @BOTH
@@ -543,7 +544,7 @@ async def test_reopen_a_task_that_is_not_done_says_nothing_to_undo(server, lang)
     reply = await server.say(SAY[lang]["undo_pl"], personal(), mette(lang))
     task = title("udpeg-projektleder", lang)
     assert reply == t(lang, "reopen.not_done", task=task)
-    assert [e["action"] for e in audit_events(server.data_dir)] == ["register"]
+    assert [e["action"] for e in await server.events()] == ["register"]
 
 
 # -- 11. history ------------------------------------------------------------------------------------------
@@ -561,7 +562,7 @@ async def test_history_names_who_did_what_newest_first(server, lang):
                 history_line(lang, "done", "Mette Hansen", pl),
                 history_line(lang, "register", "Mette Hansen")]
     assert [line for line in reply.splitlines() if line.strip()] == expected
-    assert [e["by"]["name"] for e in audit_events(server.data_dir)] == ["Mette Hansen", "Mette Hansen", "John Smith"]
+    assert [e["by"]["name"] for e in await server.events()] == ["Mette Hansen", "Mette Hansen", "John Smith"]
 
 
 @BOTH

@@ -34,9 +34,9 @@ fuzz: $(STAMP)
 
 # The bot, on the data dir and on PostgreSQL (a throwaway PostgreSQL 15 on loopback, stopped at the end), against
 # a bare aiohttp server and Microsoft's stock EchoBot, plus store, history, understanding, start-up and memory
-# figures side by side, with PASS/FAIL targets (about 7 minutes on 2 cores, a million audit events included;
-# sized by BENCH_*, see bench/__main__.py). Phony on its own line: a bench/ folder exists, so make would call it
-# up to date.
+# figures side by side, with PASS/FAIL targets (about 4 minutes on a quiet 2-core machine, a million audit
+# events included; sized by BENCH_*, see bench/__main__.py). Phony on its own line: a bench/ folder exists, so
+# make would call it up to date.
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m bench

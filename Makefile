@@ -32,9 +32,11 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(PY) -m pytest -q -s tests/e2e/test_fuzz.py -k fuzzed_activities
 
-# The bot against a bare aiohttp server and Microsoft's stock EchoBot, plus store, understanding, start-up
-# and memory figures, with PASS/FAIL targets (about 1–2 minutes on 2 cores; sized by BENCH_*, see
-# bench/__main__.py). Phony on its own line: a bench/ folder exists, so make would call it up to date.
+# The bot, on the data dir and on PostgreSQL (a throwaway PostgreSQL 15 on loopback, stopped at the end), against
+# a bare aiohttp server and Microsoft's stock EchoBot, plus store, history, understanding, start-up and memory
+# figures side by side, with PASS/FAIL targets (about 4 minutes on a quiet 2-core machine, a million audit
+# events included; sized by BENCH_*, see bench/__main__.py). Phony on its own line: a bench/ folder exists, so
+# make would call it up to date.
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m bench

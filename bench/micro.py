@@ -1,19 +1,18 @@
 """Micro-benchmarks in the bench process: understanding, mark-done against a big audit trail, start-up.
 
-These call the product's own code (TinyStore, Understander) directly, so they time exactly that code and
-nothing of HTTP or botbuilder.
+These call the product's own code (TinyStore, PgStore, Understander) directly, so they time exactly that code
+and nothing of HTTP or botbuilder. Also the generator of big audit trails (`write_trail`, `prepare`) that
+bench/history.py uses too.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import random
 import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,133 +71,204 @@ def understanding(passes: int) -> Understanding:
                          per_text[slowest], texts[slowest], statistics.median(repeats))
 
 
-# -- mark-done against a pre-filled data dir ---------------------------------------------------------------
+# -- a data dir holding N audit events -----------------------------------------------------------------
+GEN_TENANT = "6f1c2b7e-0000-4000-8000-00000000a0d1"
+MARK_CODE, MARK_TASK = "0751", "udpeg-projektleder"
+
+
+def _codes() -> list[str]:
+    with MUNICIPALITIES_CSV.open(encoding="utf-8") as fh:
+        return [row["kommunekode"] for row in csv.DictReader(fh)]
+
+
+def write_trail(data_dir: Path, events: int, seed: int = 7) -> dict[str, dict]:
+    """Write audit.jsonl with `events` lines, as bot/store.py writes them; returns what it adds up to
+    ({code: {"tenant_id", "tasks": {task id: done}}}, and the registrations under "scopes").
+
+    Every municipality is registered first (one event each, when `events` allows) by its own personal chat
+    ("a:gen-<code>", tenant GEN_TENANT), then each event flips a random task of a random municipality (done <->
+    reopen), so every event is a real change, as in the store. Lines are written directly (bot.json_text, the
+    store's encoder, on a dict in _event_dict's order): a million in seconds. The state files are TinyStore's
+    to build (`prepare`); `check_generated` verifies that the store reads the lines back as written."""
+    from bot.json_text import dumps as encode
+    from content import load_content
+
+    rng = random.Random(seed)
+    codes = _codes()
+    task_ids = [task.id for task in load_content().tasks]
+    people = [{"id": f"aad-gen-{i}", "name": f"Bruger {i}"} for i in range(50)]
+    now = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
+    model: dict[str, dict] = {}
+    scopes: dict[str, str] = {}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    uniform, step = rng.random, timedelta  # random() scaled: a third of randint()'s and choice()'s cost
+    n_codes, n_tasks, n_people = len(codes), len(task_ids), len(people)
+    with (data_dir / "audit.jsonl").open("wb", buffering=1 << 20) as audit:
+        for n in range(events):
+            now += step(seconds=1 + int(uniform() * 600), microseconds=int(uniform() * 1_000_000))
+            at, by = now.isoformat(), people[int(uniform() * n_people)]
+            if n < len(codes):
+                code = codes[n]
+                scope = f"conversation:a:gen-{code}"
+                event = {"code": code, "action": "register", "task_id": None, "by": by, "at": at,
+                         "conversation": f"a:gen-{code}", "scope": scope, "tenant_id": GEN_TENANT, "details": None}
+                model[code] = {"tenant_id": GEN_TENANT, "tasks": {}}
+                scopes[scope] = code
+            else:
+                code, task_id = codes[int(uniform() * n_codes)], task_ids[int(uniform() * n_tasks)]
+                tasks = model[code]["tasks"]
+                done = not tasks.get(task_id, False)
+                tasks[task_id] = done
+                event = {"code": code, "action": "done" if done else "reopen", "task_id": task_id, "by": by, "at": at,
+                         "conversation": f"a:gen-{code}", "scope": None, "tenant_id": None, "details": None}
+            audit.write(encode(event) + b"\n")
+    return {"municipalities": model, "scopes": scopes}
+
+
+def prepare(data_dir: Path, events: int) -> tuple[float, float]:
+    """A data dir as a bot that has been in use leaves it: the trail (`write_trail`), then TinyStore opened once
+    (it replays the trail into the state files and history indexes: the one-off path of a data dir without
+    a snapshot) and closed (it writes the snapshot, so the next start reads nothing of the trail). Returns the
+    seconds of each step."""
+    from bot.store import TinyStore
+
+    started = time.perf_counter()
+    write_trail(data_dir, events)
+    written = time.perf_counter()
+    TinyStore(data_dir).close()
+    return written - started, time.perf_counter() - written
+
+
+async def check_generated(workdir: Path, events: int = 400) -> Path:
+    """Open a generated trail with the real TinyStore: every line must be what the store would write for the
+    event it reads from it, and the state it builds must be what the generator meant. Returns the data dir,
+    closed (so with its snapshot), for `bench.pg.check_load`; the caller removes it."""
+    from bot.json_text import dumps as encode
+    from bot.json_text import loads as decode
+    from bot.store import TinyStore, _event, _event_dict
+
+    data_dir = Path(tempfile.mkdtemp(prefix="audit-check-", dir=workdir))
+    model = write_trail(data_dir, events)
+    for number, line in enumerate((data_dir / "audit.jsonl").read_bytes().splitlines(keepends=True), start=1):
+        if encode(_event_dict(_event(decode(line)))) + b"\n" != line:
+            raise RuntimeError(f"bench/micro.py write_trail(): line {number} is not what bot/store.py writes for "
+                               "its event, so the figures would be about another trail than the bot's")
+    store = TinyStore(data_dir)
+    try:
+        wrong = []
+        for code, expected in model["municipalities"].items():
+            state = await store.municipality(code)
+            tasks = {task_id: task.done for task_id, task in state.tasks.items()}
+            if state.tenant_id != expected["tenant_id"] or tasks != expected["tasks"]:
+                wrong.append(code)
+        for scope, code in model["scopes"].items():
+            registration = await store.registration(scope)
+            if registration is None or registration.code != code:
+                wrong.append(scope)
+        if len(await store.audit(MARK_CODE)) == 0:
+            wrong.append(f"{MARK_CODE}'s history")
+    finally:
+        store.close()
+    if wrong:
+        raise RuntimeError(f"TinyStore built another state from the generated trail ({wrong[:3]}): bench/micro.py "
+                           "write_trail() no longer writes what bot/store.py writes")
+    return data_dir
+
+
+# -- mark-done against a big audit trail ----------------------------------------------------------------------
 @dataclass
 class MarkDone:
     events: int
     median_ms: float
     p95_ms: float
-    file_kb: float  # the marked municipality's state file: what a checkpoint after the marks rewrites
-    audit_mb: float
+    file_kb: float  # TinyDB: the marked municipality's state file (what a checkpoint after the marks rewrites)
+    audit_mb: float  # TinyDB: audit.jsonl; PostgreSQL: the events table with its indexes
+    backend: str = "TinyDB"
+    cpu_ms: float = 0.0  # median CPU of the bench process per call (PostgreSQL: the client's part only)
 
 
-GEN_TENANT = "6f1c2b7e-0000-4000-8000-00000000a0d1"
-MARK_CODE, MARK_TASK = "0751", "udpeg-projektleder"
+class _Marker:
+    """Flips MARK_TASK of MARK_CODE in one store, timing each set_task."""
 
+    def __init__(self, store):
+        from dialogs.store import Actor
 
-def generate(data_dir: Path, events: int, seed: int = 7) -> None:
-    """Write audit.jsonl and the state.json it adds up to, as bot/store.py writes them.
+        self.store, self.actor, self.done = store, Actor("aad-bench", "Bench Bruger"), None
+        self.times: list[float] = []  # seconds, wall clock: what a user waits for (a flush is most of it)
+        self.cpu: list[float] = []  # seconds of this process's CPU: the store's own work, whatever the disk does
 
-    Every municipality is registered first (one event each, when `events` allows), then each event flips a
-    random task of a random municipality (done <-> reopen), so every event is a real change, as in the
-    store. Lines are `json.dumps(asdict(AuditEvent))`; state.json goes through the store's own
-    AtomicJSONStorage. `check_generated` verifies the store agrees."""
-    from bot.json_file import AtomicJSONStorage
-    from content import load_content
-    from dialogs.store import Actor, AuditEvent, Registration
-
-    rng = random.Random(seed)
-    with MUNICIPALITIES_CSV.open(encoding="utf-8") as fh:
-        codes = [row["kommunekode"] for row in csv.DictReader(fh)]
-    task_ids = [task.id for task in load_content().tasks]
-    people = [Actor(f"aad-gen-{i}", f"Bruger {i}") for i in range(50)]
-    now = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
-    municipalities: dict[str, dict] = {}  # code -> TinyDB doc, in insertion order (= TinyDB doc ids)
-    registrations: list[dict] = []
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "audit.jsonl").open("w", encoding="utf-8") as audit:
-        for n in range(events):
-            now += timedelta(seconds=rng.randint(1, 600), microseconds=rng.randint(0, 999_999))
-            at, by = now.isoformat(), rng.choice(people)
-            if n < len(codes):
-                code = codes[n]
-                scope = f"conversation:a:gen-{code}"
-                event = AuditEvent(code, "register", None, by, at, f"a:gen-{code}", scope=scope, tenant_id=GEN_TENANT)
-                registrations.append(asdict(Registration(scope, code, GEN_TENANT, by, at)))
-                municipalities[code] = {"code": code, "tenant_id": GEN_TENANT, "tasks": {}}
-            else:
-                code, task_id = rng.choice(codes), rng.choice(task_ids)
-                tasks = municipalities[code]["tasks"]
-                done = not (tasks.get(task_id) or {}).get("done", False)
-                event = AuditEvent(code, "done" if done else "reopen", task_id, by, at, f"a:gen-{code}")
-                tasks[task_id] = {"done": done, "by": asdict(by), "at": at, "conversation": event.conversation}
-            audit.write(json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":")) + "\n")
-    # One file per municipality (bot/store.py: municipalities/<code>.json), registrations in state.json.
-    (data_dir / "municipalities").mkdir(exist_ok=True)
-    for code, doc in municipalities.items():
-        AtomicJSONStorage(data_dir / "municipalities" / f"{code}.json").write({"municipality": {"1": doc}})
-    if registrations:
-        AtomicJSONStorage(data_dir / "state.json").write(
-            {"registrations": {str(i): doc for i, doc in enumerate(registrations, start=1)}})
-
-
-def _digest(data_dir: Path) -> str:
-    """Every state file the store keeps (state.json and one file per municipality)."""
-    files = [data_dir / "state.json", *sorted((data_dir / "municipalities").glob("*.json"))]
-    return hashlib.sha256(b"".join(p.read_bytes() for p in files if p.exists())).hexdigest()
-
-
-def check_generated(workdir: Path, events: int = 400) -> float:
-    """Open a generated data dir with the real TinyStore; returns the open time in seconds.
-
-    Start-up reconciliation rewrites a state file only where it disagrees with the audit trail, so
-    unchanged files mean generate() writes what bot/store.py writes. Small on purpose: the open is slow
-    (see open_time)."""
-    from bot.store import TinyStore
-
-    data_dir = Path(tempfile.mkdtemp(prefix="audit-check-", dir=workdir))
-    generate(data_dir, events)
-    before = _digest(data_dir)
-    started = time.perf_counter()
-    TinyStore(data_dir)
-    elapsed = time.perf_counter() - started
-    if _digest(data_dir) != before:
-        raise RuntimeError("TinyStore reconciled a generated state.json: bench/micro.py generate() no longer "
-                           "writes what bot/store.py writes, so the mark-done figures would mean nothing")
-    shutil.rmtree(data_dir, ignore_errors=True)
-    return elapsed
-
-
-async def _time_set_task(data_dir: Path, events: int, samples: int) -> list[float]:
-    from bot.store import TinyStore
-    from dialogs.store import Actor
-
-    # Open the store on the empty dir, then fill it, as another process would: the first change reads the
-    # new trail once (catch-up, in the warm-up calls below) and the municipality's file, after which
-    # set_task runs as in a server that has this data.
-    store = TinyStore(data_dir)
-    generate(data_dir, events)
-    actor = Actor("aad-bench", "Bench Bruger")
-    current = (await store.municipality(MARK_CODE)).tasks.get(MARK_TASK)
-    done = not (current.done if current else False)  # flip it, so every call is a real change
-    times = []
-    for i in range(samples + 3):  # 3 warm-up calls
+    async def mark(self, timed: bool = True) -> None:
+        if self.done is None:
+            current = (await self.store.municipality(MARK_CODE)).tasks.get(MARK_TASK)
+            self.done = not (current.done if current else False)  # flip it, so every call is a real change
         at = datetime.now(UTC).isoformat()
-        started = time.perf_counter()
-        change = await store.set_task(MARK_CODE, MARK_TASK, done, actor, at, "a:bench")
-        elapsed = time.perf_counter() - started
+        started, cpu = time.perf_counter(), time.process_time()
+        change = await self.store.set_task(MARK_CODE, MARK_TASK, self.done, self.actor, at, "a:bench")
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if not change.changed:
             raise RuntimeError("set_task changed nothing: the bench would time the no-op path")
-        if i >= 3:
-            times.append(elapsed)
-        done = not done
-    return times
+        if timed:
+            self.times.append(elapsed)
+            self.cpu.append(cpu)
+        self.done = not self.done
 
 
-async def mark_done(sizes: list[int], samples: int, workdir: Path) -> list[MarkDone]:
-    """TinyStore.set_task (what "marker ... som udført" writes: the audit line, fdatasynced; its
-    municipality's file follows at the next checkpoint), median of `samples`, with `events` audit events
-    already stored."""
-    results = []
-    for events in sizes:
-        data_dir = Path(tempfile.mkdtemp(prefix=f"audit-{events}-", dir=workdir))
-        times = await _time_set_task(data_dir, events, samples)
-        state = data_dir / "municipalities" / f"{MARK_CODE}.json"
-        results.append(MarkDone(events, statistics.median(times) * 1000, percentile(times, 95) * 1000,
-                                state.stat().st_size / 1024 if state.exists() else 0.0,
-                                (data_dir / "audit.jsonl").stat().st_size / 2**20))
-        shutil.rmtree(data_dir, ignore_errors=True)
-    return results
+async def mark_done(sizes: list[int], samples: int, workdir: Path, pg=None, progress=lambda text: None) -> list[MarkDone]:
+    """set_task (what "marker ... som udført" writes), median of `samples`, with `events` audit events already
+    stored: TinyStore on a prepared data dir (the audit line, fdatasynced; its municipality's file follows at
+    the next checkpoint), and, with `pg` (bench.pg.Postgres), PgStore on a database loaded from the same data
+    dir (one transaction: the row locked, the event inserted, the doc updated, the commit flushed).
+
+    Every store is filled and opened first; then the calls are interleaved, one per store per round in a
+    rotating order, so that a disk or machine that gets busier during the measurement (a flush is most of a
+    mark) weighs on every size alike, and the ratio between sizes is about the sizes."""
+    from bench.pg import load
+    from bot.pg_store import PgStore
+    from bot.store import TinyStore
+
+    markers: dict[tuple[str, int], _Marker] = {}
+    dirs, databases = [], []
+    try:
+        for events in sizes:
+            data_dir = Path(tempfile.mkdtemp(prefix=f"audit-{events}-", dir=workdir))
+            dirs.append(data_dir)
+            write_s, build_s = prepare(data_dir, events)
+            progress(f"mark-done: {events} events written in {write_s:.1f} s, TinyStore's first open {build_s:.1f} s")
+            markers[("TinyDB", events)] = _Marker(TinyStore(data_dir))
+            if pg is not None:
+                name, url = pg.database(f"mark{events}")
+                databases.append(name)
+                progress(f"mark-done: {events} events loaded into PostgreSQL in {await load(data_dir, url):.1f} s")
+                markers[("PostgreSQL", events)] = _Marker(PgStore(url))
+        order = list(markers.values())
+        for _ in range(3):  # warm-up: the municipality's file parsed, the pool opened, its statements prepared
+            for marker in order:
+                await marker.mark(timed=False)
+        for n in range(samples):
+            shift = n % len(order)
+            for marker in order[shift:] + order[:shift]:
+                await marker.mark()
+        results = []
+        for (backend, events), marker in markers.items():
+            median, p95 = statistics.median(marker.times) * 1000, percentile(marker.times, 95) * 1000
+            cpu = statistics.median(marker.cpu) * 1000
+            if backend == "TinyDB":
+                data_dir = dirs[sizes.index(events)]
+                state = data_dir / "municipalities" / f"{MARK_CODE}.json"
+                results.append(MarkDone(events, median, p95, state.stat().st_size / 1024 if state.exists() else 0.0,
+                                        (data_dir / "audit.jsonl").stat().st_size / 2**20, backend, cpu))
+            else:
+                size = await marker.store._read(lambda conn: conn.fetchval("select pg_total_relation_size('events')"))
+                results.append(MarkDone(events, median, p95, 0.0, size / 2**20, backend, cpu))
+        return results
+    finally:
+        for marker in markers.values():
+            await marker.store.aclose()
+            marker.store.close()
+        for name in databases:
+            pg.drop(name)
+        for data_dir in dirs:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # -- start-up ------------------------------------------------------------------------------------------
@@ -209,7 +279,7 @@ async def startup(times: int, workdir: Path, events: int = 0) -> list[float]:
     for i in range(times):
         data_dir = workdir / f"startup-data-{events}-{i}"
         if events:
-            generate(data_dir, events)
+            prepare(data_dir, events)
         server = servers.bot(workdir, data_dir)
         server.log_path = workdir / f"startup-{events}-{i}.log"
         started = time.perf_counter()
@@ -220,4 +290,21 @@ async def startup(times: int, workdir: Path, events: int = 0) -> list[float]:
         finally:
             server.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+async def startup_pg(times: int, workdir: Path, pg) -> list[tuple[float, float]]:
+    """Seconds from spawning `python -m bot serve` with BOT_DATABASE_URL on a new, empty database to its first
+    200 on /healthz, and on /readyz (the pool opened, the schema created)."""
+    results = []
+    for i in range(times):
+        name, url = pg.database("startup")
+        server = servers.bot(workdir, workdir / f"startup-pg-{i}", database_url=url)
+        server.log_path = workdir / f"startup-pg-{i}.log"
+        try:
+            results.append(await server.start_timed(timeout=600))
+        finally:
+            server.stop()
+            pg.drop(name)
+            shutil.rmtree(workdir / f"startup-pg-{i}", ignore_errors=True)
     return results

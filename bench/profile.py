@@ -1,7 +1,9 @@
-"""`python -m bench.profile [ACTIVITIES] [-c N] [--cprofile] [--keep FILE]`: where the bot's CPU goes per turn.
+"""`python -m bench.profile [ACTIVITIES] [-c N] [--cprofile] [--keep FILE] [--postgres]`: where the bot's CPU goes
+per turn.
 
-Drives `python -m bot serve` (own process, fresh data dir, loopback Connector) with the bench's mix at
-concurrency 8 (or -c N) and reports where its CPU went, per activity:
+Drives `python -m bot serve` (own process, fresh data dir, loopback Connector; with --postgres on a fresh
+database of a throwaway PostgreSQL 15, bench/pg.py) with the bench's mix at concurrency 8 (or -c N) and
+reports where its CPU went, per activity:
 
 - with py-spy (on PATH, or BENCH_PY_SPY=/path/to/py-spy; not a project dependency: `pip install py-spy`
   anywhere), it samples the running bot — only the thread holding the GIL, so it sees Python work, not
@@ -35,6 +37,8 @@ AREAS = [
     ("understanding (hassil templates, rapidfuzz names)", ["Understander.understand"]),
     ("inbound parse (json, Activity built from it)", ["parse (bot/inbound.py)"]),
     ("msrest (conversation references, fallbacks)", ["(msrest/serialization.py)"]),
+    ("store: PostgreSQL (asyncpg: queries, pool, codecs)", ["asyncpg"]),
+    ("store: PostgreSQL (PgStore's own code)", ["(bot/pg_store.py)"]),
     ("store: cross-process file lock", ["ProcessLock."]),
     ("store: state files (JSON, rename)", ["AtomicJSONStorage.write", "write_atomically"]),
     ("store: audit append and fdatasync", ["TinyStore._append_audit", "AuditLog."]),
@@ -85,12 +89,22 @@ def _areas(raw: Path) -> tuple[collections.Counter, collections.Counter, int]:
 
 
 async def profile(activities: int, use_py_spy: str | None, keep: Path | None, top: int = 25,
-                  concurrency: int = 8) -> str:
+                  concurrency: int = 8, postgres: bool = False) -> str:
     workdir = Path(tempfile.mkdtemp(prefix="kombit-profile-"))
     stats_path = workdir / "bot.prof"
+    pg = None
+    if postgres:
+        from bench.pg import Postgres
+        pg = Postgres()
+        try:
+            pg.start()
+            _, url = pg.database("profile")
+        except BaseException:
+            pg.stop()
+            raise
     connector = Connector()
     await connector.start()
-    bot = servers.bot(workdir, workdir / "bot-data")
+    bot = servers.bot(workdir, workdir / "bot-data", database_url=url if pg else "")
     if not use_py_spy:
         bot.argv = [sys.executable, "-m", "bench.profiled_bot", str(stats_path)]
     slots = [Slot(i, name) for i, name in enumerate(municipality_names(max(8, concurrency)))]
@@ -108,9 +122,11 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
                                         "--nonblocking", "--threads", "--format", "raw", "--output", str(raw)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 await asyncio.sleep(1)  # let it attach
+            pg_before = pg.cpu_ms() if pg else 0.0
             threads_before = _per_thread_cpu(bot.pid)
             run = await load.drive(session, bot, connector, slots, concurrency, activities, check_text=True)
             threads_after = _per_thread_cpu(bot.pid)
+            pg_spent = pg.cpu_ms() - pg_before if pg else 0.0
             if spy:
                 spy.send_signal(2)  # SIGINT: py-spy writes what it has and exits
                 _, err = spy.communicate(timeout=60)
@@ -119,6 +135,8 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
     finally:
         bot.stop(timeout=120)
         await connector.stop()
+        if pg:
+            pg.stop()
 
     tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
     main = str(bot.pid)
@@ -132,6 +150,9 @@ async def profile(activities: int, use_py_spy: str | None, keep: Path | None, to
           f"{run.missing}, wrong {run.wrong}, errors {run.errors}", file=out)
     print(f"CPU per activity: event-loop thread {spent(0, True):.2f} user + {spent(1, True):.2f} system ms; "
           f"other threads {spent(0, False):.2f} user + {spent(1, False):.2f} system ms", file=out)
+    if pg:
+        print(f"the PostgreSQL server besides (every backend, not in the figures above): "
+              f"{pg_spent / run.requests:.2f} ms per activity", file=out)
     if use_py_spy:
         areas, frames, total = _areas(raw)
         print(f"\nwhere the user CPU goes ({total} py-spy samples of the GIL holder; ms/act = share × "
@@ -163,9 +184,11 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true", help="use cProfile even if py-spy is there")
     parser.add_argument("--keep", type=Path, help="copy the raw profile here")
     parser.add_argument("-c", "--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument("--postgres", action="store_true", help="the bot on PostgreSQL (BOT_DATABASE_URL)")
     args = parser.parse_args()
     py_spy = None if args.cprofile else (os.environ.get("BENCH_PY_SPY") or shutil.which("py-spy"))
-    print(asyncio.run(profile(args.activities, py_spy, args.keep, concurrency=args.concurrency)))
+    print(asyncio.run(profile(args.activities, py_spy, args.keep, concurrency=args.concurrency,
+                              postgres=args.postgres)))
 
 
 if __name__ == "__main__":

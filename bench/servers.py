@@ -119,6 +119,20 @@ class Server:
                     raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
                 await asyncio.sleep(interval)
 
+    async def start_timed(self, timeout: float = 60.0) -> tuple[float, float]:
+        """Start it; seconds from the spawn to 200 on /healthz (alive) and to 200 on /readyz (ready for traffic:
+        the store writable, which with PostgreSQL is the first query)."""
+        started = time.perf_counter()
+        self.start()
+        await self.wait_ready(timeout=timeout, interval=0.002)
+        healthz = time.perf_counter() - started
+        health, self.health_path = self.health_path, "/readyz"
+        try:
+            await self.wait_ready(timeout=timeout, interval=0.002)
+        finally:
+            self.health_path = health
+        return healthz, time.perf_counter() - started
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT first (aiohttp shuts down cleanly and cProfile writes its file), then SIGKILL."""
         if self.proc is None or self.proc.poll() is not None:
@@ -149,10 +163,25 @@ def echo(workdir: Path) -> Server:
                   workdir / "echo.log", health_path=None)
 
 
-def bot(workdir: Path, data_dir: Path, python_args: tuple[str, ...] = ()) -> Server:
-    """`python -m bot serve` exactly as `make run` starts it, on loopback with its own data dir.
+def bot(workdir: Path, data_dir: Path, python_args: tuple[str, ...] = (), database_url: str = "") -> Server:
+    """`python -m bot serve` exactly as `make run` starts it, on loopback with its own data dir, or with
+    database_url on PostgreSQL (BOT_DATABASE_URL; named "bot-pg").
 
     python_args go before `-m bot`, e.g. ("-m", "cProfile", "-o", FILE) to profile it."""
     port = free_port()
-    env = server_env(PORT=str(port), HOST="127.0.0.1", BOT_DATA_DIR=str(data_dir))
-    return Server("bot", [sys.executable, *python_args, "-m", "bot", "serve"], env, port, workdir / "bot.log")
+    extra = {"BOT_DATABASE_URL": database_url} if database_url else {}
+    env = server_env(PORT=str(port), HOST="127.0.0.1", BOT_DATA_DIR=str(data_dir), **extra)
+    name = "bot-pg" if database_url else "bot"
+    return Server(name, [sys.executable, *python_args, "-m", "bot", "serve"], env, port, workdir / f"{name}.log")
+
+
+def check_code() -> str:
+    """The servers run this checkout's code (cwd REPO, `python -m bot`), not another copy an editable install
+    points at: the path of the `bot` package a server imports, or RuntimeError."""
+    found = subprocess.run([sys.executable, "-c", "import bot, dialogs; print(bot.__file__); print(dialogs.__file__)"],
+                           cwd=REPO, env=server_env(), capture_output=True, text=True, timeout=60)
+    paths = [Path(line).resolve() for line in found.stdout.split()]
+    if found.returncode or len(paths) != 2 or any(REPO not in path.parents for path in paths):
+        raise RuntimeError(f"`python -m bot` from {REPO} imports {found.stdout.split() or found.stderr[-300:]}, "
+                           f"not this checkout's code")
+    return str(paths[0].parent)

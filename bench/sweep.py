@@ -1,10 +1,11 @@
 """The nudge sweep at full size: 98 municipalities × 3 conversations, every one with a nudge due.
 
-`python -m bench.sweep` prints the figures; `python -m bench` includes them. Sized by BENCH_SWEEPS (timed
-sweeps, each on a fresh data dir, after one unmeasured warm-up sweep).
+`python -m bench.sweep` prints the figures; `python -m bench` includes them, for each store. Sized by
+BENCH_SWEEPS (timed sweeps, each on a fresh data dir or database, after one unmeasured warm-up sweep).
 
 Each run builds a real data dir through the product's own store API (TinyStore.register, record,
-remember_conversation — what the dialogs and the handler call), builds the app as `serve` does
+remember_conversation — what the dialogs and the handler call), or the same in a PostgreSQL database
+(PgStore; each run on a copy of it made with CREATE DATABASE … TEMPLATE), builds the app as `serve` does
 (bot.app.make_app, local mode: no app id, so no tokens) and times one NudgeSender.sweep(now) end to end:
 plan, claim, deliver through CloudAdapter.continue_conversation to the in-bench Connector, finish. The
 Connector checks that every planned nudge arrived exactly once, in its own conversation, and counts the
@@ -50,6 +51,7 @@ class SweepRun:
 @dataclass
 class SweepFigures:
     runs: list[SweepRun]
+    backend: str = "TinyDB"
 
     @property
     def median_s(self) -> float:
@@ -82,7 +84,7 @@ class SweepFigures:
     def line(self) -> str:
         delivery = (f"{len(self.problems)} problems: {'; '.join(self.problems[:3])}" if self.problems else
                     "each delivered once, to its own conversation")
-        return (f"nudge sweep ({len(_codes())} × {CONVERSATIONS_EACH}, all due): median {self.median_s:.2f} s of "
+        return (f"nudge sweep ({len(_codes())} × {CONVERSATIONS_EACH}, all due), {self.backend}: median {self.median_s:.2f} s of "
                 + ", ".join(f"{r.seconds:.2f}" for r in self.runs)
                 + f" s (CPU {self.median_cpu_s:.2f} s, bench Connector included); {self.nudges} nudges sent, "
                 f"{self.ms_per_nudge:.1f} ms each; {connections(self.connections)} (client limit "
@@ -123,12 +125,30 @@ def _reference(service_url: str, conversation: dict, tenant: str, locale: str) -
 
 
 async def build_data_dir(data_dir: Path, service_url: str) -> dict[str, str]:
-    """Register every municipality with its tenant, give it three conversations and a go-live date that
-    makes one nudge due in each. Returns conversation id -> the nudge kind it must get."""
     from bot.store import TinyStore
-    from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration
 
     store = TinyStore(data_dir)
+    try:
+        return await build(store, service_url)
+    finally:
+        store.close()
+
+
+async def build_database(url: str, service_url: str) -> dict[str, str]:
+    from bot.pg_store import PgStore
+
+    store = PgStore(url)
+    try:
+        return await build(store, service_url)
+    finally:
+        await store.aclose()
+
+
+async def build(store, service_url: str) -> dict[str, str]:
+    """Register every municipality with its tenant, give it three conversations and a go-live date that
+    makes one nudge due in each. Returns conversation id -> the nudge kind it must get."""
+    from dialogs.store import Actor, AuditEvent, ConversationRecord, Registration
+
     by = Actor("aad-mette", "Mette Hansen")
     at = (NOW - timedelta(days=60)).isoformat()
     expected: dict[str, str] = {}
@@ -184,19 +204,29 @@ def _check(report, expected: dict[str, str], sends: list[tuple[str, str]]) -> li
     return problems
 
 
-async def one_sweep(template: Path, expected: dict[str, str], connector: Connector, workdir: Path) -> SweepRun:
-    """One sweep on a fresh copy of the template data dir (nothing sent yet), through an app built as
-    `serve` builds it."""
-    from bot.app import NUDGES, make_app
+async def one_sweep(template: Path | str, expected: dict[str, str], connector: Connector, workdir: Path,
+                    pg=None) -> SweepRun:
+    """One sweep on a fresh copy of the template data dir (nothing sent yet), or with `pg` (bench.pg.Postgres)
+    of the template database, through an app built as `serve` builds it."""
+    from bot.app import NUDGES, SERVICES, make_app
     from bot.config import Config
 
     data_dir = Path(tempfile.mkdtemp(prefix="sweep-", dir=workdir)) / "data"
-    shutil.copytree(template, data_dir)
+    database, url = "", ""
+    if pg is None:
+        shutil.copytree(template, data_dir)
+    else:
+        data_dir.mkdir()
+        database, url = pg.database("sweep", template=str(template))
     try:
         # Interval 0: no timer sweeps of its own (the app is not started anyway, only its parts are used).
-        app = make_app(Config(data_dir=data_dir, port=0, nudge_interval_minutes=0), clock=lambda: NOW)
+        config = Config(data_dir=data_dir, port=0, nudge_interval_minutes=0, database_url=url)
+        app = make_app(config, clock=lambda: NOW)
         sender = app[NUDGES]
         authentication = sender.adapter.bot_framework_authentication
+        store = app[SERVICES].store
+        if pg is not None:
+            await store.writable()  # the pool open, as in a server that has answered /readyz
         connector.reset_counts()
         try:
             started, cpu_started = time.perf_counter(), time.process_time()
@@ -205,36 +235,50 @@ async def one_sweep(template: Path, expected: dict[str, str], connector: Connect
             limit = authentication.session().connector.limit
         finally:
             await authentication.close()
-            sender.services.store.close()
+            await store.aclose()
+            store.close()
         return SweepRun(seconds, cpu, len(report.planned), len(report.sent), connector.connections, limit,
                         _check(report, expected, connector.sends))
     finally:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
+        if database:
+            pg.drop(database)
 
 
-async def measure(sweeps: int, workdir: Path, progress=lambda text: None) -> SweepFigures:
-    """One unmeasured warm-up sweep (first imports, babel's locale data), then `sweeps` timed ones."""
+async def measure(sweeps: int, workdir: Path, progress=lambda text: None, pg=None) -> SweepFigures:
+    """One unmeasured warm-up sweep (first imports, babel's locale data), then `sweeps` timed ones; on
+    PostgreSQL with `pg` (bench.pg.Postgres)."""
     connector = Connector()
     connector.keep_sends = True
     await connector.start()
-    template = Path(tempfile.mkdtemp(prefix="sweep-template-", dir=workdir))
+    backend = "PostgreSQL" if pg else "TinyDB"
+    template: Path | str | None = None
     try:
         started = time.perf_counter()
-        expected = await build_data_dir(template, connector.url)
-        progress(f"nudge sweep: data dir with {len(expected)} conversations built in "
+        if pg is None:
+            template = Path(tempfile.mkdtemp(prefix="sweep-template-", dir=workdir))
+            expected = await build_data_dir(template, connector.url)
+        else:
+            template, url = pg.database("sweep_template")
+            expected = await build_database(url, connector.url)
+        progress(f"nudge sweep, {backend}: {len(expected)} conversations stored in "
                  f"{time.perf_counter() - started:.1f} s")
-        warm = await one_sweep(template, expected, connector, workdir)
+        warm = await one_sweep(template, expected, connector, workdir, pg)
         progress(f"nudge sweep warm-up: {warm.seconds:.2f} s, {warm.sent} sent, {connections(warm.connections)}")
         runs = []
         for n in range(1, sweeps + 1):
-            run = await one_sweep(template, expected, connector, workdir)
+            run = await one_sweep(template, expected, connector, workdir, pg)
             runs.append(run)
-            progress(f"nudge sweep {n}/{sweeps}: {run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), {run.sent} sent, "
-                     + connections(run.connections) + (f", problems: {run.problems}" if run.problems else ""))
+            progress(f"nudge sweep {n}/{sweeps}, {backend}: {run.seconds:.2f} s (CPU {run.cpu_seconds:.2f} s), "
+                     f"{run.sent} sent, " + connections(run.connections)
+                     + (f", problems: {run.problems}" if run.problems else ""))
     finally:
         await connector.stop()
-        shutil.rmtree(template, ignore_errors=True)
-    return SweepFigures(runs)
+        if isinstance(template, Path):
+            shutil.rmtree(template, ignore_errors=True)
+        elif template is not None:
+            pg.drop(template)
+    return SweepFigures(runs, backend)
 
 
 def main() -> int:

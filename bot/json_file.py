@@ -95,7 +95,7 @@ class AtomicJSONStorage(Storage):
     holds our changes too, and it wins."""
 
     def __init__(self, path: Path, sync: bool = True,
-                 stage: Callable[[AtomicJSONStorage, bytes], bool] | None = None,
+                 stage: Callable[[AtomicJSONStorage, dict], bool] | None = None,
                  freshness: Freshness | None = None):
         self.path = Path(path)
         self._fspath = str(self.path)  # stat() on every read: skip Path's conversion each time
@@ -105,7 +105,9 @@ class AtomicJSONStorage(Storage):
         self._checked = (-1, 0.0)  # (freshness epoch, monotonic time) of the last check against the disk
         self._parsed: _Parsed | None = None  # its identity: the file it was read from or built on (None: none)
         self._staged = False
-        self._unwritten: bytes | None = None  # the cached version, serialised, when the file does not hold it yet
+        # The cached version when the file does not hold it yet. Encoded only when written: a municipality's file
+        # (its history index included) changes on every mark but is written once a checkpoint.
+        self._unwritten: dict | None = None
 
     @property
     def deferred(self) -> bool:
@@ -183,15 +185,14 @@ class AtomicJSONStorage(Storage):
     def write(self, data: dict) -> None:
         base = self._parsed.identity if self._parsed else self._identity()
         self._parsed = None  # TinyDB changed what read() returned: if this write fails, that copy is wrong
-        raw = json_text.dumps(data)
-        if self._stage is not None and self._stage(self, raw):
-            self._parsed, self._staged, self._unwritten = _Parsed(base, data), True, raw
+        if self._stage is not None and self._stage(self, data):
+            self._parsed, self._staged, self._unwritten = _Parsed(base, data), True, data
             return
-        self.settle(self.write_file(raw), data)
+        self.settle(self.write_file(data), data)
 
-    def write_file(self, raw: bytes) -> tuple | None:
-        """Replace the file with `raw`; returns the new file's identity."""
-        write_atomically(self.path, raw, self.sync)
+    def write_file(self, data: dict) -> tuple | None:
+        """Replace the file with `data`, encoded now; returns the new file's identity."""
+        write_atomically(self.path, json_text.dumps(data), self.sync)
         return self._identity()
 
     def settle(self, identity: tuple | None, data: dict | None = None) -> None:

@@ -169,7 +169,7 @@ class TinyStore(Changes):
         self._file_lock = ProcessLock(self.data_dir / ".lock")
         self._writers = asyncio.Lock()  # one change at a time in this process
         self._audit = AuditLog(self.audit_path)
-        self._staged: dict[AtomicJSONStorage, bytes] | None = None  # the running change's file writes
+        self._staged: dict[AtomicJSONStorage, dict] | None = None  # the running change's file writes
         self._freshness = Freshness()
         self._db = self._open(self.state_path)
         # Tables that grow with use or change often get files of their own, so a write rewrites only its kind:
@@ -326,7 +326,7 @@ class TinyStore(Changes):
             finally:
                 self._file_lock.release()
 
-    def _discard(self, staged: dict[AtomicJSONStorage, bytes]) -> None:
+    def _discard(self, staged: dict[AtomicJSONStorage, dict]) -> None:
         """A change failed half-way: none of it is written. The caches it touched are dropped (they may also
         have held acknowledged deferred marks), and the next change re-reads the whole trail, which holds
         those marks, and any event the failed change appended, so the state files end up telling the trail's
@@ -343,13 +343,13 @@ class TinyStore(Changes):
         if self._audit_position() != self._audit_seen[:2]:
             self._apply_trail(self._audit_seen)
 
-    def _stage(self, storage: AtomicJSONStorage, raw: bytes) -> bool:
+    def _stage(self, storage: AtomicJSONStorage, raw: dict) -> bool:
         if self._staged is None:
             return False  # start-up work, outside any change: written at once
         self._staged[storage] = raw  # a later write of the same file in this change supersedes it
         return True
 
-    def _commit(self, staged: dict[AtomicJSONStorage, bytes], sync_audit: bool, defer: bool) -> None:
+    def _commit(self, staged: dict[AtomicJSONStorage, dict], sync_audit: bool, defer: bool) -> None:
         """The audit events to disk first (fdatasync), then the state files they add up to."""
         try:
             if sync_audit:
@@ -597,8 +597,9 @@ class TinyStore(Changes):
         outcome: list[bool] = []
 
         def run() -> T:
-            doc = self._municipality_doc(code)
-            decided, result = decide(events.state_of(doc, code))
+            # The state as of the file's current version (other processes' events caught up), built once per version.
+            decided, result = decide(self._storage(code).memo(
+                ("state", code), lambda data: events.state_of(_doc_in(data, code), code)))
             decided = [replace(e, details=thawed(e.details)) if e.details is not None else e for e in decided]
             for event in decided:
                 if event.code != code:

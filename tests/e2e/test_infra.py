@@ -53,6 +53,8 @@ DELIBERATELY_DEFAULT = {
     "BOT_OAUTH_SCOPE": "other clouds only",
     # The deployed bot has its managed identity: local mode without authentication is never meant there.
     "BOT_ALLOW_ANONYMOUS": "never in Azure: the bot has its identity",
+    # The image sets BOT_CACHE_DIR=/app/cache (Dockerfile ENV), where it stored the understander's training.
+    "BOT_CACHE_DIR": "/app/cache from the image",
 }
 BUILTIN_ENV = {"TEAMSFX_ENV"}  # set by the toolkit itself
 PLACEHOLDER = re.compile(r"\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

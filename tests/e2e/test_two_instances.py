@@ -130,13 +130,13 @@ class SharedConnector(Connector):
 class Rig(BotServer):
     """The harness's activity builders aimed at bot processes on one database."""
 
-    database_url: str
+    pg_url: str  # the database both instances share (BotServer.database_url is its own server's)
     logs: Path
     instances: list[Instance]
     asked: set[str]  # the ids of the activities sent to the bots
 
     def spawn(self, name: str) -> Instance:
-        instance = Instance(self.logs / f"data-{name}", self.logs, name, self.database_url)
+        instance = Instance(self.logs / f"data-{name}", self.logs, name, self.pg_url)
         self.instances.append(instance)
         return instance
 
@@ -179,7 +179,7 @@ async def rig(tmp_path, postgres_url):
     await connector.start()
     rig = Rig(data_dir=tmp_path / "unused", connector=connector,
               session=ClientSession(timeout=ClientTimeout(total=REQUEST_TIMEOUT)))
-    rig.database_url, rig.logs, rig.instances, rig.asked = postgres_url, tmp_path, [], set()
+    rig.pg_url, rig.logs, rig.instances, rig.asked = postgres_url, tmp_path, [], set()
     try:
         yield rig
     finally:
@@ -339,7 +339,7 @@ async def test_fifty_people_marking_through_both_instances_lose_no_update(rig):
     await asyncio.gather(*checks)
 
     # The database holds exactly the acknowledged marks, each made once (one "done" event per task).
-    done, events = await database_marks(rig.database_url)
+    done, events = await database_marks(rig.pg_url)
     in_database = {(code, task): who for code, tasks in done.items() for task, who in tasks.items()}
     assert in_database == acknowledged
     assert events == Counter(acknowledged.keys())
@@ -369,7 +369,7 @@ def sweep_env(rig: Rig, name: str) -> dict[str, str]:
     data_dir = rig.logs / f"data-{name}"
     data_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
-    env.update(BOT_DATABASE_URL=rig.database_url, BOT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env.update(BOT_DATABASE_URL=rig.pg_url, BOT_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     return env
 
 
@@ -385,7 +385,7 @@ async def run_sweeps(rig: Rig, at: str, names: tuple[str, ...]) -> tuple[list[tu
     outputs = [asyncio.create_task(proc.communicate()) for proc in procs]
     rig.connector.hold = asyncio.Event()
     try:
-        overlap = await _hold_until_overlap(rig.database_url, procs) if len(procs) > 1 else "one sweep"
+        overlap = await _hold_until_overlap(rig.pg_url, procs) if len(procs) > 1 else "one sweep"
     finally:
         rig.connector.hold.set()
     results = []
@@ -541,7 +541,7 @@ async def test_sigkill_of_one_instance_mid_burst_loses_nothing_it_acknowledged(r
         everything.update({(code, task_id): who for task_id, who in acked.items()})
 
         # Through B: every acknowledged mark of every round so far, counted and named.
-        done, events = await database_marks(rig.database_url)
+        done, events = await database_marks(rig.pg_url)
         for c in first_chat:
             count = overall_of("da", await rig.ask(b, "status", first_chat[c]))[0]
             assert count == len(done.get(c, {})), (c, count, done.get(c))
@@ -680,6 +680,6 @@ async def test_forget_user_leaves_the_name_in_no_export_kept_by_the_database(rig
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, (stdout + stderr).decode()
-    text = await database_text(rig.database_url)
+    text = await database_text(rig.pg_url)
     assert ole.name not in text and ole.aad_id not in text, \
         [line[:120] for line in text.splitlines() if ole.name in line or ole.aad_id in line]

@@ -54,6 +54,24 @@ MIGRATIONS: tuple[str, ...] = (
     """
     create table greetings (conversation text primary key, at timestamptz not null);
     """,
+    # 3: every change to what instances keep in memory is announced (bot/pg_store.py's read cache), by the database
+    # itself at commit, so a write costs no extra round trip and no instance can forget to announce one
+    """
+    create function announce_change() returns trigger language plpgsql as $$
+    begin
+        perform pg_notify('store_changed',
+                          TG_TABLE_NAME || ':' || (to_jsonb(coalesce(NEW, OLD)) ->> TG_ARGV[0]));
+        return null;
+    end $$;
+    create trigger municipalities_changed after insert or update or delete on municipalities
+        for each row execute function announce_change('code');
+    create trigger registrations_changed after insert or update or delete on registrations
+        for each row execute function announce_change('scope');
+    create trigger preferences_changed after insert or update or delete on preferences
+        for each row execute function announce_change('user_id');
+    create trigger threads_changed after insert or update or delete on threads
+        for each row execute function announce_change('conversation');
+    """,
 )
 
 # Any number: the key two instances take to migrate one at a time ("kombit" on a phone pad).

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 _RETRIES = 6  # a deadlock (two registrations moving scopes crosswise) or serialization failure is tried again
 _PRUNE_EVERY = 60.0  # seconds between trims of the threads table to LIST_LIMIT
 _INACTIVE = "conversation_inactive"  # the channel deactivations are announced on
+_CHANGED = "store_changed"  # "<table>:<key>" for every row written (bot/pg_schema.py migration 3)
+_MISS = object()
+_CACHE_LIMIT = 20_000  # keys kept in memory (98 municipalities, their people, threads and registrations)
 _RELISTEN = 10.0  # seconds between attempts to reconnect a lost listener
 # A turn must not hang on a database that does not answer: connecting gives up after 5 s (asyncpg's default is
 # 60), a statement after 10; either is "not saved" to the person, and /readyz says "database not writable".
@@ -88,6 +91,12 @@ class PgStore(Changes):
         self._states: dict[str, tuple[int, MunicipalityState]] = {}  # code -> (seq, state): rebuilt when seq moves
         self._conversation_seen: dict[str, tuple] = {}  # trusted only while the listener below is connected
         self._listener: asyncpg.Connection | None = None  # told when any instance deactivates a conversation
+        # Reads kept while the listener hears every change: "<table>:<key>" -> value. A read stores its answer
+        # only if no change to that key was heard while it ran (the generation), so a slow read never puts an
+        # older value back after a newer change was announced.
+        self._cache: dict[str, Any] = {}
+        self._generation: dict[str, int] = {}
+        self._epoch = 0  # bumped when everything is forgotten at once
         self._listen_tried = 0.0
         self._pruned = 0.0
         self.on_write: Callable[[float], None] | None = None
@@ -117,18 +126,54 @@ class PgStore(Changes):
         try:
             conn = await asyncpg.connect(self.url, timeout=5)
             await conn.add_listener(_INACTIVE, self._heard_inactive)
+            await conn.add_listener(_CHANGED, self._heard_change)
         except _UNAVAILABLE as exc:
             log.warning("conversation listener not connected", extra={"error": type(exc).__name__})
             return
         conn.add_termination_listener(self._listener_lost)
+        self._forget_all()  # what was read while no one listened may have changed unheard
         self._listener = conn
 
     def _heard_inactive(self, conn: asyncpg.Connection, pid: int, channel: str, key: str) -> None:
         self._conversation_seen.pop(key, None)
 
+    def _heard_change(self, conn: asyncpg.Connection, pid: int, channel: str, key: str) -> None:
+        self._forget(key)
+
     def _listener_lost(self, conn: asyncpg.Connection) -> None:
         self._listener = None
         self._conversation_seen.clear()  # a deactivation may have gone unheard
+        self._forget_all()  # and so may any change
+
+    # -- the read cache -------------------------------------------------------------------------------------
+    def _listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
+    def _forget(self, key: str) -> None:
+        self._generation[key] = self._generation.get(key, 0) + 1
+        self._cache.pop(key, None)
+
+    def _forget_all(self) -> None:
+        self._epoch += 1
+        self._cache.clear()
+
+    def _version(self, key: str) -> tuple[int, int]:
+        return (self._epoch, self._generation.get(key, 0))
+
+    async def _read_through(self, key: str, query: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        """A read answered from memory while every change to it is heard; otherwise from the database."""
+        if not self._listening():
+            return await self._read(query)
+        value = self._cache.get(key, _MISS)
+        if value is not _MISS:
+            return value
+        version = self._version(key)
+        value = await self._read(query)
+        if self._listening() and self._version(key) == version:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()  # bounded; refilled by the reads that follow
+            self._cache[key] = value
+        return value
 
     async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         try:
@@ -137,9 +182,26 @@ class PgStore(Changes):
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
 
-    async def _transaction(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    async def _transaction(self, work: Callable[[asyncpg.Connection], Awaitable[Any]],
+                           touches: tuple[str, ...] | None = ()) -> Any:
         """`work` in one transaction, tried again after a deadlock or serialization failure. A connection lost
-        before the commit was sent changed nothing; one lost during it may have committed (`maybe_saved`)."""
+        before the commit was sent changed nothing; one lost during it may have committed (`maybe_saved`).
+
+        `touches`: the cached keys it may change (None: any), forgotten before it starts and after it ends, so
+        this instance reads its own writes at once (other instances hear of them through their listener)."""
+        self._forget_touched(touches)
+        try:
+            return await self._transaction_once(work)
+        finally:
+            self._forget_touched(touches)
+
+    def _forget_touched(self, touches: tuple[str, ...] | None) -> None:
+        if touches is None:
+            self._forget_all()
+        for key in touches or ():
+            self._forget(key)
+
+    async def _transaction_once(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
         for attempt in range(_RETRIES):
             committing = False
@@ -182,7 +244,7 @@ class PgStore(Changes):
                                    "(select used from threads order by used desc offset $1 limit 1)", LIST_LIMIT - 1)
                 await conn.execute("delete from exports where expires <= now()")  # names in them go with them
                 await conn.execute("delete from greetings where at < now() - interval '1 day'")
-            await self._transaction(prune)
+            await self._transaction(prune, touches=None)  # threads trimmed
         return 0
 
     def close(self) -> None:
@@ -246,10 +308,11 @@ class PgStore(Changes):
                     doc = await self._append(conn, doc, event)
                 await self._save(conn, doc)
             return result
-        return await self._transaction(work)
+        return await self._transaction(work, touches=(f"municipalities:{code}",))
 
     async def municipality(self, code: str) -> MunicipalityState:
-        row = await self._read(lambda conn: conn.fetchrow("select doc, seq from municipalities where code = $1", code))
+        row = await self._read_through(f"municipalities:{code}", lambda conn: conn.fetchrow(
+            "select doc, seq from municipalities where code = $1", code))
         return self._state(code, row)
 
     def _state(self, code: str, row: asyncpg.Record | None) -> MunicipalityState:
@@ -281,7 +344,7 @@ class PgStore(Changes):
 
     # -- registrations --------------------------------------------------------------------------------------
     async def registration(self, scope: str) -> Registration | None:
-        row = await self._read(lambda conn: conn.fetchrow(
+        row = await self._read_through(f"registrations:{scope}", lambda conn: conn.fetchrow(
             "select scope, code, tenant_id, doc from registrations where scope = $1", scope))
         return _registration(row) if row else None
 
@@ -300,7 +363,7 @@ class PgStore(Changes):
             if previous and previous["code"] != registration.code:
                 await self._release_if_unused(conn, previous["code"], previous["tenant_id"], registration)
             return None
-        return await self._transaction(work)
+        return await self._transaction(work, touches=None)  # a release may touch another
 
     async def _release_if_unused(self, conn: asyncpg.Connection, code: str, tenant_id: str | None,
                                  by: Registration) -> None:
@@ -328,20 +391,21 @@ class PgStore(Changes):
             event = AuditEvent(code, "rebind", None, by, at, f"tenant:{previous or '-'}->{tenant_id}", tenant_id=tenant_id)
             await self._save(conn, await self._append(conn, doc, event))
             return previous
-        return await self._transaction(work)
+        return await self._transaction(work, touches=(f"municipalities:{code}",))
 
     # -- per-user and per-conversation memory ---------------------------------------------------------------
     async def language(self, user_id: str) -> str | None:
-        return await self._read(lambda conn: conn.fetchval(
+        return await self._read_through(f"preferences:{user_id}", lambda conn: conn.fetchval(
             "select language from preferences where user_id = $1", user_id))
 
     async def set_language(self, user_id: str, language: str) -> None:
         await self._transaction(lambda conn: conn.execute(
             "insert into preferences (user_id, language) values ($1, $2) "
-            "on conflict (user_id) do update set language = excluded.language", user_id, language))
+            "on conflict (user_id) do update set language = excluded.language", user_id, language),
+            touches=(f"preferences:{user_id}",))
 
     async def thread(self, conversation: str) -> ThreadContext:
-        doc = await self._read(lambda conn: conn.fetchval(
+        doc = await self._read_through(f"threads:{conversation}", lambda conn: conn.fetchval(
             "select doc from threads where conversation = $1", conversation))
         return _thread(doc)
 
@@ -364,7 +428,7 @@ class PgStore(Changes):
             new = replace(now, **changes)
             if new != now:
                 await self._put_thread(conn, conversation, new)
-        await self._transaction(work)
+        await self._transaction(work, touches=(f"threads:{conversation}",))
 
     async def take_pending(self, conversation: str, user: str, now: datetime, asked: str | None = None) -> dict | None:
         async def work(conn: asyncpg.Connection) -> dict | None:
@@ -377,7 +441,7 @@ class PgStore(Changes):
                 return None  # the "Ja" of an older question
             await self._put_thread(conn, conversation, replace(current, pending=None))
             return dict(pending)
-        return await self._transaction(work)
+        return await self._transaction(work, touches=(f"threads:{conversation}",))
 
     async def last_list(self, conversation: str) -> list[str]:
         return list((await self.thread(conversation)).task_ids)
@@ -510,7 +574,7 @@ class PgStore(Changes):
                 await self._save(conn, await self._append(
                     conn, doc, AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}")))
             return count
-        return await self._transaction(work)
+        return await self._transaction(work, touches=None)
 
 
 def _actor_dict(actor: Actor) -> dict:

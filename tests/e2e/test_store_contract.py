@@ -412,3 +412,26 @@ async def test_a_marking_decision_is_a_pure_check_and_set():
     decided, change = marking(LEDER, True, METTE, T1, CONV)(state)
     assert [e.action for e in decided] == ["done"] and change.changed
     assert marking(LEDER, False, METTE, T1, CONV)(state)[0] == []  # never done: nothing to reopen
+
+
+async def test_an_instance_reads_another_instances_change_once_announced_and_without_its_listener(postgres_url):
+    """PostgreSQL's read cache (bot/pg_store.py): kept only while every change is heard. A change through b is
+    announced by the database at commit and a's next read shows it; with a's listener gone, a reads the database."""
+    a, b = PgStore(postgres_url), PgStore(postgres_url)
+    try:
+        await register(a)
+        assert EJER not in (await a.municipality("0751")).tasks  # now cached in a
+        await b.set_task("0751", EJER, True, METTE, T1, CONV)
+        for _ in range(100):  # the announcement travels on a's listener connection
+            if EJER in (await a.municipality("0751")).tasks:
+                break
+            await asyncio.sleep(0.01)
+        assert (await a.municipality("0751")).tasks[EJER].by == METTE
+        assert await a.language(OLE.id) is None
+        a._listener.terminate()  # the connection that hears changes is lost
+        await asyncio.sleep(0.05)
+        await b.set_language(OLE.id, "en")
+        assert await a.language(OLE.id) == "en"  # not the cached None: nothing is trusted unheard
+    finally:
+        for store in (a, b):
+            await store.aclose()

@@ -295,20 +295,46 @@ class PgStore(Changes):
         if not _CODE.fullmatch(code or ""):
             raise ValueError(f"not a municipality code: {code!r}")
 
+        key = f"municipalities:{code}"
+        known = self._cache.get(key) if self._listening() else None
+        if known is not None:
+            decided, result = _checked(code, decide(self._state(code, known)))
+            if len(decided) == 1 and decided[0].action != "register" and await self._append_if_unchanged(known, decided[0]):
+                return result
+
         async def work(conn: asyncpg.Connection) -> T:
             doc = await self._locked_doc(conn, code)
-            decided, result = decide(events.state_of(doc, code))
-            decided = [replace(e, details=thawed(e.details)) if e.details is not None else e for e in decided]
-            for event in decided:
-                if event.code != code:
-                    raise ValueError(f"an event for {event.code} in a change of {code}")
-                events.check(event)  # all checked before any is written
+            decided, result = _checked(code, decide(events.state_of(doc, code)))
             if decided:
                 for event in decided:
                     doc = await self._append(conn, doc, event)
                 await self._save(conn, doc)
             return result
-        return await self._transaction(work, touches=(f"municipalities:{code}",))
+        return await self._transaction(work, touches=(key,))
+
+    async def _append_if_unchanged(self, known: asyncpg.Record, event: AuditEvent) -> bool:
+        """The common change (one event, decided on the state this instance last heard of) in one statement: the
+        event is appended and the doc written only if the row still has the seq it was decided on; otherwise
+        nothing happens and the change is decided again on the locked row. False also for a database that
+        does not answer: the locked path then says so."""
+        new = {**events.apply(dict(known["doc"]), event)}
+        key = f"municipalities:{event.code}"
+        self._forget(key)
+        try:
+            seq = await self._transaction_once(lambda conn: conn.fetchval(
+                "with unchanged as (select code from municipalities where code = $1 and seq = $2 for update), "
+                "appended as (insert into events (code, action, task_id, body) "
+                "  select $1, $3, $4, $5 from unchanged returning seq) "
+                "update municipalities m set doc = jsonb_set($6::jsonb, '{seq}', to_jsonb(appended.seq)), "
+                "  seq = appended.seq, tenant_id = $7 from appended where m.code = $1 returning appended.seq",
+                event.code, known["seq"], event.action, event.task_id, _event_dict(event), new, new.get("tenant_id")))
+        except StoreUnavailable as exc:
+            if exc.maybe_saved:
+                raise
+            return False
+        finally:
+            self._forget(key)
+        return seq is not None
 
     async def municipality(self, code: str) -> MunicipalityState:
         row = await self._read_through(f"municipalities:{code}", lambda conn: conn.fetchrow(
@@ -575,6 +601,17 @@ class PgStore(Changes):
                     conn, doc, AuditEvent(code, "forget", None, by, at, f"person:{pseudonym.id}")))
             return count
         return await self._transaction(work, touches=None)
+
+
+def _checked(code: str, decision: tuple[Any, T]) -> tuple[list[AuditEvent], T]:
+    """A decision's events, plain JSON in their details, each checked before any is written."""
+    decided, result = decision
+    decided = [replace(e, details=thawed(e.details)) if e.details is not None else e for e in decided]
+    for event in decided:
+        if event.code != code:
+            raise ValueError(f"an event for {event.code} in a change of {code}")
+        events.check(event)
+    return decided, result
 
 
 def _actor_dict(actor: Actor) -> dict:

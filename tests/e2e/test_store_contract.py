@@ -435,3 +435,24 @@ async def test_an_instance_reads_another_instances_change_once_announced_and_wit
     finally:
         for store in (a, b):
             await store.aclose()
+
+
+async def test_a_change_decided_on_a_stale_memory_is_decided_again_on_the_locked_row(postgres_url):
+    """PostgreSQL's one-statement change applies only if the row still has the seq it was decided on. Here a
+    never hears b's mark (its announcements are dropped), so a decides on an old state: the statement finds the
+    row moved, nothing is written, and the change is decided again on the locked row: "already done"."""
+    a, b = PgStore(postgres_url), PgStore(postgres_url)
+    try:
+        await register(a)
+        await a.municipality("0751")
+        await a._listener.remove_listener("store_changed", a._heard_change)  # deaf: a's memory of 0751 goes stale
+        await b.set_task("0751", EJER, True, OLE, T1, CONV)
+        await asyncio.sleep(0.05)
+        assert EJER not in (await a.municipality("0751")).tasks  # stale, as arranged
+        change = await a.set_task("0751", EJER, True, METTE, T1, CONV)
+        assert not change.changed and change.current.by == OLE
+        assert [e["by"]["id"] for e in await all_events(b) if e["action"] == "done"] == [OLE.id]
+        assert (await a.municipality("0751")).tasks[EJER].by == OLE  # and a's memory was dropped
+    finally:
+        for store in (a, b):
+            await store.aclose()

@@ -119,9 +119,10 @@ class PgStore(Changes):
         return self._pool
 
     async def _listen(self) -> None:
-        """A connection of its own that hears every instance's deactivations, so this instance forgets it stored
-        that conversation, and the next message there stores it as active again. Without it (lost, or the
-        database not reachable) nothing is taken as known: each turn writes its conversation (a no-op upsert)."""
+        """A connection of its own that hears every instance's changes: each written row (the read cache forgets
+        it) and each deactivated conversation (this instance forgets it stored it, so the next message there
+        stores it as active again). Without it (lost, or the database not reachable) nothing is trusted: reads go
+        to the database and each turn writes its conversation (a no-op upsert)."""
         self._listen_tried = time.monotonic()
         try:
             conn = await asyncpg.connect(self.url, timeout=5)
@@ -154,8 +155,9 @@ class PgStore(Changes):
         self._cache.pop(key, None)
 
     def _forget_all(self) -> None:
-        self._epoch += 1
+        self._epoch += 1  # every read under way now stores nothing, so the generations can start again
         self._cache.clear()
+        self._generation.clear()
 
     def _version(self, key: str) -> tuple[int, int]:
         return (self._epoch, self._generation.get(key, 0))
@@ -171,7 +173,7 @@ class PgStore(Changes):
         value = await self._read(query)
         if self._listening() and self._version(key) == version:
             if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()  # bounded; refilled by the reads that follow
+                self._forget_all()  # bounded; refilled by the reads that follow
             self._cache[key] = value
         return value
 

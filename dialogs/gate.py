@@ -11,6 +11,7 @@ need an explicit confirmation that names their count first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from dialogs import cards, sources
@@ -224,41 +225,42 @@ async def reject(ctx: Ctx, u: Understanding) -> Reply:
     return await _answer(ctx, u, ok=False)
 
 
-async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
+GateStep = Callable[[MunicipalityState, Gate], tuple[list[AuditEvent], Outcome]]
+
+
+async def _step(ctx: Ctx, step: GateStep) -> Reply:
+    """A step of the self-check in progress, decided inside the store's change ("there is none" if it ended)."""
     code = await municipality_or_reply(ctx)
     if isinstance(code, Reply):
         return code
 
     def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
-        gate = state.gate
-        if not gate:
+        if not state.gate:
             return [], ("none", _no_gate(ctx, state))
+        return step(state, state.gate)
+
+    return _reply(ctx, code, await ctx.store.change(code, decide))
+
+
+async def _answer(ctx: Ctx, u: Understanding, ok: bool) -> Reply:
+    def answer(state: MunicipalityState, gate: Gate) -> tuple[list[AuditEvent], Outcome]:
         if gate.get("awaiting_skip"):
             return [], ("skip_first", gate)
         numbers, note = _picked(ctx, gate, str(u.slots.get("numbers", "")))
         if not numbers:
             return [], ("which", gate)
         return _answered(ctx, state, {str(n): {"ok": ok, "note": "" if ok else note[:500]} for n in numbers})
-
-    return _reply(ctx, code, await ctx.store.change(code, decide))
+    return await _step(ctx, answer)
 
 
 async def proceed(ctx: Ctx, u: Understanding) -> Reply:
     """"fortsæt alligevel": confirms a skip past open tasks, or moves on with the gaps as exceptions."""
-    code = await municipality_or_reply(ctx)
-    if isinstance(code, Reply):
-        return code
-
-    def decide(state: MunicipalityState) -> tuple[list[AuditEvent], Outcome]:
-        gate = state.gate
-        if not gate:
-            return [], ("none", _no_gate(ctx, state))
+    def go_on(state: MunicipalityState, gate: Gate) -> tuple[list[AuditEvent], Outcome]:
         if gate.get("awaiting_skip"):
             return [steps.confirm_skip(state, origin(ctx))], ("checking", {**gate, "awaiting_skip": False,
                                                                           "skip_confirmed": True})
         return _completion(ctx, state, gate)
-
-    return _reply(ctx, code, await ctx.store.change(code, decide))
+    return await _step(ctx, go_on)
 
 
 def _open_question(ctx: Ctx, gate: Gate) -> Reply:

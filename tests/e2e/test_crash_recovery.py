@@ -57,19 +57,24 @@ class BotProcess:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
     async def wait_healthy(self, session: ClientSession) -> float:
+        return await self.wait_for(session, "/healthz", START_TIMEOUT, "healthy")
+
+    async def wait_for(self, session: ClientSession, path: str, timeout: float, what: str,
+                       request_timeout: float = 1.0) -> float:
+        """Seconds until `path` answers 200; the process's exit or `timeout` fails the test with its stderr."""
         started = time.monotonic()
-        while time.monotonic() - started < START_TIMEOUT:
+        while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode} during start-up:\n{self.stderr()[-3000:]}")
             try:
-                async with session.get(f"{self.url}/healthz", timeout=ClientTimeout(total=1)) as r:
+                async with session.get(f"{self.url}{path}", timeout=ClientTimeout(total=request_timeout)) as r:
                     if r.status == 200:
                         return time.monotonic() - started
             except (TimeoutError, ClientError):
                 pass
             await asyncio.sleep(0.03)
         self.kill()
-        raise AssertionError(f"{self.name} not healthy after {START_TIMEOUT} s:\n{self.stderr()[-3000:]}")
+        raise AssertionError(f"{self.name} not {what} after {timeout} s:\n{self.stderr()[-3000:]}")
 
     async def wait_exit(self, timeout: float = START_TIMEOUT) -> int:
         started = time.monotonic()

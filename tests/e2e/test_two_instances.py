@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientSession, ClientTimeout, web
 
 from content import load_content
 from dialogs.context import official_name
@@ -89,18 +89,8 @@ class Instance(BotProcess):
         """Healthy, then ready: /readyz opens the pool (and migrates) and checks the database is writable."""
         started = time.monotonic()
         await self.wait_healthy(session)
-        while time.monotonic() - started < READY_TIMEOUT:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.stderr()[-3000:]}")
-            try:
-                async with session.get(f"{self.url}/readyz", timeout=ClientTimeout(total=10)) as r:
-                    if r.status == 200:
-                        return time.monotonic() - started
-            except (TimeoutError, ClientError):
-                pass
-            await asyncio.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"{self.name} not ready after {READY_TIMEOUT} s:\n{self.stderr()[-3000:]}")
+        await self.wait_for(session, "/readyz", READY_TIMEOUT, "ready", request_timeout=10)
+        return time.monotonic() - started
 
 
 class SharedConnector(Connector):
